@@ -1,0 +1,55 @@
+/**
+ * @fileoverview farmem's typed errors. Every failure a caller can act on has a class and a stable
+ * `code` (`FM_ERR_*`); lower-level errors are wrapped with `{ cause }`. The CLI prints
+ * `(farmem <cmd>) <message>` for any FarmemError and exits 1, without a stack trace.
+ */
+
+export class FarmemError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option or flag has a wrong type, range or name. */
+export class OptionError extends FarmemError {
+  constructor(message: string) {
+    super('FM_ERR_INVALID_OPTION', message);
+  }
+}
+
+/** The module cannot be instrumented: not wasm, truncated, invalid, or uses an unsupported feature. */
+export class InstrumentError extends FarmemError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** The module imports something farmem does not provide and the caller did not either. */
+export class LinkError extends FarmemError {
+  constructor(message: string) {
+    super('FM_ERR_MISSING_IMPORT', message);
+  }
+}
+
+/** A page store (embedded, remote server, Redis) failed; `cause` holds the transport error. */
+export class StoreError extends FarmemError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A memory server or client broke the wire protocol. The wire status is kept under `wireStatus`. */
+export class ProtocolError extends FarmemError {
+  static readonly wireStatus: unique symbol = Symbol('farmem.wireStatus');
+  readonly [ProtocolError.wireStatus]: number;
+  constructor(code: string, message: string, status: number, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this[ProtocolError.wireStatus] = status;
+  }
+}
+
+export class AuthError extends ProtocolError {}
+export class ServerOutOfMemoryError extends ProtocolError {}

@@ -1,0 +1,90 @@
+/**
+ * @fileoverview The physical-memory layout shared by the instrumenter and the runtime: where the
+ * control block, bounce buffer, page tables and frame pool live, and how a page-table entry is
+ * encoded. Nothing else in farmem hard-codes these offsets.
+ *
+ * Physical memory is one shared `WebAssembly.Memory` imported by the instrumented guest as
+ * `farmem.memory`. The guest's own memory becomes virtual: its size is a control-block slot.
+ *
+ *   0                 256            320        4096                                   frameBase
+ *   ┌─────────────────┬──────────────┬──────────┬─────────────────┬─────────────────┬───────────────┐
+ *   │ control block   │ bounce buffer│ (unused) │ read table  RT   │ write table WT   │ frame pool ... │
+ *   │ Int32 slots     │ 64 B         │          │ i32 × numPages   │ i32 × numPages   │ pageSize each  │
+ *   └─────────────────┴──────────────┴──────────┴─────────────────┴─────────────────┴───────────────┘
+ *
+ * Page-table entry (RT and WT alike), one i32 per virtual page:
+ *
+ *   entry = (frameAddress - pageAddress) mod 2^32     when mapped
+ *   entry = 0                                         when not mapped (fault)
+ *
+ * so the guest's fast path is `e = RT[ea >>> shift]; if (e == 0) fault; access(ea + e)`. The runtime
+ * never maps a page to the frame whose address equals the page's own address, so a mapped entry is
+ * never 0. RT maps pages that may be read; WT only pages that are resident *and* dirty, so the first
+ * store to a clean page takes a cheap minor fault that marks it dirty.
+ */
+
+/** Bytes in a WebAssembly page. */
+export const WASM_PAGE = 65536;
+/** Largest 32-bit virtual memory, in wasm pages (4 GiB). */
+export const MAX_WASM_PAGES = 65536;
+/**
+ * Physical memory never reaches 4 GiB, so `OOB_ADDRESS` (+ any access of ≤16 bytes) is always out
+ * of its bounds: the fault handler returns it to make the guest trap exactly like the original.
+ */
+export const MAX_PHYS_WASM_PAGES = 65535;
+export const OOB_ADDRESS = 0xffff_fff0;
+
+export const MIN_PAGE_SIZE = 256;
+export const MAX_PAGE_SIZE = 65536;
+
+/* Control block: Int32 slot indices (byte address = slot * 4). */
+/** Virtual memory size in wasm pages; `memory.size` reads it inline. */
+export const kVirtualPages = 0;
+/** Eviction generation published by the reclaimer (threaded runtime). */
+export const kGeneration = 1;
+/** Newest generation the guest has acknowledged at a safepoint. */
+export const kGuestAck = 2;
+/** Number of control-block slots in use; the block is 256 bytes. */
+export const CONTROL_BLOCK_BYTES = 256;
+
+/** A straddling access is served through this 64-byte buffer; data sits at `BOUNCE + (ea & 15)`. */
+export const BOUNCE_ADDRESS = 256;
+export const BOUNCE_BYTES = 64;
+export const READ_TABLE_ADDRESS = 4096;
+
+/** Fault `info` argument: access size in bytes in the low byte, write flag above it. */
+export const FAULT_WRITE = 0x100;
+
+export interface Layout {
+  readonly pageSize: number;
+  readonly pageShift: number;
+  /** Virtual pages covered by the page tables (the module's maximum memory). */
+  readonly numPages: number;
+  readonly readTable: number;
+  readonly writeTable: number;
+  /** Address of frame 0; 64 KiB aligned. */
+  readonly frameBase: number;
+  /** Most frames physical memory can hold. */
+  readonly maxFrames: number;
+}
+
+export function isValidPageSize(pageSize: number): boolean {
+  return Number.isInteger(pageSize) && pageSize >= MIN_PAGE_SIZE && pageSize <= MAX_PAGE_SIZE && (pageSize & (pageSize - 1)) === 0;
+}
+
+/** Computes the layout for a guest whose memory may grow to `maxWasmPages`. */
+export function computeLayout(pageSize: number, maxWasmPages: number): Layout {
+  if (!isValidPageSize(pageSize)) throw new RangeError(`page size must be a power of two between ${MIN_PAGE_SIZE} and ${MAX_PAGE_SIZE}`);
+  const pageShift = Math.log2(pageSize);
+  const numPages = Math.ceil((maxWasmPages * WASM_PAGE) / pageSize);
+  const readTable = READ_TABLE_ADDRESS;
+  const writeTable = readTable + numPages * 4;
+  const frameBase = Math.ceil((writeTable + numPages * 4) / WASM_PAGE) * WASM_PAGE;
+  const maxFrames = Math.floor((MAX_PHYS_WASM_PAGES * WASM_PAGE - frameBase) / pageSize);
+  return { pageSize, pageShift, numPages, readTable, writeTable, frameBase, maxFrames };
+}
+
+/** Wasm pages of physical memory needed for `frames` frames. */
+export function physicalWasmPages(layout: Layout, frames: number): number {
+  return Math.ceil((layout.frameBase + frames * layout.pageSize) / WASM_PAGE);
+}

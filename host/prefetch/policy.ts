@@ -1,0 +1,39 @@
+/**
+ * @fileoverview The prefetch policy interface. The runtime calls `onFault` for every demand fault
+ * and for every first touch of a prefetched page; the policy writes the pages it wants fetched into
+ * `out` and returns how many. It runs on the fault path: no allocation per call.
+ *
+ * The runtime issues prefetch reads after the demand read, skips pages already resident or in
+ * flight and pages outside the guest's memory, and lands prefetched pages unmapped, so their first
+ * touch is a minor fault reported back here with `prefetchHit = true`.
+ */
+
+export interface FaultInfo {
+  /** Virtual page number that faulted. */
+  page: number;
+  /** True when the page was brought in by a prefetch and this is its first touch. */
+  prefetchHit: boolean;
+  /** Monotonic time in nanoseconds (from the runtime's clock). */
+  time: number;
+  /** Pages the guest's memory currently has (prefetches beyond are dropped by the runtime). */
+  numPages: number;
+}
+
+export interface PrefetchPolicy {
+  readonly name: string;
+  /** Writes up to `out.length` page numbers to fetch into `out`; returns the count. */
+  onFault(fault: FaultInfo, out: Int32Array): number;
+  /** Forget all history (new run). */
+  reset(): void;
+}
+
+/** madvise-like advice from the guest's optional `farmem.hint(addr, len, advice)` import. */
+export const enum Advice {
+  Normal = 0,
+  WillNeed = 1,
+  DontNeed = 2,
+  Sequential = 3,
+  Random = 4,
+}
+
+export type PolicyFactory = () => PrefetchPolicy;

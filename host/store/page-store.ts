@@ -1,0 +1,35 @@
+/**
+ * @fileoverview The `PageStore` interface: where evicted pages live. Backends: the embedded
+ * in-process store (default), remote farmem memory servers, Redis. The runtime only talks to this
+ * interface. Page numbers are virtual page indices (`vaddr >>> pageShift`), unique per namespace.
+ *
+ * Semantics every backend keeps:
+ * - A page never written reads as zeros (demand-zero).
+ * - `write` is durable for the store once its promise resolves; a store that cannot keep a page
+ *   (full, server gone without another copy) rejects with a `StoreError` and never drops data silently.
+ * - Calls may be issued concurrently (pipelined); a read issued after a write of the same page,
+ *   once that write resolved, sees the written data.
+ */
+
+export interface PageStore {
+  /** Short name for stats and errors: `embedded`, `ws://host:port`, `redis://...`. */
+  readonly name: string;
+  readonly pageSize: number;
+  /** Reads `pages[i]` into `into[i]` (each exactly `pageSize` bytes). */
+  read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void>;
+  /** Writes `data[i]` (each exactly `pageSize` bytes) as the new content of `pages[i]`. */
+  write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void>;
+  /** Forgets pages; they read as zeros afterwards. */
+  free(pages: ArrayLike<number>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A store that can also serve a page synchronously on the guest thread (embedded mode). */
+export interface SyncPageStore extends PageStore {
+  readSync(page: number, into: Uint8Array): void;
+  writeSync(page: number, data: Uint8Array): void;
+}
+
+export function isSyncPageStore(store: PageStore): store is SyncPageStore {
+  return typeof (store as SyncPageStore).readSync === 'function';
+}
