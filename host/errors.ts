@@ -41,13 +41,16 @@ export class StoreError extends FarmemError {
   }
 }
 
+// Declared outside the class: a computed key naming the class itself throws (TDZ) while it is defined.
+const wireStatusKey: unique symbol = Symbol('farmem.wireStatus');
+
 /** A memory server or client broke the wire protocol. The wire status is kept under `wireStatus`. */
 export class ProtocolError extends FarmemError {
-  static readonly wireStatus: unique symbol = Symbol('farmem.wireStatus');
-  readonly [ProtocolError.wireStatus]: number;
+  static readonly wireStatus: typeof wireStatusKey = wireStatusKey;
+  readonly [wireStatusKey]: number;
   constructor(code: string, message: string, status: number, options?: { cause?: unknown }) {
     super(code, message, options);
-    this[ProtocolError.wireStatus] = status;
+    this[wireStatusKey] = status;
   }
 }
 
