@@ -1,0 +1,543 @@
+/**
+ * @fileoverview The only file that knows byte offsets on the wire: frame layouts, encoders, a strict
+ * decoder and `FrameReader`, a state machine that cuts a byte stream into frames and accepts partial
+ * input. All integers are little-endian; 64-bit counters travel as (lo u32, hi u32) and must stay
+ * below 2^53. Every frame starts with the same 12-byte header:
+ *
+ *    0               4       5       6               8                               12
+ *    ┌───────────────┬───────┬───────┬───────────────┬───────────────────────────────┐
+ *    │ length u32    │ op u8 │ 0 u8  │ 0 u16         │ request id u32                │  body ...
+ *    └───────────────┴───────┴───────┴───────────────┴───────────────────────────────┘
+ *    length counts the whole frame, header included; the zero bytes are reserved and must be 0.
+ *
+ * A ws binary message carries one or more whole frames; a frame never spans two messages.
+ * Decoding is strict: a frame with missing or leftover bytes, a non-zero reserved byte, a count
+ * above `Limits.maxPagesPerRequest` or a length above `Limits.maxFrameBytes` is rejected with a
+ * `FrameError` carrying the wire status to answer with.
+ */
+import { endianness } from 'node:os';
+import { ProtocolError } from '../errors.js';
+import {
+  MAX_ERROR_MESSAGE_BYTES, MAX_NAMESPACE_BYTES, MAX_STATS_NAMESPACES, MAX_TOKEN_BYTES, Op, OP_NAMES, Status, STATUS_NAMES,
+  type ErrorReply, type Free, type Hello, type HelloOk, type Limits, type Message, type NamespaceStats, type Ok,
+  type Read, type ReadOk, type Stats, type StatsOk, type Write, type WriteOk,
+} from './messages.js';
+
+// Page lists are viewed as Uint32Array without byte swapping.
+if (endianness() !== 'LE') throw new Error('farmem protocol: big-endian hosts are not supported');
+
+/* ── Common header ─────────────────────────────────────────────────────────────────────────── */
+const H_LENGTH = 0;
+const H_OP = 4;
+const H_RESERVED8 = 5;
+const H_RESERVED16 = 6;
+const H_ID = 8;
+export const HEADER_BYTES = 12;
+
+/* ── HELLO ─────────────────────────────────────────────────────────────────────────────────────
+ *   12            14             16          18      20             24
+ *   ┌─────────────┬──────────────┬───────────┬───────┬──────────────┬─────────────┬───────────────┐
+ *   │ version u16 │ tokenLen u16 │ nsLen u16 │ 0 u16 │ pageSize u32 │ token UTF-8 │ namespace UTF-8│
+ *   └─────────────┴──────────────┴───────────┴───────┴──────────────┴─────────────┴───────────────┘ */
+const HELLO_VERSION = 12;
+const HELLO_TOKEN_LEN = 14;
+const HELLO_NS_LEN = 16;
+const HELLO_RESERVED = 18;
+const HELLO_PAGE_SIZE = 20;
+const HELLO_STRINGS = 24;
+
+/* ── HELLO_OK ──────────────────────────────────────────────────────────────────────────────────
+ *   12            14      16             20                 24                      28            36
+ *   ┌─────────────┬───────┬──────────────┬──────────────────┬───────────────────────┬─────────────┐
+ *   │ version u16 │ 0 u16 │ pageSize u32 │ maxFrameBytes u32│ maxPagesPerRequest u32│ instance 8 B│
+ *   └─────────────┴───────┴──────────────┴──────────────────┴───────────────────────┴─────────────┘ */
+const HOK_VERSION = 12;
+const HOK_RESERVED = 14;
+const HOK_PAGE_SIZE = 16;
+const HOK_MAX_FRAME = 20;
+const HOK_MAX_PAGES = 24;
+const HOK_INSTANCE = 28;
+const HOK_BYTES = 36;
+
+/* ── READ, FREE (page lists) and READ_OK, WRITE_OK (counts) ────────────────────────────────────
+ *   12           16
+ *   ┌────────────┬──────────────────────────┐   READ, FREE: pages u32 × count
+ *   │ count u32  │ ...                      │   READ_OK:    count × pageSize bytes, page i at i·pageSize
+ *   └────────────┴──────────────────────────┘   WRITE_OK:   nothing (frame is 16 bytes)
+ *
+ * ── WRITE ─────────────────────────────────────────────────────────────────────────────────────
+ *   12           16                       16 + 4·count
+ *   ┌────────────┬────────────────────────┬──────────────────────────────────────┐
+ *   │ count u32  │ pages u32 × count      │ count × pageSize bytes               │
+ *   └────────────┴────────────────────────┴──────────────────────────────────────┘ */
+const LIST_COUNT = 12;
+const LIST_ITEMS = 16;
+
+/* ── OK, STATS: header only (12 bytes). ──────────────────────────────────────────────────────── */
+
+/* ── STATS_OK ──────────────────────────────────────────────────────────────────────────────────
+ *   12        20      28      36      44      52      60      68       76          84
+ *   ┌─────────┬───────┬───────┬───────┬───────┬───────┬───────┬────────┬───────────┬─────────┐
+ *   │capacity │ used  │ slab  │ reads │writes │ frees │errors │pagesRd │pagesWritten│ (u64 each)
+ *   └─────────┴───────┴───────┴───────┴───────┴───────┴───────┴────────┴───────────┴─────────┘
+ *   84               88                  92            96
+ *   ┌────────────────┬───────────────────┬─────────────┬───────┬── listed × namespace entry ──┐
+ *   │ connections u32│ namespaceCount u32│ listed u32  │ 0 u32 │                              │
+ *   └────────────────┴───────────────────┴─────────────┴───────┴──────────────────────────────┘
+ *   namespace entry: pages u64 │ pageSize u32 │ nameLen u16 │ 0 u16 │ name UTF-8 (nameLen bytes) */
+const SOK_U64S = 12; // 9 × u64: capacity, used, slab, reads, writes, frees, errors, pagesRead, pagesWritten
+const SOK_CONNECTIONS = 84;
+const SOK_NS_COUNT = 88;
+const SOK_LISTED = 92;
+const SOK_RESERVED = 96;
+const SOK_ENTRIES = 100;
+const NS_ENTRY_FIXED = 16;
+
+/* ── ERROR ─────────────────────────────────────────────────────────────────────────────────────
+ *   12           14            16
+ *   ┌────────────┬─────────────┬─────────────────────┐
+ *   │ status u16 │ msgLen u16  │ message UTF-8       │
+ *   └────────────┴─────────────┴─────────────────────┘ */
+const ERR_STATUS = 12;
+const ERR_MSG_LEN = 14;
+const ERR_MSG = 16;
+
+/** What a decoder needs to know beyond the bytes: the connection's page size and limits. */
+export interface DecodeContext extends Limits {
+  /** Page size of the connection; 0 before HELLO (then page-carrying frames are malformed). */
+  readonly pageSize: number;
+}
+
+/** A frame that cannot be decoded. `requestId` is the frame's id when its header was readable, else 0. */
+export class FrameError extends ProtocolError {
+  readonly requestId: number;
+  constructor(status: Status, message: string, requestId = 0) {
+    super(`FM_ERR_PROTOCOL_${STATUS_NAMES[status] ?? 'UNKNOWN'}`, message, status);
+    this.requestId = requestId;
+  }
+
+  get status(): Status {
+    return this[ProtocolError.wireStatus] as Status;
+  }
+}
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+/* ── little-endian field access on plain Uint8Arrays (no DataView allocation per frame) ──────── */
+function rd16(b: Uint8Array, o: number): number { return b[o]! | (b[o + 1]! << 8); }
+function rd32(b: Uint8Array, o: number): number { return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0; }
+function rd64(b: Uint8Array, o: number): number { return rd32(b, o) + rd32(b, o + 4) * 0x1_0000_0000; }
+function wr16(b: Uint8Array, o: number, v: number): void { b[o] = v; b[o + 1] = v >>> 8; }
+function wr32(b: Uint8Array, o: number, v: number): void { b[o] = v; b[o + 1] = v >>> 8; b[o + 2] = v >>> 16; b[o + 3] = v >>> 24; }
+function wr64(b: Uint8Array, o: number, v: number): void {
+  wr32(b, o, v >>> 0);
+  wr32(b, o + 4, Math.floor(v / 0x1_0000_0000) >>> 0);
+}
+
+function alloc(length: number, op: Op, id: number): Uint8Array {
+  const b = Buffer.allocUnsafe(length);
+  wr32(b, H_LENGTH, length);
+  b[H_OP] = op;
+  b[H_RESERVED8] = 0;
+  wr16(b, H_RESERVED16, 0);
+  wr32(b, H_ID, id);
+  return b;
+}
+
+function checkId(id: number): void {
+  if (!Number.isInteger(id) || id < 0 || id > 0xffff_ffff) throw new RangeError(`request id must be a u32, got ${id}`);
+}
+
+/* ── Encoders ──────────────────────────────────────────────────────────────────────────────── */
+
+export function encodeHello(id: number, version: number, pageSize: number, token: string, namespace: string): Uint8Array {
+  checkId(id);
+  const t = utf8.encode(token);
+  const n = utf8.encode(namespace);
+  if (t.length > MAX_TOKEN_BYTES) throw new RangeError(`token must be at most ${MAX_TOKEN_BYTES} UTF-8 bytes`);
+  if (n.length === 0 || n.length > MAX_NAMESPACE_BYTES) throw new RangeError(`namespace must be 1..${MAX_NAMESPACE_BYTES} UTF-8 bytes`);
+  const b = alloc(HELLO_STRINGS + t.length + n.length, Op.HELLO, id);
+  wr16(b, HELLO_VERSION, version);
+  wr16(b, HELLO_TOKEN_LEN, t.length);
+  wr16(b, HELLO_NS_LEN, n.length);
+  wr16(b, HELLO_RESERVED, 0);
+  wr32(b, HELLO_PAGE_SIZE, pageSize);
+  b.set(t, HELLO_STRINGS);
+  b.set(n, HELLO_STRINGS + t.length);
+  return b;
+}
+
+export function encodeHelloOk(m: Omit<HelloOk, 'op'>): Uint8Array {
+  if (!/^[0-9a-f]{16}$/.test(m.instance)) throw new RangeError('instance must be 16 lowercase hex digits');
+  const b = alloc(HOK_BYTES, Op.HELLO_OK, m.id);
+  wr16(b, HOK_VERSION, m.version);
+  wr16(b, HOK_RESERVED, 0);
+  wr32(b, HOK_PAGE_SIZE, m.pageSize);
+  wr32(b, HOK_MAX_FRAME, m.maxFrameBytes);
+  wr32(b, HOK_MAX_PAGES, m.maxPagesPerRequest);
+  b.set(Buffer.from(m.instance, 'hex'), HOK_INSTANCE);
+  return b;
+}
+
+function encodeList(op: Op, id: number, pages: ArrayLike<number>): Uint8Array {
+  checkId(id);
+  const count = pages.length;
+  const b = alloc(LIST_ITEMS + 4 * count, op, id);
+  wr32(b, LIST_COUNT, count);
+  for (let i = 0, o = LIST_ITEMS; i < count; i++, o += 4) wr32(b, o, pages[i]!);
+  return b;
+}
+
+export function encodeRead(id: number, pages: ArrayLike<number>): Uint8Array { return encodeList(Op.READ, id, pages); }
+export function encodeFree(id: number, pages: ArrayLike<number>): Uint8Array { return encodeList(Op.FREE, id, pages); }
+
+/** Size of a READ_OK frame for `count` pages: lets a server refuse a READ whose reply is too large. */
+export function readOkBytes(count: number, pageSize: number): number { return LIST_ITEMS + count * pageSize; }
+/** Size of a WRITE frame for `count` pages: lets a client cut a batch to fit `maxFrameBytes`. */
+export function writeBytes(count: number, pageSize: number): number { return LIST_ITEMS + count * (4 + pageSize); }
+/** Size of a READ or FREE frame for `count` pages. */
+export function listBytes(count: number): number { return LIST_ITEMS + 4 * count; }
+
+/** Allocates a READ_OK frame with its header filled in; the caller copies page i to `data` at i·pageSize. */
+export function allocReadOk(id: number, count: number, pageSize: number): { frame: Uint8Array; data: Uint8Array } {
+  const frame = alloc(readOkBytes(count, pageSize), Op.READ_OK, id);
+  wr32(frame, LIST_COUNT, count);
+  return { frame, data: frame.subarray(LIST_ITEMS) };
+}
+
+export function encodeReadOk(id: number, data: Uint8Array, pageSize: number): Uint8Array {
+  if (data.length % pageSize !== 0) throw new RangeError('READ_OK data must be a whole number of pages');
+  const r = allocReadOk(id, data.length / pageSize, pageSize);
+  r.data.set(data);
+  return r.frame;
+}
+
+/** WRITE of `pages[i]` ← `data[i]`, each `data[i]` exactly `pageSize` bytes. */
+export function encodeWrite(id: number, pages: ArrayLike<number>, data: ArrayLike<Uint8Array>, pageSize: number): Uint8Array {
+  checkId(id);
+  const count = pages.length;
+  if (data.length !== count) throw new RangeError(`WRITE needs one buffer per page: ${count} pages, ${data.length} buffers`);
+  const b = alloc(writeBytes(count, pageSize), Op.WRITE, id);
+  wr32(b, LIST_COUNT, count);
+  let o = LIST_ITEMS;
+  for (let i = 0; i < count; i++, o += 4) wr32(b, o, pages[i]!);
+  for (let i = 0; i < count; i++, o += pageSize) {
+    const d = data[i]!;
+    if (d.length !== pageSize) throw new RangeError(`page buffer ${i} has ${d.length} bytes, expected ${pageSize}`);
+    b.set(d, o);
+  }
+  return b;
+}
+
+export function encodeWriteOk(id: number, count: number): Uint8Array {
+  const b = alloc(LIST_ITEMS, Op.WRITE_OK, id);
+  wr32(b, LIST_COUNT, count);
+  return b;
+}
+
+export function encodeOk(id: number): Uint8Array { return alloc(HEADER_BYTES, Op.OK, id); }
+export function encodeStats(id: number): Uint8Array { checkId(id); return alloc(HEADER_BYTES, Op.STATS, id); }
+
+export function encodeStatsOk(m: Omit<StatsOk, 'op'>): Uint8Array {
+  const listed = m.namespaces.slice(0, MAX_STATS_NAMESPACES);
+  const names = listed.map((ns) => {
+    const n = utf8.encode(ns.name);
+    if (n.length > MAX_NAMESPACE_BYTES) throw new RangeError('namespace name too long');
+    return n;
+  });
+  let length = SOK_ENTRIES;
+  for (const n of names) length += NS_ENTRY_FIXED + n.length;
+  const b = alloc(length, Op.STATS_OK, m.id);
+  const u64s = [m.capacityBytes, m.usedBytes, m.slabBytes, m.reads, m.writes, m.frees, m.errors, m.pagesRead, m.pagesWritten];
+  for (let i = 0; i < u64s.length; i++) wr64(b, SOK_U64S + 8 * i, u64s[i]!);
+  wr32(b, SOK_CONNECTIONS, m.connections);
+  wr32(b, SOK_NS_COUNT, m.namespaceCount);
+  wr32(b, SOK_LISTED, listed.length);
+  wr32(b, SOK_RESERVED, 0);
+  let o = SOK_ENTRIES;
+  for (let i = 0; i < listed.length; i++) {
+    const n = names[i]!;
+    wr64(b, o, listed[i]!.pages);
+    wr32(b, o + 8, listed[i]!.pageSize);
+    wr16(b, o + 12, n.length);
+    wr16(b, o + 14, 0);
+    b.set(n, o + NS_ENTRY_FIXED);
+    o += NS_ENTRY_FIXED + n.length;
+  }
+  return b;
+}
+
+export function encodeError(id: number, status: Status, message: string): Uint8Array {
+  let m = utf8.encode(message);
+  if (m.length > MAX_ERROR_MESSAGE_BYTES) m = utf8.encode(message.slice(0, MAX_ERROR_MESSAGE_BYTES / 4));
+  const b = alloc(ERR_MSG + m.length, Op.ERROR, id);
+  wr16(b, ERR_STATUS, status);
+  wr16(b, ERR_MSG_LEN, m.length);
+  b.set(m, ERR_MSG);
+  return b;
+}
+
+/** Encodes any message; convenient for tests and rare ops. Hot paths call the specific encoders. */
+export function encode(m: Message, pageSize = 0): Uint8Array {
+  switch (m.op) {
+    case Op.HELLO: return encodeHello(m.id, m.version, m.pageSize, m.token, m.namespace);
+    case Op.HELLO_OK: return encodeHelloOk(m);
+    case Op.READ: return encodeRead(m.id, m.pages);
+    case Op.READ_OK: return encodeReadOk(m.id, m.data, pageSize);
+    case Op.WRITE: {
+      const data: Uint8Array[] = [];
+      for (let i = 0; i < m.pages.length; i++) data.push(m.data.subarray(i * pageSize, (i + 1) * pageSize));
+      return encodeWrite(m.id, m.pages, data, pageSize);
+    }
+    case Op.WRITE_OK: return encodeWriteOk(m.id, m.count);
+    case Op.FREE: return encodeFree(m.id, m.pages);
+    case Op.OK: return encodeOk(m.id);
+    case Op.STATS: return encodeStats(m.id);
+    case Op.STATS_OK: return encodeStatsOk(m);
+    case Op.ERROR: return encodeError(m.id, m.status, m.message);
+  }
+}
+
+/* ── Decoder ───────────────────────────────────────────────────────────────────────────────── */
+
+/** Op and request id of a frame whose header is complete; lets a receiver dispatch before decoding. */
+export function peekOp(frame: Uint8Array): number { return frame[H_OP]!; }
+export function peekId(frame: Uint8Array): number { return frame.length >= HEADER_BYTES ? rd32(frame, H_ID) : 0; }
+
+function malformed(id: number, what: string): FrameError {
+  return new FrameError(Status.MALFORMED_FRAME, `malformed frame: ${what}`, id);
+}
+
+function expectLength(frame: Uint8Array, id: number, want: number, what: string): void {
+  if (frame.length !== want) {
+    throw malformed(id, `${what} must be ${want} bytes, got ${frame.length} (${frame.length < want ? 'missing' : 'leftover'} bytes)`);
+  }
+}
+
+function readCount(frame: Uint8Array, id: number, ctx: DecodeContext, name: string): number {
+  if (frame.length < LIST_ITEMS) throw malformed(id, `${name} is ${frame.length} bytes, shorter than its ${LIST_ITEMS}-byte fixed part`);
+  const count = rd32(frame, LIST_COUNT);
+  if (count > ctx.maxPagesPerRequest) {
+    throw new FrameError(Status.TOO_LARGE, `${name} lists ${count} pages, more than the limit of ${ctx.maxPagesPerRequest}`, id);
+  }
+  return count;
+}
+
+function pageList(frame: Uint8Array, count: number): Uint32Array {
+  const off = frame.byteOffset + LIST_ITEMS;
+  if ((off & 3) === 0) return new Uint32Array(frame.buffer, off, count);
+  const copy = new Uint32Array(count);
+  new Uint8Array(copy.buffer).set(frame.subarray(LIST_ITEMS, LIST_ITEMS + 4 * count));
+  return copy;
+}
+
+function needPageSize(ctx: DecodeContext, id: number, name: string): number {
+  if (ctx.pageSize <= 0) throw new FrameError(Status.NOT_HELLO, `${name} before HELLO: the page size is not known yet`, id);
+  return ctx.pageSize;
+}
+
+function str(frame: Uint8Array, start: number, len: number, id: number, what: string): string {
+  try {
+    return utf8Strict.decode(frame.subarray(start, start + len));
+  } catch {
+    throw malformed(id, `${what} is not valid UTF-8`);
+  }
+}
+
+/**
+ * Decodes exactly one frame (`frame.length` must equal its length field). Throws `FrameError` with
+ * the status to reply with. Page lists and page data are views into `frame`, not copies.
+ */
+export function decode(frame: Uint8Array, ctx: DecodeContext): Message {
+  if (frame.length < HEADER_BYTES) throw malformed(0, `frame is ${frame.length} bytes, shorter than the ${HEADER_BYTES}-byte header`);
+  const id = rd32(frame, H_ID);
+  const length = rd32(frame, H_LENGTH);
+  if (length !== frame.length) throw malformed(id, `length field says ${length} bytes but the frame has ${frame.length}`);
+  if (length > ctx.maxFrameBytes) throw new FrameError(Status.TOO_LARGE, `frame of ${length} bytes exceeds the limit of ${ctx.maxFrameBytes}`, id);
+  if (frame[H_RESERVED8] !== 0 || rd16(frame, H_RESERVED16) !== 0) throw malformed(id, 'reserved header bytes must be 0');
+  const op = frame[H_OP]!;
+  switch (op) {
+    case Op.HELLO: {
+      if (frame.length < HELLO_STRINGS) throw malformed(id, `HELLO is ${frame.length} bytes, shorter than its ${HELLO_STRINGS}-byte fixed part`);
+      const tokenLen = rd16(frame, HELLO_TOKEN_LEN);
+      const nsLen = rd16(frame, HELLO_NS_LEN);
+      if (rd16(frame, HELLO_RESERVED) !== 0) throw malformed(id, 'HELLO reserved field must be 0');
+      if (tokenLen > MAX_TOKEN_BYTES) throw malformed(id, `HELLO token is ${tokenLen} bytes, more than ${MAX_TOKEN_BYTES}`);
+      if (nsLen === 0 || nsLen > MAX_NAMESPACE_BYTES) throw malformed(id, `HELLO namespace must be 1..${MAX_NAMESPACE_BYTES} bytes, got ${nsLen}`);
+      expectLength(frame, id, HELLO_STRINGS + tokenLen + nsLen, 'HELLO');
+      const hello: Hello = {
+        op: Op.HELLO, id,
+        version: rd16(frame, HELLO_VERSION),
+        pageSize: rd32(frame, HELLO_PAGE_SIZE),
+        token: str(frame, HELLO_STRINGS, tokenLen, id, 'HELLO token'),
+        namespace: str(frame, HELLO_STRINGS + tokenLen, nsLen, id, 'HELLO namespace'),
+      };
+      return hello;
+    }
+    case Op.HELLO_OK: {
+      expectLength(frame, id, HOK_BYTES, 'HELLO_OK');
+      if (rd16(frame, HOK_RESERVED) !== 0) throw malformed(id, 'HELLO_OK reserved field must be 0');
+      const ok: HelloOk = {
+        op: Op.HELLO_OK, id,
+        version: rd16(frame, HOK_VERSION),
+        pageSize: rd32(frame, HOK_PAGE_SIZE),
+        maxFrameBytes: rd32(frame, HOK_MAX_FRAME),
+        maxPagesPerRequest: rd32(frame, HOK_MAX_PAGES),
+        instance: Buffer.from(frame.buffer, frame.byteOffset + HOK_INSTANCE, 8).toString('hex'),
+      };
+      return ok;
+    }
+    case Op.READ:
+    case Op.FREE: {
+      const name = op === Op.READ ? 'READ' : 'FREE';
+      const count = readCount(frame, id, ctx, name);
+      expectLength(frame, id, listBytes(count), `${name} of ${count} pages`);
+      const m: Read | Free = { op, id, pages: pageList(frame, count) };
+      return m;
+    }
+    case Op.READ_OK: {
+      const pageSize = needPageSize(ctx, id, 'READ_OK');
+      const count = readCount(frame, id, ctx, 'READ_OK');
+      expectLength(frame, id, readOkBytes(count, pageSize), `READ_OK of ${count} pages of ${pageSize} bytes`);
+      const m: ReadOk = { op: Op.READ_OK, id, count, data: frame.subarray(LIST_ITEMS) };
+      return m;
+    }
+    case Op.WRITE: {
+      const pageSize = needPageSize(ctx, id, 'WRITE');
+      const count = readCount(frame, id, ctx, 'WRITE');
+      expectLength(frame, id, writeBytes(count, pageSize), `WRITE of ${count} pages of ${pageSize} bytes`);
+      const m: Write = { op: Op.WRITE, id, pages: pageList(frame, count), data: frame.subarray(LIST_ITEMS + 4 * count) };
+      return m;
+    }
+    case Op.WRITE_OK: {
+      const count = readCount(frame, id, ctx, 'WRITE_OK');
+      expectLength(frame, id, LIST_ITEMS, 'WRITE_OK');
+      const m: WriteOk = { op: Op.WRITE_OK, id, count };
+      return m;
+    }
+    case Op.OK:
+    case Op.STATS: {
+      expectLength(frame, id, HEADER_BYTES, OP_NAMES[op]!);
+      const m: Ok | Stats = { op, id };
+      return m;
+    }
+    case Op.STATS_OK: {
+      if (frame.length < SOK_ENTRIES) throw malformed(id, `STATS_OK is ${frame.length} bytes, shorter than its ${SOK_ENTRIES}-byte fixed part`);
+      const u = (i: number) => rd64(frame, SOK_U64S + 8 * i);
+      const listed = rd32(frame, SOK_LISTED);
+      if (listed > MAX_STATS_NAMESPACES) throw malformed(id, `STATS_OK lists ${listed} namespaces, more than ${MAX_STATS_NAMESPACES}`);
+      if (rd32(frame, SOK_RESERVED) !== 0) throw malformed(id, 'STATS_OK reserved field must be 0');
+      const namespaces: NamespaceStats[] = [];
+      let o = SOK_ENTRIES;
+      for (let i = 0; i < listed; i++) {
+        if (o + NS_ENTRY_FIXED > frame.length) throw malformed(id, `STATS_OK namespace entry ${i} is truncated`);
+        const nameLen = rd16(frame, o + 12);
+        if (rd16(frame, o + 14) !== 0) throw malformed(id, 'STATS_OK namespace entry reserved field must be 0');
+        if (o + NS_ENTRY_FIXED + nameLen > frame.length) throw malformed(id, `STATS_OK namespace entry ${i} is truncated`);
+        namespaces.push({ pages: rd64(frame, o), pageSize: rd32(frame, o + 8), name: str(frame, o + NS_ENTRY_FIXED, nameLen, id, 'namespace name') });
+        o += NS_ENTRY_FIXED + nameLen;
+      }
+      expectLength(frame, id, o, `STATS_OK with ${listed} namespaces`);
+      const m: StatsOk = {
+        op: Op.STATS_OK, id,
+        capacityBytes: u(0), usedBytes: u(1), slabBytes: u(2), reads: u(3), writes: u(4), frees: u(5), errors: u(6),
+        pagesRead: u(7), pagesWritten: u(8),
+        connections: rd32(frame, SOK_CONNECTIONS), namespaceCount: rd32(frame, SOK_NS_COUNT), namespaces,
+      };
+      return m;
+    }
+    case Op.ERROR: {
+      if (frame.length < ERR_MSG) throw malformed(id, `ERROR is ${frame.length} bytes, shorter than its ${ERR_MSG}-byte fixed part`);
+      const msgLen = rd16(frame, ERR_MSG_LEN);
+      expectLength(frame, id, ERR_MSG + msgLen, 'ERROR');
+      const m: ErrorReply = { op: Op.ERROR, id, status: rd16(frame, ERR_STATUS), message: str(frame, ERR_MSG, msgLen, id, 'ERROR message') };
+      return m;
+    }
+    default:
+      throw new FrameError(Status.UNKNOWN_OP, `unknown op 0x${op.toString(16).padStart(2, '0')}`, id);
+  }
+}
+
+/* ── FrameReader: cuts a byte stream into frames ────────────────────────────────────────────── */
+
+const S_LENGTH = 0; // collecting the 4-byte length field
+const S_BODY = 1; // collecting the rest of a frame whose length is known
+
+/**
+ * A state machine that accepts bytes in any chunking and calls `onFrame` with each complete frame.
+ * Whole frames inside one chunk are passed as views (no copy); only a frame split across chunks is
+ * copied, into a buffer allocated once its length is known and checked against `maxFrameBytes`.
+ * A length below the header size or above the limit throws `FrameError` before any body is buffered.
+ * After an error the reader must be discarded (the stream has no resynchronisation point).
+ */
+export class FrameReader {
+  readonly #limits: Limits;
+  #state = S_LENGTH;
+  readonly #lenBytes = new Uint8Array(4);
+  #lenHave = 0;
+  #frame: Uint8Array | null = null;
+  #have = 0;
+
+  constructor(limits: Limits) {
+    this.#limits = limits;
+  }
+
+  /** Bytes of an incomplete frame held back, waiting for more input. */
+  get buffered(): number {
+    return this.#state === S_LENGTH ? this.#lenHave : this.#have;
+  }
+
+  push(chunk: Uint8Array, onFrame: (frame: Uint8Array) => void): void {
+    let pos = 0;
+    const end = chunk.length;
+    while (pos < end) {
+      if (this.#state === S_LENGTH) {
+        if (this.#lenHave === 0 && end - pos >= 4) {
+          // Fast path: the length field is in this chunk; a whole frame is passed as a view.
+          const length = this.#checkLength(rd32(chunk, pos));
+          if (end - pos >= length) {
+            onFrame(chunk.subarray(pos, pos + length));
+            pos += length;
+            continue;
+          }
+          this.#startBody(length);
+          continue;
+        }
+        this.#lenBytes[this.#lenHave++] = chunk[pos++]!;
+        if (this.#lenHave === 4) {
+          this.#lenHave = 0;
+          this.#startBody(this.#checkLength(rd32(this.#lenBytes, 0)));
+          this.#frame!.set(this.#lenBytes, 0);
+          this.#have = 4;
+        }
+        continue;
+      }
+      const frame = this.#frame!;
+      const take = Math.min(frame.length - this.#have, end - pos);
+      frame.set(chunk.subarray(pos, pos + take), this.#have);
+      this.#have += take;
+      pos += take;
+      if (this.#have === frame.length) {
+        this.#state = S_LENGTH;
+        this.#frame = null;
+        this.#have = 0;
+        onFrame(frame);
+      }
+    }
+  }
+
+  #checkLength(length: number): number {
+    if (length < HEADER_BYTES) throw malformed(0, `length field says ${length} bytes, less than the ${HEADER_BYTES}-byte header`);
+    if (length > this.#limits.maxFrameBytes) {
+      throw new FrameError(Status.TOO_LARGE, `frame of ${length} bytes exceeds the limit of ${this.#limits.maxFrameBytes}`);
+    }
+    return length;
+  }
+
+  #startBody(length: number): void {
+    this.#state = S_BODY;
+    this.#frame = new Uint8Array(length);
+    this.#have = 0;
+  }
+}
