@@ -26,8 +26,10 @@ export interface PageStore {
 
 /** A store that can also serve a page synchronously on the guest thread (embedded mode). */
 export interface SyncPageStore extends PageStore {
-  readSync(page: number, into: Uint8Array): void;
-  writeSync(page: number, data: Uint8Array): void;
+  /** Reads a page into `into[offset .. offset + pageSize)`; no allocation. */
+  readSync(page: number, into: Uint8Array, offset: number): void;
+  /** Writes `data[offset .. offset + pageSize)` as the page's content. */
+  writeSync(page: number, data: Uint8Array, offset: number): void;
 }
 
 export function isSyncPageStore(store: PageStore): store is SyncPageStore {

@@ -1,0 +1,74 @@
+/**
+ * @fileoverview The contract between an instrumented module and the runtime that hosts it: the
+ * imports the instrumenter adds (module `farmem`), and the metadata it records in custom sections.
+ * Shared by `host/instrument` (writer) and `host/runtime` (reader); neither imports the other.
+ *
+ * Imports added to every instrumented module:
+ *   farmem.memory                       shared physical memory (see layout.ts)
+ *   farmem.fault(addr, offset, info) → physical address to access (or OOB_ADDRESS to trap)
+ *   farmem.grow(deltaPages) → old size in pages, or -1
+ *   farmem.copy(dst, src, n)   farmem.fill(dst, byte, n)   — bounds-checked like memory.copy/fill
+ *   farmem.init(segment, dst, src, n)   farmem.drop(segment) — memory.init / data.drop
+ *   farmem.wait()                           trap of memory.atomic.wait on unshared memory
+ *
+ * Custom sections:
+ *   "farmem.meta"  UTF-8 JSON `GuestMeta`
+ *   "farmem.data"  the bytes of every data segment, concatenated in segment order
+ */
+
+export const ABI_MODULE = 'farmem';
+export const ABI_VERSION = 1;
+export const META_SECTION = 'farmem.meta';
+export const DATA_SECTION = 'farmem.data';
+
+export const enum AbiImport {
+  Memory = 'memory',
+  Fault = 'fault',
+  Grow = 'grow',
+  Copy = 'copy',
+  Fill = 'fill',
+  Init = 'init',
+  Drop = 'drop',
+  Wait = 'wait',
+}
+
+/** Where an active data segment starts: a constant, or the value of a global (e.g. `__memory_base`). */
+export type SegmentOffset =
+  | { readonly kind: 'const'; readonly value: number }
+  | { readonly kind: 'global'; readonly module: string; readonly name: string }
+  | { readonly kind: 'global-const'; readonly value: number };
+
+export interface SegmentMeta {
+  /** Byte range inside the "farmem.data" section. */
+  readonly start: number;
+  readonly length: number;
+  /** Absent for passive segments. */
+  readonly offset?: SegmentOffset;
+}
+
+export interface GuestMeta {
+  readonly abiVersion: number;
+  readonly instrumenterVersion: string;
+  readonly pageSize: number;
+  /** Whether the original module has a memory at all. */
+  readonly hasMemory: boolean;
+  /** The original memory's limits, in wasm pages. */
+  readonly initialPages: number;
+  readonly maximumPages: number;
+  readonly hasMaximum: boolean;
+  /** Export name of the original memory, if it was exported (removed from the instrumented module). */
+  readonly memoryExport: string | null;
+  /** Import of the original memory, if it was imported (replaced by farmem.memory). */
+  readonly memoryImport: { readonly module: string; readonly name: string } | null;
+  readonly segments: readonly SegmentMeta[];
+}
+
+export function encodeMeta(meta: GuestMeta): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(meta));
+}
+
+export function decodeMeta(bytes: ArrayBuffer | Uint8Array): GuestMeta {
+  const meta = JSON.parse(new TextDecoder().decode(bytes)) as GuestMeta;
+  if (meta.abiVersion !== ABI_VERSION) throw new Error(`instrumented module has ABI version ${meta.abiVersion}, this farmem expects ${ABI_VERSION}; instrument it again`);
+  return meta;
+}

@@ -1,0 +1,11 @@
+/**
+ * @fileoverview farmem's public API.
+ */
+export { instantiate, type FarmemInstance, type FarmemOptions } from './runtime/instance.js';
+export { instrument, INSTRUMENTER_VERSION, type InstrumentOptions, type InstrumentResult } from './instrument/instrument.js';
+export type { VirtualMemory } from './runtime/virtual-memory.js';
+export { PlainMemory } from './runtime/virtual-memory.js';
+export { EmbeddedStore } from './store/embedded.js';
+export type { PageStore, SyncPageStore } from './store/page-store.js';
+export type { RuntimeStats } from './stats/counters.js';
+export * from './errors.js';

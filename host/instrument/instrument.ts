@@ -1,0 +1,172 @@
+/**
+ * @fileoverview `instrument(bytes, { pageSize })`: turns a module into one that runs on far memory.
+ * Steps: check framing and memory kind (sections.ts), validate with V8, read with binaryen, record
+ * the memory's limits and data segments as metadata, replace the memory by the imported physical
+ * memory `farmem.memory`, add the `farmem.*` imports, run the memory pass over every function,
+ * validate, and emit. Data segments are removed from the module: the runtime writes active ones into
+ * the backing store as the initial image and serves memory.init from the recorded bytes.
+ */
+import { ABI_VERSION, DATA_SECTION, META_SECTION, encodeMeta, type GuestMeta, type SegmentMeta } from '../abi.js';
+import { computeLayout, isValidPageSize, MAX_PHYS_WASM_PAGES, MAX_WASM_PAGES, type Layout } from '../layout.js';
+import { OptionError } from '../errors.js';
+import { binaryen, C, FEATURES, VERSION, type Module } from './binaryen.js';
+import { diagnostic } from './diagnostics.js';
+import { addAbiImports, MemoryPass, type PassCounts } from './memory-pass.js';
+import { scanMemories } from './sections.js';
+import { expressionName, UnsupportedExpression } from './visitor.js';
+
+/** Bump when the emitted code changes: it is part of the instrumentation cache key. */
+export const INSTRUMENTER_VERSION = `1.0.0+binaryen${VERSION}`;
+
+export interface InstrumentOptions {
+  /** Page size in bytes, a power of two from 256 to 65536. Default 4096. */
+  pageSize?: number;
+  /** Run binaryen's validator on the output (default true). */
+  validate?: boolean;
+  /** Called after each function with (done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface InstrumentResult {
+  readonly binary: Uint8Array;
+  readonly meta: GuestMeta;
+  readonly layout: Layout;
+  readonly counts: PassCounts & { functions: number };
+}
+
+const OPTION_KEYS = new Set(['pageSize', 'validate', 'onProgress']);
+
+export function checkInstrumentOptions(options: InstrumentOptions): Required<Pick<InstrumentOptions, 'pageSize'>> {
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) throw new OptionError(`Invalid option in instrument() call: "${key}"`);
+  }
+  const pageSize = options.pageSize ?? 4096;
+  if (!isValidPageSize(pageSize)) throw new OptionError(`"pageSize" must be a power of two between 256 and 65536, got ${pageSize}`);
+  return { pageSize };
+}
+
+export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentResult {
+  const { pageSize } = checkInstrumentOptions(options);
+  const memories = scanMemories(bytes);
+  if (memories.some((m) => m.memory64)) throw diagnostic('FM1010');
+  if (memories.length > 1) throw diagnostic('FM1011', memories.length);
+  if (memories.some((m) => m.shared)) throw diagnostic('FM1012');
+  if (!WebAssembly.validate(bytes as BufferSource)) {
+    let reason = 'rejected by the WebAssembly validator';
+    try {
+      new WebAssembly.Module(bytes as BufferSource);
+    } catch (err) {
+      reason = (err as Error).message.replace(/^WebAssembly\.Module\(\): /, '');
+    }
+    throw diagnostic('FM1005', reason);
+  }
+
+  let module: Module;
+  try {
+    module = binaryen.readBinary(bytes, FEATURES as never);
+  } catch (err) {
+    throw diagnostic('FM1014', (err as Error).message);
+  }
+  try {
+    return rewrite(module, pageSize, options);
+  } finally {
+    module.dispose();
+  }
+}
+
+function rewrite(module: Module, pageSize: number, options: InstrumentOptions): InstrumentResult {
+  module.setFeatures(FEATURES);
+  const hasMemory = module.hasMemory();
+  const info = hasMemory ? module.getMemoryInfo() : null;
+  const initialPages = info?.initial ?? 0;
+  const hasMaximum = info?.max !== undefined && info.max !== null;
+  const maximumPages = hasMaximum ? Math.min(info!.max!, MAX_WASM_PAGES) : MAX_WASM_PAGES;
+  const layout = computeLayout(pageSize, hasMemory ? maximumPages : 1);
+
+  // Data segments: recorded in metadata, removed from the module.
+  const segmentIndex = new Map<string, number>();
+  const segments: SegmentMeta[] = [];
+  const chunks: Uint8Array[] = [];
+  let dataBytes = 0;
+  const numSegments = (module as any).getNumDataSegments() as number;
+  for (let i = 0; i < numSegments; i++) {
+    const ref = module.getDataSegmentByIndex(i);
+    const seg = (module as any).getDataSegmentInfo(ref) as { name: string; offset: number | null; data: Uint8Array; passive: boolean };
+    segmentIndex.set(seg.name, i);
+    const offset = seg.passive ? undefined : ({ kind: 'const', value: seg.offset! >>> 0 } as const);
+    segments.push({ start: dataBytes, length: seg.data.length, ...(offset ? { offset } : {}) });
+    chunks.push(seg.data);
+    dataBytes += seg.data.length;
+  }
+
+  let memoryExport: string | null = null;
+  let memoryName = 'farmem.physical';
+  if (hasMemory) {
+    for (let i = module.getNumExports() - 1; i >= 0; i--) {
+      const exp = binaryen.getExportInfo(module.getExportByIndex(i));
+      if (exp.kind === binaryen.ExternalMemory) {
+        memoryExport ??= exp.name;
+        module.removeExport(exp.name);
+      }
+    }
+    memoryName = firstMemoryName(module);
+  }
+  // Physical memory: imported, shared, limits wide enough for any frame count the runtime picks.
+  module.setMemory(Math.ceil(layout.frameBase / 65536), MAX_PHYS_WASM_PAGES, null, [], true, false, memoryName);
+  module.addMemoryImport(memoryName, 'farmem', 'memory', true);
+  addAbiImports(module);
+
+  const pass = new MemoryPass(module, layout, memoryName, segmentIndex);
+  const total = module.getNumFunctions();
+  let instrumented = 0;
+  for (let i = 0; i < total; i++) {
+    const func = module.getFunctionByIndex(i);
+    if (C._BinaryenFunctionGetBody!(func) === 0) continue; // an import
+    try {
+      pass.runOnFunction(func);
+    } catch (err) {
+      if (err instanceof UnsupportedExpression) throw diagnostic('FM1013', expressionName(err.id), binaryen.getFunctionInfo(func).name);
+      throw err;
+    }
+    instrumented++;
+    options.onProgress?.(i + 1, total);
+  }
+
+  const meta: GuestMeta = {
+    abiVersion: ABI_VERSION,
+    instrumenterVersion: INSTRUMENTER_VERSION,
+    pageSize,
+    hasMemory,
+    initialPages,
+    maximumPages,
+    hasMaximum,
+    memoryExport,
+    memoryImport: info?.module ? { module: info.module, name: info.base ?? '' } : null,
+    segments,
+  };
+  const data = new Uint8Array(dataBytes);
+  let at = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, at);
+    at += chunk.length;
+  }
+  module.addCustomSection(META_SECTION, encodeMeta(meta));
+  module.addCustomSection(DATA_SECTION, data);
+
+  if (options.validate !== false && !module.validate()) {
+    throw diagnostic('FM1015', 'binaryen validation failed');
+  }
+  const binary = module.emitBinary();
+  return { binary, meta, layout, counts: { ...pass.counts, functions: instrumented } };
+}
+
+/**
+ * Internal name of the module's memory. binaryen.js has no getter for it, but a `memory.size` built
+ * without a name refers to the first memory and prints it: `(memory.size $name)`.
+ */
+function firstMemoryName(module: Module): string {
+  const text = binaryen.emitText(module.memory.size());
+  const m = /^\(memory\.size \$(?:"((?:[^"\\]|\\.)*)"|(\S+))\)\s*$/.exec(text);
+  if (!m) throw new Error(`cannot determine the memory's name from ${JSON.stringify(text)}`);
+  return m[1] !== undefined ? JSON.parse(`"${m[1]}"`) : m[2]!;
+}

@@ -1,0 +1,315 @@
+/**
+ * @fileoverview The memory pass: rewrites every memory-touching instruction of a function so that it
+ * translates its virtual address through farmem's page tables (see layout.ts for the encoding).
+ *
+ * One load, before and after (page size 4 KiB, RT at 4096):
+ *
+ *   (i32.load offset=8 (local.get $p))
+ *   ⇒
+ *   (i32.load                                                    ;; offset 0: ea already has it
+ *     (block (result i32)
+ *       (local.set $ea (i32.add (local.get $p) (i32.const 8)))   ;; ea = p + 8
+ *       (local.set $e (i32.load offset=4096                       ;; e = RT[ea >>> 12]
+ *         (i32.shl (i32.shr_u (local.get $ea) (i32.const 12)) (i32.const 2))))
+ *       (if (result i32)                                          ;; unmapped | straddles | wrapped
+ *         (i32.or (i32.or (i32.eqz (local.get $e))
+ *                         (i32.gt_u (i32.and (local.get $ea) (i32.const 4095)) (i32.const 4092)))
+ *                 (i32.lt_u (local.get $ea) (i32.const 8)))
+ *         (then (call $farmem.fault (local.get $p) (i32.const 8) (i32.const 4)))  ;; slow path
+ *         (else (i32.add (local.get $ea) (local.get $e))))))     ;; phys = ea + delta
+ *
+ * A store reads WT instead of RT and passes `4 | FAULT_WRITE`. Its value is evaluated into a local
+ * before the translation (unless it is a constant or a local.get), so evaluation order, and thus
+ * trap order, stays as in the original: address, value, then the access.
+ *
+ *   (memory.grow (local.get $n))   ⇒  (call $farmem.grow (local.get $n))
+ *   (memory.size)                  ⇒  (i32.load (i32.const 0))        ;; control block slot 0
+ *   memory.copy/fill/init, data.drop ⇒ calls to farmem.copy/fill/init/drop
+ *
+ * The slow path `farmem.fault(addr, offset, size|write)` maps the page (major or minor fault) and
+ * returns the physical address to access, a bounce buffer for an access straddling two pages, or
+ * an address past physical memory so the access traps exactly like the original.
+ *
+ * Scratch locals: `$ea` and `$e` live only inside one translation, so one pair per function
+ * suffices; the spilled address and operands of an access live while its operands are evaluated,
+ * which may contain other accesses, so they are indexed by access nesting depth.
+ */
+import { ABI_MODULE, AbiImport } from '../abi.js';
+import { FAULT_WRITE, kVirtualPages, type Layout } from '../layout.js';
+import { binaryen, C, type ExpressionRef, type FunctionRef, type Module, type Type } from './binaryen.js';
+import { Visitor } from './visitor.js';
+
+const b = binaryen as unknown as Record<string, number>;
+const ID = {
+  Load: b.LoadId!, Store: b.StoreId!, AtomicRMW: b.AtomicRMWId!, AtomicCmpxchg: b.AtomicCmpxchgId!,
+  AtomicWait: b.AtomicWaitId!, AtomicNotify: b.AtomicNotifyId!, SIMDLoad: b.SIMDLoadId!,
+  SIMDLoadStoreLane: b.SIMDLoadStoreLaneId!, MemorySize: b.MemorySizeId!, MemoryGrow: b.MemoryGrowId!,
+  MemoryCopy: b.MemoryCopyId!, MemoryFill: b.MemoryFillId!, MemoryInit: b.MemoryInitId!, DataDrop: b.DataDropId!,
+  Const: b.ConstId!, LocalGet: b.LocalGetId!, GlobalGet: b.GlobalGetId!,
+};
+
+/** Internal names of the functions the pass calls; imported from module `farmem`. */
+export const IMPORT_NAMES = {
+  fault: '$farmem.fault', grow: '$farmem.grow', copy: '$farmem.copy', fill: '$farmem.fill',
+  init: '$farmem.init', drop: '$farmem.drop', wait: '$farmem.wait',
+} as const;
+
+/** Adds the `farmem.*` function imports the pass calls. */
+export function addAbiImports(module: Module): void {
+  const { i32, none } = binaryen;
+  const t = binaryen.createType;
+  module.addFunctionImport(IMPORT_NAMES.fault, ABI_MODULE, AbiImport.Fault, t([i32, i32, i32]), i32);
+  module.addFunctionImport(IMPORT_NAMES.grow, ABI_MODULE, AbiImport.Grow, i32, i32);
+  module.addFunctionImport(IMPORT_NAMES.copy, ABI_MODULE, AbiImport.Copy, t([i32, i32, i32]), none);
+  module.addFunctionImport(IMPORT_NAMES.fill, ABI_MODULE, AbiImport.Fill, t([i32, i32, i32]), none);
+  module.addFunctionImport(IMPORT_NAMES.init, ABI_MODULE, AbiImport.Init, t([i32, i32, i32, i32]), none);
+  module.addFunctionImport(IMPORT_NAMES.drop, ABI_MODULE, AbiImport.Drop, i32, none);
+  module.addFunctionImport(IMPORT_NAMES.wait, ABI_MODULE, AbiImport.Wait, none, none);
+}
+
+/** An operand of an access other than its address, evaluated after the address. */
+interface Operand {
+  readonly get: (e: ExpressionRef) => ExpressionRef;
+  readonly set: (e: ExpressionRef, v: ExpressionRef) => void;
+}
+function operand(kind: string, field: string): Operand {
+  return { get: C[`_Binaryen${kind}Get${field}`]!, set: C[`_Binaryen${kind}Set${field}`]! };
+}
+
+/** How to read one kind of access: address slot, offset, size, write flag, other operands. */
+interface AccessKind {
+  readonly ptr: Operand;
+  readonly getOffset: (e: ExpressionRef) => number;
+  readonly setOffset: (e: ExpressionRef, o: number) => void;
+  readonly bytes: (e: ExpressionRef) => number;
+  readonly isWrite: (e: ExpressionRef) => boolean;
+  readonly operands: readonly Operand[];
+}
+
+function access(kind: string, bytes: AccessKind['bytes'], isWrite: AccessKind['isWrite'], operands: string[]): AccessKind {
+  return {
+    ptr: operand(kind, 'Ptr'),
+    getOffset: C[`_Binaryen${kind}GetOffset`] ?? (() => 0),
+    setOffset: C[`_Binaryen${kind}SetOffset`] ?? (() => {}),
+    bytes,
+    isWrite,
+    operands: operands.map((f) => operand(kind, f)),
+  };
+}
+
+const simdLoadBytes = new Map<number, number>([
+  [b.Load8SplatVec128!, 1], [b.Load16SplatVec128!, 2], [b.Load32SplatVec128!, 4], [b.Load64SplatVec128!, 8],
+  [b.Load8x8SVec128!, 8], [b.Load8x8UVec128!, 8], [b.Load16x4SVec128!, 8], [b.Load16x4UVec128!, 8],
+  [b.Load32x2SVec128!, 8], [b.Load32x2UVec128!, 8], [b.Load32ZeroVec128!, 4], [b.Load64ZeroVec128!, 8],
+]);
+const laneBytes = new Map<number, number>([
+  [b.Load8LaneVec128!, 1], [b.Load16LaneVec128!, 2], [b.Load32LaneVec128!, 4], [b.Load64LaneVec128!, 8],
+  [b.Store8LaneVec128!, 1], [b.Store16LaneVec128!, 2], [b.Store32LaneVec128!, 4], [b.Store64LaneVec128!, 8],
+]);
+const atomicWaitBytes = (e: ExpressionRef) => (C._BinaryenAtomicWaitGetExpectedType!(e) === binaryen.i64 ? 8 : 4);
+
+const ACCESS = new Map<number, AccessKind>([
+  [ID.Load, access('Load', C._BinaryenLoadGetBytes!, () => false, [])],
+  [ID.Store, access('Store', C._BinaryenStoreGetBytes!, () => true, ['Value'])],
+  [ID.AtomicRMW, access('AtomicRMW', C._BinaryenAtomicRMWGetBytes!, () => true, ['Value'])],
+  [ID.AtomicCmpxchg, access('AtomicCmpxchg', C._BinaryenAtomicCmpxchgGetBytes!, () => true, ['Expected', 'Replacement'])],
+  [ID.AtomicWait, access('AtomicWait', atomicWaitBytes, () => false, ['Expected', 'Timeout'])],
+  [ID.AtomicNotify, access('AtomicNotify', () => 4, () => false, ['NotifyCount'])],
+  [ID.SIMDLoad, access('SIMDLoad', (e) => simdLoadBytes.get(C._BinaryenSIMDLoadGetOp!(e))!, () => false, [])],
+  [ID.SIMDLoadStoreLane, access('SIMDLoadStoreLane', (e) => laneBytes.get(C._BinaryenSIMDLoadStoreLaneGetOp!(e))!,
+    (e) => C._BinaryenSIMDLoadStoreLaneIsStore!(e) !== 0, ['Vec'])],
+]);
+
+const getId = C._BinaryenExpressionGetId!;
+const getType = C._BinaryenExpressionGetType!;
+const getDataDropSegment = (e: ExpressionRef) => (binaryen as any).DataDrop.getSegment(e) as string;
+
+/** Per-function scratch locals, created on first use. */
+class Scratch {
+  ea = -1;
+  e = -1;
+  /** `byDepth[depth]` maps "type:slot" to a local index. */
+  private readonly byDepth: Map<string, number>[] = [];
+  constructor(private readonly func: FunctionRef) {}
+  add(type: Type): number {
+    return C._BinaryenFunctionAddVar!(this.func, type);
+  }
+  i32(which: 'ea' | 'e'): number {
+    if (this[which] < 0) this[which] = this.add(binaryen.i32);
+    return this[which];
+  }
+  at(depth: number, type: Type, slot: number): number {
+    const map = (this.byDepth[depth] ??= new Map());
+    const key = `${type}:${slot}`;
+    let index = map.get(key);
+    if (index === undefined) map.set(key, (index = this.add(type)));
+    return index;
+  }
+}
+
+export interface PassCounts {
+  accesses: number;
+  bulk: number;
+}
+
+export class MemoryPass extends Visitor {
+  private depth = 0;
+  private scratch: Scratch | null = null;
+  private readonly pageMask: number;
+  readonly counts: PassCounts = { accesses: 0, bulk: 0 };
+
+  constructor(
+    private readonly module: Module,
+    private readonly layout: Layout,
+    private readonly memory: string,
+    private readonly segmentIndex: ReadonlyMap<string, number>,
+  ) {
+    super();
+    this.pageMask = layout.pageSize - 1;
+  }
+
+  /** Instruments one function body in place. */
+  runOnFunction(func: FunctionRef): void {
+    const body = C._BinaryenFunctionGetBody!(func);
+    if (body === 0) return;
+    this.scratch = new Scratch(func);
+    this.depth = 0;
+    const next = this.walk(body);
+    if (next !== body) C._BinaryenFunctionSetBody!(func, next);
+    this.scratch = null;
+  }
+
+  protected override enter(_expr: ExpressionRef, id: number): void {
+    if (ACCESS.has(id)) this.depth++;
+  }
+
+  protected override leave(expr: ExpressionRef, id: number): ExpressionRef {
+    const kind = ACCESS.get(id);
+    if (kind !== undefined) {
+      this.depth--;
+      return this.rewriteAccess(expr, id, kind);
+    }
+    const m = this.module;
+    const call = (name: string, operands: ExpressionRef[], type: Type) => {
+      this.counts.bulk++;
+      return m.call(name, operands, type);
+    };
+    switch (id) {
+      case ID.MemorySize: // size = CB[kVirtualPages]
+        return m.i32.load(kVirtualPages * 4, 4, m.i32.const(0), this.memory);
+      case ID.MemoryGrow:
+        return call(IMPORT_NAMES.grow, [C._BinaryenMemoryGrowGetDelta!(expr)], binaryen.i32);
+      case ID.MemoryCopy:
+        return call(IMPORT_NAMES.copy, [C._BinaryenMemoryCopyGetDest!(expr), C._BinaryenMemoryCopyGetSource!(expr), C._BinaryenMemoryCopyGetSize!(expr)], binaryen.none);
+      case ID.MemoryFill:
+        return call(IMPORT_NAMES.fill, [C._BinaryenMemoryFillGetDest!(expr), C._BinaryenMemoryFillGetValue!(expr), C._BinaryenMemoryFillGetSize!(expr)], binaryen.none);
+      case ID.MemoryInit: {
+        const segment = this.segment((binaryen as any).MemoryInit.getSegment(expr) as string);
+        return call(IMPORT_NAMES.init, [m.i32.const(segment), C._BinaryenMemoryInitGetDest!(expr), C._BinaryenMemoryInitGetOffset!(expr), C._BinaryenMemoryInitGetSize!(expr)], binaryen.none);
+      }
+      case ID.DataDrop:
+        return call(IMPORT_NAMES.drop, [m.i32.const(this.segment(getDataDropSegment(expr)))], binaryen.none);
+      default:
+        return expr;
+    }
+  }
+
+  private segment(name: string): number {
+    const index = this.segmentIndex.get(name);
+    if (index === undefined) throw new Error(`unknown data segment ${name}`);
+    return index;
+  }
+
+  /** Replaces the access's address by its translation; see the file header. */
+  private rewriteAccess(expr: ExpressionRef, id: number, kind: AccessKind): ExpressionRef {
+    const m = this.module;
+    const ptr = kind.ptr.get(expr);
+    if (getType(ptr) === binaryen.unreachable) return expr; // never executes
+    for (const op of kind.operands) if (getType(op.get(expr)) === binaryen.unreachable) return expr;
+    this.counts.accesses++;
+
+    const scratch = this.scratch!;
+    const prelude: ExpressionRef[] = [];
+    // Operands after the address keep their place when they are trivially pure; else spill them.
+    let spilled = false;
+    kind.operands.forEach((op, slot) => {
+      const value = op.get(expr);
+      if (isTrivial(value)) return;
+      const type = getType(value);
+      const local = scratch.at(this.depth, type, slot + 1);
+      prelude.push(m.local.set(local, value));
+      op.set(expr, m.local.get(local, type));
+      spilled = true;
+    });
+    // The address: re-evaluable if constant, or a local.get with nothing evaluated in between.
+    let base: () => ExpressionRef;
+    const ptrId = getId(ptr);
+    if (ptrId === ID.Const || (ptrId === ID.LocalGet && !spilled)) {
+      base = ptrId === ID.Const
+        ? (() => { const v = C._BinaryenConstGetValueI32!(ptr); return () => m.i32.const(v); })()
+        : (() => { const i = C._BinaryenLocalGetGetIndex!(ptr); return () => m.local.get(i, binaryen.i32); })();
+    } else {
+      const local = scratch.at(this.depth, binaryen.i32, 0);
+      prelude.unshift(m.local.set(local, ptr));
+      base = () => m.local.get(local, binaryen.i32);
+    }
+
+    const offset = kind.getOffset(expr) >>> 0;
+    const bytes = kind.bytes(expr);
+    const write = kind.isWrite(expr);
+    const translated = this.translate(base, offset, bytes, write);
+    kind.ptr.set(expr, prelude.length === 0 ? translated : m.block(null, [...prelude, translated], binaryen.i32));
+    kind.setOffset(expr, 0);
+
+    if (id === ID.AtomicWait) {
+      // Waiting on the original (unshared) memory traps after the bounds and alignment checks:
+      // check them with an atomic load of the translated address, then trap like V8.
+      const type = bytes === 8 ? binaryen.i64 : binaryen.i32;
+      const check = bytes === 8
+        ? m.i64.atomic.load(0, kind.ptr.get(expr), this.memory)
+        : m.i32.atomic.load(0, kind.ptr.get(expr), this.memory);
+      const parts = [m.drop(check)];
+      for (const op of kind.operands) parts.push(m.drop(op.get(expr)));
+      void type;
+      parts.push(m.call(IMPORT_NAMES.wait, [], binaryen.none), m.unreachable());
+      return m.block(null, parts, binaryen.i32);
+    }
+    return expr;
+  }
+
+  /** Builds `phys(base + offset)` for an access of `bytes` bytes. */
+  private translate(base: () => ExpressionRef, offset: number, bytes: number, write: boolean): ExpressionRef {
+    const m = this.module;
+    const { pageShift, pageSize } = this.layout;
+    const scratch = this.scratch!;
+    const e = scratch.i32('e');
+    const parts: ExpressionRef[] = [];
+    let ea = base;
+    if (offset !== 0) {
+      const local = scratch.i32('ea');
+      parts.push(m.local.set(local, m.i32.add(base(), m.i32.const(offset | 0)))); // ea = base + offset
+      ea = () => m.local.get(local, binaryen.i32);
+    }
+    const table = write ? this.layout.writeTable : this.layout.readTable;
+    // e = table[ea >>> pageShift]
+    parts.push(m.local.set(e, m.i32.load(table, 4, m.i32.shl(m.i32.shr_u(ea(), m.i32.const(pageShift)), m.i32.const(2)), this.memory)));
+    const eGet = () => m.local.get(e, binaryen.i32);
+    let slow = m.i32.eqz(eGet());
+    if (bytes > 1) { // straddles: (ea & mask) > pageSize - bytes
+      slow = m.i32.or(slow, m.i32.gt_u(m.i32.and(ea(), m.i32.const(this.pageMask)), m.i32.const(pageSize - bytes)));
+    }
+    if (offset !== 0) { // base + offset wrapped past 2^32
+      slow = m.i32.or(slow, m.i32.lt_u(ea(), m.i32.const(offset | 0)));
+    }
+    const info = bytes | (write ? FAULT_WRITE : 0);
+    parts.push(m.if(slow,
+      m.call(IMPORT_NAMES.fault, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32),
+      m.i32.add(ea(), eGet())));
+    return m.block(null, parts, binaryen.i32);
+  }
+}
+
+function isTrivial(expr: ExpressionRef): boolean {
+  const id = getId(expr);
+  return id === ID.Const || id === ID.LocalGet || id === ID.GlobalGet;
+}

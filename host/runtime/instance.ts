@@ -1,0 +1,215 @@
+/**
+ * @fileoverview `instantiate(wasm, imports, options)`: instruments a module (or takes an already
+ * instrumented one), builds its pager and page store, writes its data segments as the initial image,
+ * links the `farmem.*` imports and the caller's, and returns the original exports plus a
+ * `VirtualMemory` view, stats and close().
+ */
+import { ABI_MODULE, DATA_SECTION, decodeMeta, META_SECTION, type GuestMeta } from '../abi.js';
+import { LinkError, OptionError } from '../errors.js';
+import { computeLayout, isValidPageSize, WASM_PAGE } from '../layout.js';
+import type { PrefetchPolicy } from '../prefetch/policy.js';
+import { EmbeddedStore } from '../store/embedded.js';
+import { isSyncPageStore, type PageStore } from '../store/page-store.js';
+import { ratio, type RuntimeStats } from '../stats/counters.js';
+import { FarMemory } from './far-memory.js';
+import { FaultKind, Pager, type FrameBudget } from './pager.js';
+import type { VirtualMemory } from './virtual-memory.js';
+import { instrumentCached } from './instrument-cache.js';
+
+export interface FarmemOptions {
+  /** Page size in bytes: a power of two from 256 to 65536. Default 4096. */
+  pageSize?: number;
+  /**
+   * Local memory (the frame pool): `{ fraction }` of the guest's current memory (the pool grows
+   * with memory.grow), or `{ bytes }` fixed. Default `{ fraction: 1 }` (everything local).
+   */
+  local?: { fraction: number } | { bytes: number };
+  /** Where evicted pages live. Default: a new in-process `EmbeddedStore`. */
+  store?: PageStore;
+  /** Prefetch policy name (`none`, `readahead`, `stride`, `leap`, or one registered). Default `none`. */
+  prefetch?: string;
+  /** Directory for cached instrumented modules; `false` disables the cache. Default: no cache. */
+  cacheDir?: string | false;
+  /** Receives every fault (page, kind); for tracing. */
+  onFault?: (page: number, kind: FaultKind) => void;
+  /** Called with (done, total) while instrumenting. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface FarmemInstance {
+  readonly exports: WebAssembly.Exports;
+  /** The guest's memory by virtual address, or null if the module has none. */
+  readonly memory: VirtualMemory | null;
+  readonly instance: WebAssembly.Instance;
+  readonly meta: GuestMeta;
+  stats(): RuntimeStats;
+  close(): Promise<void>;
+}
+
+const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'prefetch', 'cacheDir', 'onFault', 'onProgress']);
+
+/** Smallest pool: one frame serves any access (straddles go through the bounce buffer). */
+export const MIN_FRAMES = 1;
+
+export function checkOptions(options: FarmemOptions): void {
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) throw new OptionError(`Invalid option in instantiate() call: "${key}"`);
+  }
+  if (options.pageSize !== undefined && !isValidPageSize(options.pageSize)) {
+    throw new OptionError(`"pageSize" must be a power of two between 256 and 65536, got ${options.pageSize}`);
+  }
+  const local = options.local;
+  if (local !== undefined) {
+    if ('fraction' in local) {
+      if (!(local.fraction > 0 && local.fraction <= 1)) throw new OptionError(`"local.fraction" must be in (0, 1], got ${local.fraction}`);
+    } else if (!('bytes' in local) || !(Number.isSafeInteger(local.bytes) && local.bytes > 0)) {
+      throw new OptionError('"local" must be { fraction } in (0, 1] or { bytes } > 0');
+    }
+  }
+}
+
+/** Is this module already instrumented (has farmem metadata)? */
+export function isInstrumented(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.customSections(module, META_SECTION).length > 0;
+}
+
+export async function instantiate(
+  wasm: Uint8Array | WebAssembly.Module,
+  imports: WebAssembly.Imports = {},
+  options: FarmemOptions = {},
+): Promise<FarmemInstance> {
+  checkOptions(options);
+  const pageSize = options.pageSize ?? 4096;
+  let module: WebAssembly.Module;
+  if (wasm instanceof WebAssembly.Module) {
+    if (!isInstrumented(wasm)) throw new OptionError('instantiate() needs module bytes, or a module produced by farmem instrument');
+    module = wasm;
+  } else {
+    module = await instrumentCached(wasm, { pageSize, cacheDir: options.cacheDir ?? false, onProgress: options.onProgress });
+  }
+  const meta = decodeMeta(WebAssembly.Module.customSections(module, META_SECTION)[0]!);
+  if (meta.pageSize !== pageSize && options.pageSize !== undefined) {
+    throw new OptionError(`module was instrumented for ${meta.pageSize}-byte pages, but pageSize is ${pageSize}`);
+  }
+  const layout = computeLayout(meta.pageSize, meta.maximumPages);
+
+  const store = options.store ?? new EmbeddedStore(meta.pageSize);
+  if (!isSyncPageStore(store)) {
+    throw new OptionError(`store "${store.name}" needs the threaded runtime, which is not available yet; use the embedded store`);
+  }
+  if (store.pageSize !== meta.pageSize) throw new OptionError(`store page size ${store.pageSize} differs from module page size ${meta.pageSize}`);
+  const local = options.local ?? { fraction: 1 };
+  const budget: FrameBudget = 'bytes' in local
+    ? { frames: Math.max(MIN_FRAMES, Math.floor(local.bytes / meta.pageSize)) }
+    : { fraction: local.fraction, minFrames: MIN_FRAMES };
+  // Policies load on demand: a run without prefetching does not pay for them.
+  const prefetch: PrefetchPolicy | null = options.prefetch && options.prefetch !== 'none'
+    ? (await import('../prefetch/registry.js')).createPolicy(options.prefetch)
+    : null;
+
+  const pager = new Pager({
+    layout,
+    store,
+    budget,
+    initialPages: meta.initialPages,
+    maximumPages: meta.maximumPages,
+    prefetch,
+    onFault: options.onFault ?? null,
+  });
+  const segments = readSegments(module, meta);
+  writeInitialImage(pager, meta, segments);
+  pager.counters.reset(); // stats describe the guest's run, not its loading
+  const dropped = new Uint8Array(meta.segments.length);
+  meta.segments.forEach((s, i) => { if (s.offset) dropped[i] = 1; }); // active segments are dropped after instantiation
+
+  const farmemImports: Record<string, WebAssembly.ImportValue> = {
+    memory: pager.memory,
+    fault: (addr: number, offset: number, info: number) => pager.fault(addr, offset, info),
+    grow: (delta: number) => pager.grow(delta),
+    copy: (dst: number, src: number, n: number) => pager.copy(dst, src, n),
+    fill: (dst: number, value: number, n: number) => pager.fill(dst, value, n),
+    init: (segment: number, dst: number, src: number, n: number) => {
+      pager.flushBounce();
+      const data = dropped[segment] ? EMPTY : segments[segment]!;
+      dst >>>= 0; src >>>= 0; n >>>= 0;
+      if (src + n > data.length || dst + n > pager.virtualBytes) throw new WebAssembly.RuntimeError('memory access out of bounds');
+      pager.writeVirtual(dst, data, src, n);
+    },
+    drop: (segment: number) => { dropped[segment] = 1; },
+    wait: () => { throw new WebAssembly.RuntimeError('atomics wait on non-shared memory'); },
+  };
+  const linked = { ...imports, [ABI_MODULE]: farmemImports };
+  checkImports(module, linked);
+  const instance = await WebAssembly.instantiate(module, linked);
+  const memory = meta.hasMemory ? new FarMemory(pager) : null;
+  const policyName = prefetch?.name ?? 'none';
+
+  return {
+    exports: instance.exports,
+    memory,
+    instance,
+    meta,
+    stats(): RuntimeStats {
+      pager.flushBounce();
+      const c = pager.counters;
+      return {
+        pageSize: meta.pageSize,
+        localBytes: pager.frameCount * meta.pageSize,
+        virtualBytes: pager.virtualBytes,
+        residentPages: pager.residentPages,
+        majorFaults: c.majorFaults,
+        minorFaults: c.minorFaults,
+        straddles: c.straddles,
+        evictions: c.evictions,
+        writeBacks: c.writeBacks,
+        directReclaims: c.directReclaims,
+        bytesIn: c.bytesIn,
+        bytesOut: c.bytesOut,
+        hostAccesses: c.hostAccesses,
+        prefetch: {
+          policy: policyName,
+          issued: c.prefetchIssued,
+          hits: c.prefetchHits,
+          wasted: c.prefetchWasted,
+          late: c.prefetchLate,
+          accuracy: ratio(c.prefetchHits, c.prefetchIssued),
+          coverage: ratio(c.prefetchHits, c.prefetchHits + c.majorFaults),
+        },
+        store: store.name,
+      };
+    },
+    async close(): Promise<void> {
+      if (!options.store) await store.close();
+    },
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+function readSegments(module: WebAssembly.Module, meta: GuestMeta): Uint8Array[] {
+  const section = WebAssembly.Module.customSections(module, DATA_SECTION)[0];
+  const data = section ? new Uint8Array(section) : EMPTY;
+  return meta.segments.map((s) => data.subarray(s.start, s.start + s.length));
+}
+
+/** Active data segments become the backing store's initial image, bounds-checked like V8 does. */
+function writeInitialImage(pager: Pager, meta: GuestMeta, segments: Uint8Array[]): void {
+  const size = meta.initialPages * WASM_PAGE;
+  meta.segments.forEach((segment, i) => {
+    if (!segment.offset) return;
+    if (segment.offset.kind !== 'const') throw new OptionError('data segments with non-constant offsets are not supported yet');
+    const start = segment.offset.value;
+    if (start + segment.length > size) throw new WebAssembly.RuntimeError(`data segment ${i} is out of bounds`);
+    if (segment.length > 0) pager.writeInitialImage(start, segments[i]!);
+  });
+}
+
+/** Names the first import the module needs that nobody provides (farmem's or the caller's). */
+function checkImports(module: WebAssembly.Module, imports: WebAssembly.Imports): void {
+  for (const imp of WebAssembly.Module.imports(module)) {
+    const value = (imports[imp.module] as Record<string, unknown> | undefined)?.[imp.name];
+    if (value === undefined) {
+      throw new LinkError(`module needs import "${imp.module}"."${imp.name}" (${imp.kind}), which farmem does not provide; pass it in imports`);
+    }
+  }
+}

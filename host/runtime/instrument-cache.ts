@@ -1,0 +1,48 @@
+/**
+ * @fileoverview Instrumented modules cached on disk, keyed by a hash of the input bytes, the page
+ * size and the instrumenter version, so a second run of a big program starts at once. Writes are
+ * atomic (temp file + rename); a corrupt or foreign cache entry is ignored and rewritten.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { instrument, INSTRUMENTER_VERSION } from '../instrument/instrument.js';
+
+export interface CacheOptions {
+  pageSize: number;
+  /** Directory of the cache, or false for none. */
+  cacheDir: string | false;
+  onProgress?: ((done: number, total: number) => void) | undefined;
+  /** Reports whether the module came from the cache. */
+  onCache?: (hit: boolean, path: string | null) => void;
+}
+
+export function cacheKey(bytes: Uint8Array, pageSize: number): string {
+  return createHash('sha256').update(INSTRUMENTER_VERSION).update(`:${pageSize}:`).update(bytes).digest('hex').slice(0, 32);
+}
+
+/** Instruments `bytes` (or loads the cached result) and compiles it. */
+export async function instrumentCached(bytes: Uint8Array, options: CacheOptions): Promise<WebAssembly.Module> {
+  const path = options.cacheDir ? join(options.cacheDir, `${cacheKey(bytes, options.pageSize)}.wasm`) : null;
+  if (path) {
+    const cached = await readFile(path).catch(() => null);
+    if (cached) {
+      try {
+        const module = await WebAssembly.compile(cached);
+        options.onCache?.(true, path);
+        return module;
+      } catch {
+        // corrupt entry: fall through and rewrite it
+      }
+    }
+  }
+  const { binary } = instrument(bytes, { pageSize: options.pageSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  if (path && options.cacheDir) {
+    await mkdir(options.cacheDir, { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, binary);
+    await rename(tmp, path);
+  }
+  options.onCache?.(false, path);
+  return WebAssembly.compile(binary as BufferSource);
+}

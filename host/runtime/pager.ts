@@ -1,0 +1,444 @@
+/**
+ * @fileoverview The pager: owns physical memory (control block, page tables, frame pool) and serves
+ * faults for one guest on the guest's own thread, from a synchronous page store (embedded mode).
+ *
+ * Per-frame and per-page state lives in typed arrays sized at construction:
+ *
+ *   frameOfPage: Int32Array[numPages]  frame + 1 of a resident page, 0 if not resident
+ *   pageOfFrame: Int32Array[maxFrames] page held by a frame, -1 if free
+ *   frameFlags:  Uint8Array[maxFrames] REFERENCED | DIRTY | PREFETCHED | PINNED
+ *   freeFrames:  Int32Array stack of free frames
+ *
+ * A resident page may be mapped in RT (readable) and WT (writable, i.e. dirty), or in neither
+ * ("soft-unmapped"): CLOCK's second chance unmaps a referenced page and clears its bit, so the
+ * next touch is a minor fault that sets it again. A dirty page stays DIRTY until written back, even
+ * while unmapped. Eviction picks the first unreferenced, unpinned frame under the clock hand.
+ *
+ * The guest never holds a translation across a call into the host (translations are used by the
+ * very next instruction), so on this single thread eviction cannot race the guest.
+ */
+import { BOUNCE_ADDRESS, FAULT_WRITE, kVirtualPages, OOB_ADDRESS, physicalWasmPages, WASM_PAGE, type Layout } from '../layout.js';
+import type { FaultInfo, PrefetchPolicy } from '../prefetch/policy.js';
+import type { SyncPageStore } from '../store/page-store.js';
+import { Counters } from '../stats/counters.js';
+
+const REFERENCED = 1;
+const DIRTY = 2;
+const PREFETCHED = 4;
+const PINNED = 8;
+
+/** Most pages one prefetch decision may bring in. */
+const MAX_PREFETCH = 32;
+
+/** How the frame pool is sized: a fixed number of frames, or a fraction of the guest's memory. */
+export type FrameBudget = { readonly frames: number } | { readonly fraction: number; readonly minFrames: number };
+
+export interface PagerOptions {
+  readonly layout: Layout;
+  readonly store: SyncPageStore;
+  readonly budget: FrameBudget;
+  /** Initial and maximum virtual size, in wasm pages. */
+  readonly initialPages: number;
+  readonly maximumPages: number;
+  readonly prefetch: PrefetchPolicy | null;
+  /** Called for every fault with (page, kind) when tracing; null when off. */
+  readonly onFault: ((page: number, kind: FaultKind) => void) | null;
+}
+
+export const enum FaultKind {
+  Major = 0,
+  Minor = 1,
+  PrefetchHit = 2,
+  WriteMinor = 3,
+}
+
+export class Pager {
+  readonly layout: Layout;
+  readonly memory: WebAssembly.Memory;
+  readonly counters = new Counters();
+  private readonly store: SyncPageStore;
+  private readonly prefetch: PrefetchPolicy | null;
+  private readonly onFault: PagerOptions['onFault'];
+  private readonly pageSize: number;
+  private readonly pageShift: number;
+  private readonly budget: FrameBudget;
+  private readonly maximumPages: number;
+
+  private readonly control: Int32Array;
+  private readonly readTable: Int32Array;
+  private readonly writeTable: Int32Array;
+  private bytes: Uint8Array;
+
+  private readonly frameOfPage: Int32Array;
+  private readonly pageOfFrame: Int32Array;
+  private readonly frameFlags: Uint8Array;
+  private readonly freeFrames: Int32Array;
+  private freeTop = 0;
+  private frames = 0;
+  private hand = 0;
+  private resident = 0;
+
+  /** A straddling store waiting in the bounce buffer: flushed at the next host entry. */
+  private pendingAddr = -1;
+  private pendingBytes = 0;
+  private readonly scratch: Uint8Array;
+  private readonly prefetchOut = new Int32Array(MAX_PREFETCH);
+  private readonly faultInfo: FaultInfo = { page: 0, prefetchHit: false, time: 0, numPages: 0 };
+
+  constructor(options: PagerOptions) {
+    const { layout } = options;
+    this.layout = layout;
+    this.store = options.store;
+    this.prefetch = options.prefetch;
+    this.onFault = options.onFault;
+    this.pageSize = layout.pageSize;
+    this.pageShift = layout.pageShift;
+    this.budget = options.budget;
+    this.maximumPages = options.maximumPages;
+    this.scratch = new Uint8Array(layout.pageSize);
+
+    const maxFrames = Math.min(layout.maxFrames, this.framesFor(options.maximumPages));
+    const initialFrames = Math.min(maxFrames, this.framesFor(options.initialPages));
+    this.memory = new WebAssembly.Memory({
+      initial: physicalWasmPages(layout, initialFrames),
+      maximum: physicalWasmPages(layout, maxFrames),
+      shared: true,
+    });
+    const buffer = this.memory.buffer;
+    this.bytes = new Uint8Array(buffer);
+    this.control = new Int32Array(buffer, 0, 64);
+    this.readTable = new Int32Array(buffer, layout.readTable, layout.numPages);
+    this.writeTable = new Int32Array(buffer, layout.writeTable, layout.numPages);
+    this.frameOfPage = new Int32Array(layout.numPages);
+    this.pageOfFrame = new Int32Array(maxFrames).fill(-1);
+    this.frameFlags = new Uint8Array(maxFrames);
+    this.freeFrames = new Int32Array(maxFrames);
+    this.control[kVirtualPages] = options.initialPages;
+    this.addFrames(initialFrames);
+  }
+
+  /** Current virtual size in bytes. */
+  get virtualBytes(): number {
+    return this.control[kVirtualPages]! * WASM_PAGE;
+  }
+  get frameCount(): number {
+    return this.frames;
+  }
+  get residentPages(): number {
+    return this.resident;
+  }
+
+  // ── guest imports ────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * `farmem.fault(addr, offset, info)`: returns the physical address the guest should access for
+   * `info & 0xff` bytes at virtual `addr + offset`. Traps (by returning an address past physical
+   * memory) when the access is out of bounds, exactly where the original would.
+   */
+  fault(addr: number, offset: number, info: number): number {
+    if (this.pendingAddr >= 0) this.flushBounce();
+    const ea = (addr >>> 0) + (offset >>> 0);
+    const size = info & 0xff;
+    if (ea + size > this.virtualBytes) return (OOB_ADDRESS + (ea & 15)) | 0;
+    const write = (info & FAULT_WRITE) !== 0;
+    const page = Math.floor(ea / this.pageSize);
+    const within = ea - page * this.pageSize;
+    if (within + size <= this.pageSize) {
+      return (this.frameAddress(this.ensure(page, write)) + within) | 0;
+    }
+    // Straddles two pages: serve it from the bounce buffer, keeping the address's alignment.
+    this.counters.straddles++;
+    const bounce = BOUNCE_ADDRESS + (ea & 15);
+    if (write) {
+      // The guest stores into the bounce buffer next; both pages are unmapped so any access to
+      // them enters the host, which first copies the bounce buffer back (flushBounce).
+      this.unmap(page);
+      this.unmap(page + 1);
+      this.pendingAddr = ea;
+      this.pendingBytes = size;
+    } else {
+      this.readVirtual(ea, this.bytes, bounce, size);
+    }
+    return bounce;
+  }
+
+  /** `farmem.grow(delta)`: memory.grow on the virtual memory. */
+  grow(delta: number): number {
+    if (this.pendingAddr >= 0) this.flushBounce();
+    const old = this.control[kVirtualPages]!;
+    const pages = old + (delta >>> 0);
+    if (pages > this.maximumPages) return -1;
+    this.control[kVirtualPages] = pages;
+    if ('fraction' in this.budget) {
+      const want = Math.min(this.pageOfFrame.length, this.framesFor(pages));
+      if (want > this.frames) this.addFrames(want - this.frames);
+    }
+    return old;
+  }
+
+  /** `farmem.copy(dst, src, n)`: memory.copy, with memmove semantics and all-or-nothing bounds. */
+  copy(dst: number, src: number, n: number): void {
+    if (this.pendingAddr >= 0) this.flushBounce();
+    dst >>>= 0;
+    src >>>= 0;
+    n >>>= 0;
+    const size = this.virtualBytes;
+    if (src + n > size || dst + n > size) throw oob();
+    const ps = this.pageSize;
+    if (dst <= src) {
+      for (let done = 0; done < n; ) {
+        const chunk = Math.min(n - done, ps - ((src + done) % ps), ps - ((dst + done) % ps));
+        this.readVirtual(src + done, this.scratch, 0, chunk);
+        this.writeVirtual(dst + done, this.scratch, 0, chunk);
+        done += chunk;
+      }
+    } else {
+      for (let left = n; left > 0; ) {
+        const s = src + left;
+        const d = dst + left;
+        const chunk = Math.min(left, ((s - 1) % ps) + 1, ((d - 1) % ps) + 1);
+        this.readVirtual(s - chunk, this.scratch, 0, chunk);
+        this.writeVirtual(d - chunk, this.scratch, 0, chunk);
+        left -= chunk;
+      }
+    }
+  }
+
+  /** `farmem.fill(dst, value, n)`: memory.fill. */
+  fill(dst: number, value: number, n: number): void {
+    if (this.pendingAddr >= 0) this.flushBounce();
+    dst >>>= 0;
+    n >>>= 0;
+    if (dst + n > this.virtualBytes) throw oob();
+    this.scratch.fill(value & 0xff);
+    for (let done = 0; done < n; ) {
+      const chunk = Math.min(n - done, this.pageSize - ((dst + done) % this.pageSize));
+      this.writeVirtual(dst + done, this.scratch, 0, chunk);
+      done += chunk;
+    }
+  }
+
+  // ── host access by virtual address (VirtualMemory, bulk ops, data segments) ──────────────────
+
+  /** Copies `length` bytes at virtual `addr` into `dst[at..]`. Caller checked bounds. */
+  readVirtual(addr: number, dst: Uint8Array, at: number, length: number): void {
+    const ps = this.pageSize;
+    while (length > 0) {
+      const page = Math.floor(addr / ps);
+      const within = addr - page * ps;
+      const chunk = Math.min(length, ps - within);
+      const from = this.frameAddress(this.ensure(page, false)) + within;
+      if (dst === this.bytes) this.bytes.copyWithin(at, from, from + chunk);
+      else dst.set(this.bytes.subarray(from, from + chunk), at);
+      addr += chunk;
+      at += chunk;
+      length -= chunk;
+    }
+  }
+
+  /** Copies `src[at .. at + length)` to virtual `addr`, marking pages dirty. Caller checked bounds. */
+  writeVirtual(addr: number, src: Uint8Array, at: number, length: number): void {
+    const ps = this.pageSize;
+    while (length > 0) {
+      const page = Math.floor(addr / ps);
+      const within = addr - page * ps;
+      const chunk = Math.min(length, ps - within);
+      const to = this.frameAddress(this.ensure(page, true)) + within;
+      if (src === this.bytes) this.bytes.copyWithin(to, at, at + chunk);
+      else this.bytes.set(src.subarray(at, at + chunk), to);
+      addr += chunk;
+      at += chunk;
+      length -= chunk;
+    }
+  }
+
+  /** Called on every host entry that may look at guest memory. */
+  flushBounce(): void {
+    const addr = this.pendingAddr;
+    if (addr < 0) return;
+    this.pendingAddr = -1;
+    this.writeVirtual(addr, this.bytes, BOUNCE_ADDRESS + (addr & 15), this.pendingBytes);
+  }
+
+  /** Writes a page's initial content straight into the store (data segments, before the guest runs). */
+  writeInitialImage(addr: number, data: Uint8Array): void {
+    this.writeVirtual(addr, data, 0, data.length);
+  }
+
+  /** Writes every dirty resident page back to the store (e.g. before handing the store to another runtime). */
+  writeBackAll(): void {
+    if (this.pendingAddr >= 0) this.flushBounce();
+    for (let f = 0; f < this.frames; f++) {
+      const page = this.pageOfFrame[f]!;
+      if (page >= 0 && this.frameFlags[f]! & DIRTY) {
+        this.store.writeSync(page, this.bytes, this.frameAddress(f));
+        this.frameFlags[f]! &= ~DIRTY;
+        this.writeTable[page] = 0;
+        this.counters.writeBacks++;
+        this.counters.bytesOut += this.pageSize;
+      }
+    }
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────────
+
+  private framesFor(wasmPages: number): number {
+    if ('frames' in this.budget) return this.budget.frames;
+    const want = Math.ceil((this.budget.fraction * wasmPages * WASM_PAGE) / this.pageSize);
+    return Math.max(this.budget.minFrames, want);
+  }
+
+  private frameAddress(frame: number): number {
+    return this.layout.frameBase + frame * this.pageSize;
+  }
+
+  private addFrames(count: number): void {
+    const needed = physicalWasmPages(this.layout, this.frames + count);
+    const have = this.memory.buffer.byteLength / WASM_PAGE;
+    if (needed > have) {
+      this.memory.grow(needed - have);
+      this.bytes = new Uint8Array(this.memory.buffer);
+    }
+    // Push in reverse so frames are handed out in ascending order (adjacent pages, adjacent frames).
+    for (let f = this.frames + count - 1; f >= this.frames; f--) this.freeFrames[this.freeTop++] = f;
+    this.frames += count;
+  }
+
+  /** Makes `page` resident and mapped for reading (and writing); returns its frame. */
+  private ensure(page: number, write: boolean): number {
+    let frame = this.frameOfPage[page]! - 1;
+    let flags: number;
+    if (frame >= 0) {
+      flags = this.frameFlags[frame]!;
+      const prefetchHit = (flags & PREFETCHED) !== 0;
+      const wasMapped = this.readTable[page] !== 0;
+      if (!wasMapped || (write && this.writeTable[page] === 0)) {
+        this.counters.minorFaults++;
+        if (prefetchHit) {
+          this.counters.prefetchHits++;
+          flags &= ~PREFETCHED;
+          this.onFault?.(page, FaultKind.PrefetchHit);
+          if (this.prefetch !== null) this.runPrefetch(page, true, frame);
+        } else {
+          this.onFault?.(page, wasMapped ? FaultKind.WriteMinor : FaultKind.Minor);
+        }
+      }
+    } else {
+      frame = this.takeFrame(page);
+      this.store.readSync(page, this.bytes, this.frameAddress(frame));
+      this.counters.majorFaults++;
+      this.counters.bytesIn += this.pageSize;
+      this.pageOfFrame[frame] = page;
+      this.frameOfPage[page] = frame + 1;
+      this.resident++;
+      flags = 0;
+      this.onFault?.(page, FaultKind.Major);
+      if (this.prefetch !== null) {
+        this.frameFlags[frame] = REFERENCED;
+        this.runPrefetch(page, false, frame);
+      }
+    }
+    flags |= REFERENCED;
+    const delta = (this.frameAddress(frame) - page * this.pageSize) | 0;
+    this.readTable[page] = delta;
+    if (write) {
+      flags |= DIRTY;
+      this.writeTable[page] = delta;
+    }
+    this.frameFlags[frame] = flags;
+    return frame;
+  }
+
+  private runPrefetch(page: number, hit: boolean, pinned: number): void {
+    const info = this.faultInfo;
+    info.page = page;
+    info.prefetchHit = hit;
+    info.time = performance.now() * 1e6;
+    const numPages = Math.ceil(this.virtualBytes / this.pageSize);
+    info.numPages = numPages;
+    const count = this.prefetch!.onFault(info, this.prefetchOut);
+    if (count === 0) return;
+    // Never let prefetching evict the page being faulted in, nor use more than half the pool.
+    this.frameFlags[pinned]! |= PINNED;
+    const limit = Math.min(count, this.frames >>> 1);
+    for (let i = 0; i < limit; i++) {
+      const p = this.prefetchOut[i]!;
+      if (p < 0 || p >= numPages || this.frameOfPage[p] !== 0) continue;
+      const frame = this.takeFrame(p);
+      this.store.readSync(p, this.bytes, this.frameAddress(frame));
+      this.pageOfFrame[frame] = p;
+      this.frameOfPage[p] = frame + 1;
+      this.frameFlags[frame] = PREFETCHED;
+      this.resident++;
+      this.counters.prefetchIssued++;
+      this.counters.bytesIn += this.pageSize;
+    }
+    this.frameFlags[pinned]! &= ~PINNED;
+  }
+
+  /** A free frame for `page`, evicting if none is free. Never the frame at `page`'s own address. */
+  private takeFrame(page: number): number {
+    const clash = page - this.layout.frameBase / this.pageSize;
+    for (;;) {
+      let frame: number;
+      if (this.freeTop > 0) {
+        frame = this.freeFrames[--this.freeTop]!;
+      } else {
+        this.counters.directReclaims++;
+        frame = this.evictOne();
+      }
+      if (frame !== clash) return frame;
+      // That frame would give a zero delta (= "unmapped"); take another, then return this one.
+      const other = this.takeFrame(page);
+      this.freeFrames[this.freeTop++] = frame;
+      return other;
+    }
+  }
+
+  /** CLOCK: clear and soft-unmap referenced frames; evict the first unreferenced one. */
+  private evictOne(): number {
+    const flagsOf = this.frameFlags;
+    for (let scanned = 0; ; scanned++) {
+      if (scanned > 3 * this.frames) throw new Error('farmem: every frame is pinned; the frame pool is too small');
+      const f = this.hand;
+      this.hand = f + 1 === this.frames ? 0 : f + 1;
+      const page = this.pageOfFrame[f]!;
+      if (page < 0) return f;
+      const flags = flagsOf[f]!;
+      if (flags & PINNED) continue;
+      if (flags & REFERENCED) {
+        flagsOf[f] = flags & ~REFERENCED;
+        this.readTable[page] = 0;
+        this.writeTable[page] = 0;
+        continue;
+      }
+      this.evict(f, page, flags);
+      return f;
+    }
+  }
+
+  private evict(frame: number, page: number, flags: number): void {
+    this.readTable[page] = 0;
+    this.writeTable[page] = 0;
+    if (flags & DIRTY) {
+      this.store.writeSync(page, this.bytes, this.frameAddress(frame));
+      this.counters.writeBacks++;
+      this.counters.bytesOut += this.pageSize;
+    }
+    if (flags & PREFETCHED) this.counters.prefetchWasted++;
+    this.counters.evictions++;
+    this.frameOfPage[page] = 0;
+    this.pageOfFrame[frame] = -1;
+    this.frameFlags[frame] = 0;
+    this.resident--;
+  }
+
+  private unmap(page: number): void {
+    this.readTable[page] = 0;
+    this.writeTable[page] = 0;
+  }
+}
+
+function oob(): WebAssembly.RuntimeError {
+  return new WebAssembly.RuntimeError('memory access out of bounds');
+}

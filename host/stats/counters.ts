@@ -1,0 +1,69 @@
+/**
+ * @fileoverview Fault-path counters. One plain object with numeric fields, mutated in place on the
+ * fault path (no allocation) and copied out by `snapshot()` for `runtime.stats()`.
+ */
+
+export class Counters {
+  /** Faults that fetched a page from the store. */
+  majorFaults = 0;
+  /** Faults on a resident page: first write to a clean page, re-map after access tracking, prefetch hit. */
+  minorFaults = 0;
+  /** Accesses that straddled two pages and went through the bounce buffer. */
+  straddles = 0;
+  evictions = 0;
+  /** Dirty pages written back to the store on eviction. */
+  writeBacks = 0;
+  /** Evictions done on the guest thread because no frame was free. */
+  directReclaims = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  prefetchIssued = 0;
+  prefetchHits = 0;
+  /** Prefetched pages evicted before the guest touched them. */
+  prefetchWasted = 0;
+  /** Faults that had to wait for a prefetch already in flight. */
+  prefetchLate = 0;
+  /** Host-side accesses (WASI, bulk memory ops) served through the same path. */
+  hostAccesses = 0;
+
+  reset(): void {
+    for (const key of Object.keys(this) as (keyof Counters)[]) {
+      if (typeof this[key] === 'number') (this as unknown as Record<string, number>)[key] = 0;
+    }
+  }
+}
+
+export interface PrefetchStats {
+  readonly policy: string;
+  readonly issued: number;
+  readonly hits: number;
+  readonly wasted: number;
+  readonly late: number;
+  /** hits / issued */
+  readonly accuracy: number;
+  /** hits / (hits + demand major faults) */
+  readonly coverage: number;
+}
+
+export interface RuntimeStats {
+  readonly pageSize: number;
+  /** Frames in the local pool, and the guest's virtual size, in bytes. */
+  readonly localBytes: number;
+  readonly virtualBytes: number;
+  readonly residentPages: number;
+  readonly majorFaults: number;
+  readonly minorFaults: number;
+  readonly straddles: number;
+  readonly evictions: number;
+  readonly writeBacks: number;
+  readonly directReclaims: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly hostAccesses: number;
+  readonly prefetch: PrefetchStats;
+  readonly store: string;
+}
+
+export function ratio(num: number, den: number): number {
+  return den === 0 ? 0 : num / den;
+}

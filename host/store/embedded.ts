@@ -1,0 +1,98 @@
+/**
+ * @fileoverview The embedded page store: evicted pages kept in this process, in a slab arena.
+ * It is the default store, so `farmem run prog.wasm` needs no server; it also serves reads
+ * synchronously on the guest thread (no I/O worker).
+ *
+ *   index: Int32Array  page → slot + 1 (0 = never written: reads as zeros), grown by doubling
+ *   slabs: ArrayBuffer[SLAB_PAGES × pageSize] allocated on demand; slot s lives in slab s / SLAB_PAGES
+ *   free:  Int32Array stack of released slots
+ */
+import type { SyncPageStore } from './page-store.js';
+
+/** Pages per slab: 1 MiB slabs at 4 KiB pages, large enough to amortize allocation. */
+const SLAB_BYTES = 1 << 20;
+
+export class EmbeddedStore implements SyncPageStore {
+  readonly name = 'embedded';
+  private index = new Int32Array(1024);
+  private readonly slabs: Uint8Array[] = [];
+  private readonly slabPages: number;
+  private readonly slabShift: number;
+  private slots = 0;
+  private freeSlots = new Int32Array(64);
+  private freeTop = 0;
+
+  constructor(readonly pageSize: number) {
+    this.slabPages = Math.max(1, SLAB_BYTES / pageSize);
+    this.slabShift = Math.log2(this.slabPages);
+  }
+
+  /** Bytes of page data held. */
+  get bytesStored(): number {
+    return (this.slots - this.freeTop) * this.pageSize;
+  }
+
+  readSync(page: number, into: Uint8Array, at: number): void {
+    const slot = page < this.index.length ? this.index[page]! - 1 : -1;
+    if (slot < 0) {
+      into.fill(0, at, at + this.pageSize);
+      return;
+    }
+    const offset = (slot & (this.slabPages - 1)) * this.pageSize;
+    const slab = this.slabs[slot >>> this.slabShift]!;
+    into.set(slab.subarray(offset, offset + this.pageSize), at);
+  }
+
+  writeSync(page: number, data: Uint8Array, at: number): void {
+    if (page >= this.index.length) this.growIndex(page);
+    let slot = this.index[page]! - 1;
+    if (slot < 0) {
+      slot = this.allocSlot();
+      this.index[page] = slot + 1;
+    }
+    const offset = (slot & (this.slabPages - 1)) * this.pageSize;
+    this.slabs[slot >>> this.slabShift]!.set(data.subarray(at, at + this.pageSize), offset);
+  }
+
+  freeSync(page: number): void {
+    if (page >= this.index.length) return;
+    const slot = this.index[page]! - 1;
+    if (slot < 0) return;
+    this.index[page] = 0;
+    if (this.freeTop === this.freeSlots.length) {
+      const next = new Int32Array(this.freeSlots.length * 2);
+      next.set(this.freeSlots);
+      this.freeSlots = next;
+    }
+    this.freeSlots[this.freeTop++] = slot;
+  }
+
+  async read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
+    for (let i = 0; i < pages.length; i++) this.readSync(pages[i]!, into[i]!, 0);
+  }
+  async write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void> {
+    for (let i = 0; i < pages.length; i++) this.writeSync(pages[i]!, data[i]!, 0);
+  }
+  async free(pages: ArrayLike<number>): Promise<void> {
+    for (let i = 0; i < pages.length; i++) this.freeSync(pages[i]!);
+  }
+  async close(): Promise<void> {
+    this.slabs.length = 0;
+    this.index = new Int32Array(0);
+  }
+
+  private allocSlot(): number {
+    if (this.freeTop > 0) return this.freeSlots[--this.freeTop]!;
+    const slot = this.slots++;
+    if ((slot >>> this.slabShift) >= this.slabs.length) this.slabs.push(new Uint8Array(this.slabPages * this.pageSize));
+    return slot;
+  }
+
+  private growIndex(page: number): void {
+    let size = this.index.length;
+    while (size <= page) size *= 2;
+    const next = new Int32Array(size);
+    next.set(this.index);
+    this.index = next;
+  }
+}
