@@ -61,6 +61,8 @@ export interface GuestMeta {
   /** Import of the original memory, if it was imported (replaced by farmem.memory). */
   readonly memoryImport: { readonly module: string; readonly name: string } | null;
   readonly segments: readonly SegmentMeta[];
+  /** Signatures of exported functions (`i32`, `i64`, `f32`, `f64`, `v128`, `externref`, ...), for the CLI. */
+  readonly functions: Readonly<Record<string, { readonly params: readonly string[]; readonly results: readonly string[] }>>;
 }
 
 export function encodeMeta(meta: GuestMeta): Uint8Array {

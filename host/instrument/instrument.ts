@@ -63,7 +63,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
 
   let module: Module;
   try {
-    module = binaryen.readBinary(bytes, FEATURES as never);
+    module = (binaryen.readBinary as (data: Uint8Array, features: number) => Module)(bytes, FEATURES);
   } catch (err) {
     throw diagnostic('FM1014', (err as Error).message);
   }
@@ -97,6 +97,14 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
     segments.push({ start: dataBytes, length: seg.data.length, ...(offset ? { offset } : {}) });
     chunks.push(seg.data);
     dataBytes += seg.data.length;
+  }
+
+  const functions: Record<string, { params: string[]; results: string[] }> = {};
+  for (let i = 0; i < module.getNumExports(); i++) {
+    const exp = binaryen.getExportInfo(module.getExportByIndex(i));
+    if (exp.kind !== binaryen.ExternalFunction) continue;
+    const fn = binaryen.getFunctionInfo(module.getFunction(exp.value));
+    functions[exp.name] = { params: typeNames(fn.params), results: typeNames(fn.results) };
   }
 
   let memoryExport: string | null = null;
@@ -143,6 +151,7 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
     memoryExport,
     memoryImport: info?.module ? { module: info.module, name: info.base ?? '' } : null,
     segments,
+    functions,
   };
   const data = new Uint8Array(dataBytes);
   let at = 0;
@@ -169,4 +178,13 @@ function firstMemoryName(module: Module): string {
   const m = /^\(memory\.size \$(?:"((?:[^"\\]|\\.)*)"|(\S+))\)\s*$/.exec(text);
   if (!m) throw new Error(`cannot determine the memory's name from ${JSON.stringify(text)}`);
   return m[1] !== undefined ? JSON.parse(`"${m[1]}"`) : m[2]!;
+}
+
+const TYPE_NAMES = new Map<number, string>([
+  [binaryen.i32, 'i32'], [binaryen.i64, 'i64'], [binaryen.f32, 'f32'], [binaryen.f64, 'f64'], [binaryen.v128, 'v128'],
+  [binaryen.funcref, 'funcref'], [binaryen.externref, 'externref'],
+]);
+
+function typeNames(type: number): string[] {
+  return binaryen.expandType(type).map((t) => TYPE_NAMES.get(t) ?? 'ref');
 }

@@ -1,0 +1,138 @@
+/**
+ * @fileoverview `farmem run`: runs a module on far memory. A WASI command (`_start`) runs with its
+ * arguments after `--` and exits with its exit code; `--invoke NAME ARGS...` calls one export of any
+ * module and prints the result. Stats go to stderr (text or JSON) so stdout stays the program's.
+ */
+import type { Command } from 'commander';
+import { OptionError } from '../../errors.js';
+import { instantiate, type FarmemInstance, type FarmemOptions } from '../../runtime/instance.js';
+import type { RuntimeStats } from '../../stats/counters.js';
+import { action } from '../action.js';
+import { collect, defaultCacheDir, parseLocalFlag, parsePageSize, readModule } from '../options.js';
+import { progressBar } from '../progress.js';
+import { formatBytes } from '../sizes.js';
+
+interface RunFlags {
+  invoke?: string;
+  local: string;
+  pageSize: string;
+  prefetch: string;
+  stats: string;
+  cache: boolean;
+  cacheDir?: string;
+  env: string[];
+  dir: string[];
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('Run a WebAssembly module with its memory on far memory.')
+    .argument('<module>', '.wasm file (original, or produced by farmem instrument)')
+    .argument('[args...]', 'arguments: for --invoke, the export\'s parameters; for a WASI program, its argv (after --)')
+    .option('--invoke <name>', 'call this export instead of running a WASI _start')
+    .option('--local <size|pct>', 'local memory: a fraction of the guest memory (25%) or a size (64MiB)', '100%')
+    .option('--page-size <bytes>', 'page size: a power of two from 256 to 64KiB', '4096')
+    .option('--prefetch <policy>', 'prefetch policy: none, readahead, stride, leap', 'none')
+    .option('--stats <format>', 'stats on stderr after the run: text, json or none', 'text')
+    .option('--env <K=V>', 'environment variable for a WASI program (repeatable)', collect, [])
+    .option('--dir <host[:guest]>', 'preopen a host directory for a WASI program (repeatable)', collect, [])
+    .option('--cache-dir <dir>', 'where instrumented modules are cached (default ~/.cache/farmem)')
+    .option('--no-cache', 'always instrument, never read or write the cache')
+    .addHelpText('after', `
+Examples:
+  farmem run build/assembly/seqscan.wasm --invoke run 16777216 1 --local 25%
+  farmem run prog.wasm --local 64MiB --prefetch leap --dir . -- input.txt
+  farmem run prog.wasm --stats json 2> stats.json`)
+    .action(action('run', async (file: string, args: string[], flags: RunFlags) => {
+      const pageSize = parsePageSize(flags.pageSize);
+      const local = parseLocalFlag(flags.local);
+      if (!['text', 'json', 'none'].includes(flags.stats)) throw new OptionError(`--stats must be text, json or none, got "${flags.stats}"`);
+      const bytes = await readModule(file);
+      const progress = progressBar('instrumenting');
+      const options: FarmemOptions = {
+        pageSize,
+        local,
+        prefetch: flags.prefetch,
+        cacheDir: flags.cache ? (flags.cacheDir ?? defaultCacheDir()) : false,
+        onProgress: (done, total) => progress.update(done, total),
+      };
+      const started = performance.now();
+      if (flags.invoke === undefined) {
+        throw new OptionError('running a WASI program needs host/wasi, which is not wired in yet; use --invoke NAME');
+      }
+      const fm = await instantiate(bytes, {}, options);
+      progress.stop();
+      try {
+        const result = invoke(fm, flags.invoke, args);
+        if (result !== undefined) process.stdout.write(`${formatValue(result)}\n`);
+      } finally {
+        report(fm.stats(), flags.stats, performance.now() - started);
+        await fm.close();
+      }
+    }));
+}
+
+/** Calls export `name`, converting CLI strings by the export's parameter types. */
+function invoke(fm: FarmemInstance, name: string, args: string[]): unknown {
+  const fn = fm.exports[name];
+  const sig = fm.meta.functions[name];
+  if (typeof fn !== 'function' || !sig) {
+    const names = Object.keys(fm.meta.functions).join(', ') || '(none)';
+    throw new OptionError(`--invoke: the module exports no function "${name}"; exported functions: ${names}`);
+  }
+  if (args.length !== sig.params.length) {
+    throw new OptionError(`--invoke ${name} takes ${sig.params.length} argument(s) (${sig.params.join(', ')}), got ${args.length}`);
+  }
+  const values = sig.params.map((type, i) => parseValue(args[i]!, type, i));
+  return (fn as (...a: unknown[]) => unknown)(...values);
+}
+
+function parseValue(text: string, type: string, index: number): number | bigint {
+  const bad = () => new OptionError(`--invoke argument ${index + 1} must be ${type}, got "${text}"`);
+  switch (type) {
+    case 'i32': {
+      if (!/^[-+]?(0x[0-9a-f]+|\d+)$/i.test(text)) throw bad();
+      const v = Number(text);
+      if (v < -(2 ** 31) || v >= 2 ** 32) throw bad();
+      return v | 0;
+    }
+    case 'i64':
+      try {
+        return BigInt.asIntN(64, BigInt(text));
+      } catch {
+        throw bad();
+      }
+    case 'f32':
+    case 'f64': {
+      const v = Number(text);
+      if (text.trim() === '' || (Number.isNaN(v) && text.toLowerCase() !== 'nan')) throw bad();
+      return v;
+    }
+    default:
+      throw new OptionError(`--invoke cannot pass a ${type} argument from the command line`);
+  }
+}
+
+function formatValue(value: unknown): string {
+  return Array.isArray(value) ? value.map(String).join(' ') : String(value);
+}
+
+function report(stats: RuntimeStats, format: string, elapsedMs: number): void {
+  if (format === 'none') return;
+  if (format === 'json') {
+    process.stderr.write(`${JSON.stringify({ ...stats, elapsedMs: Math.round(elapsedMs * 1000) / 1000 })}\n`);
+    return;
+  }
+  const pct = stats.virtualBytes > 0 ? ` (${Math.round((100 * stats.localBytes) / stats.virtualBytes)}%)` : '';
+  const lines = [
+    `farmem: ${(elapsedMs / 1000).toFixed(3)} s, page ${formatBytes(stats.pageSize)}, local ${formatBytes(stats.localBytes)} of ${formatBytes(stats.virtualBytes)}${pct}, store ${stats.store}`,
+    `  faults: ${stats.majorFaults} major, ${stats.minorFaults} minor, ${stats.straddles} straddling; evictions ${stats.evictions}, write-backs ${stats.writeBacks}, direct reclaims ${stats.directReclaims}`,
+    `  traffic: in ${formatBytes(stats.bytesIn)}, out ${formatBytes(stats.bytesOut)}`,
+  ];
+  const p = stats.prefetch;
+  if (p.policy !== 'none') {
+    lines.push(`  prefetch ${p.policy}: ${p.issued} issued, ${p.hits} hits, ${p.wasted} wasted; accuracy ${(100 * p.accuracy).toFixed(1)}%, coverage ${(100 * p.coverage).toFixed(1)}%`);
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
+}

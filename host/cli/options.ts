@@ -1,0 +1,41 @@
+/**
+ * @fileoverview Flag parsing shared by subcommands: page size, local memory, module files,
+ * repeated `--env`/`--dir` flags. Every message names the flag and the bad value.
+ */
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { FarmemError, OptionError } from '../errors.js';
+import { isValidPageSize } from '../layout.js';
+import { parseLocal, parseSize, type LocalMemory } from './sizes.js';
+
+export function parsePageSize(text: string): number {
+  const bytes = parseSize(text, '--page-size');
+  if (!isValidPageSize(bytes)) throw new OptionError(`--page-size must be a power of two between 256 and 65536, got "${text}"`);
+  return bytes;
+}
+
+export function parseLocalFlag(text: string): { fraction: number } | { bytes: number } {
+  const local: LocalMemory = parseLocal(text, '--local');
+  return 'fraction' in local ? { fraction: local.fraction } : { bytes: local.bytes };
+}
+
+export async function readModule(file: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new FarmemError('FM_ERR_READ', `cannot read module "${file}": ${why}`);
+  }
+}
+
+/** Collects a repeatable flag's values. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'farmem');
+}
