@@ -2,7 +2,8 @@
  * @fileoverview The list of subcommands. Each entry registers one `cmd/<name>.ts` on the program.
  */
 import type { Command } from 'commander';
+import { registerBench } from './cmd/bench.js';
 import { registerInstrument } from './cmd/instrument.js';
 import { registerRun } from './cmd/run.js';
 
-export const commands: ReadonlyArray<(program: Command) => void> = [registerRun, registerInstrument];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerRun, registerInstrument, registerBench];

@@ -1,0 +1,116 @@
+/**
+ * @fileoverview Suite `overhead`: what instrumentation costs when every page is resident. Each
+ * workload runs as the original module and under farmem with 100% local memory, in the same
+ * process, alternating original/instrumented repetitions after a warm-up so drift hits both alike.
+ * Reports the median time of each, the ratio of medians, the min–max of the per-pair ratios, rme,
+ * and the geomean ratio over the suite (target ≤ 1.3x, DESIGN.md).
+ */
+import { barChart } from '../lib/charts.js';
+import { loadFarmem, RuntimeUnavailableError } from '../lib/farmem.js';
+import { geomean, grainWarning, summarize } from '../lib/stats.js';
+import type { Row } from '../lib/results.js';
+import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
+
+const TARGET = 1.3;
+
+export const overheadSuite: Suite = {
+  name: 'overhead',
+  description: 'instrumented vs original module, all pages resident (ratio of median times)',
+  async run(ctx): Promise<SuiteOutput> {
+    const config = {
+      quick: ctx.quick,
+      sizeBytes: opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 32 << 20),
+      warmup: opt(ctx, 'warmup', ctx.quick ? 2 : 3),
+      reps: opt(ctx, 'reps', ctx.quick ? 5 : 11),
+      pageSize: opt(ctx, 'pageSize', 4096),
+      local: '100%',
+      prefetch: 'none',
+      seed: 1,
+      workloads: opt<string[] | null>(ctx, 'workloads', null),
+    };
+    let fm;
+    try {
+      fm = await loadFarmem();
+    } catch (err) {
+      if (err instanceof RuntimeUnavailableError) return skipped(err.message, config);
+      throw err;
+    }
+    const names = config.workloads ?? fm.workloads;
+    config.workloads = names;
+    const rows: Row[] = [];
+    const warnings: string[] = [];
+    ctx.progress.start('overhead', names.length * (config.warmup + config.reps));
+    for (const name of names) {
+      const orig = await fm.original(name);
+      const inst = await fm.farmem(name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' });
+      try {
+        let identical = true;
+        const o: number[] = [];
+        const i: number[] = [];
+        const pairs: number[] = [];
+        for (let k = 0; k < config.warmup + config.reps; k++) {
+          const a = orig.run(config.sizeBytes, config.seed);
+          const b = inst.run(config.sizeBytes, config.seed);
+          if (a.result !== b.result) identical = false;
+          if (k >= config.warmup) {
+            o.push(a.ns);
+            i.push(b.ns);
+            pairs.push(b.ns / a.ns);
+          }
+          ctx.progress.tick(name);
+        }
+        const so = summarize(o);
+        const si = summarize(i);
+        const sp = summarize(pairs);
+        for (const w of [grainWarning(`${name} original`, o), grainWarning(`${name} instrumented`, i)]) if (w) warnings.push(w);
+        if (!identical) warnings.push(`${name}: instrumented result differs from the original — a correctness bug, ratio not trustworthy`);
+        rows.push({
+          workload: name,
+          originalMs: so.median / 1e6,
+          instrumentedMs: si.median / 1e6,
+          ratio: si.median / so.median,
+          ratioMin: sp.min,
+          ratioMax: sp.max,
+          rmeOriginal: so.rme,
+          rmeInstrumented: si.rme,
+          identical,
+        });
+      } finally {
+        await inst.close();
+        await orig.close();
+      }
+    }
+    ctx.progress.stop();
+    const g = geomean(rows.map((r) => r.ratio as number));
+    return {
+      status: 'ok',
+      config,
+      baseline: 'the original (uninstrumented) module, run alternately with the instrumented one in the same process',
+      columns: [
+        { key: 'workload', title: 'Workload' },
+        { key: 'originalMs', title: 'Original', unit: 'ms', digits: 2 },
+        { key: 'instrumentedMs', title: 'farmem', unit: 'ms', digits: 2 },
+        { key: 'ratio', title: 'Ratio', unit: 'x', digits: 2 },
+        { key: 'ratioMin', title: 'Min', unit: 'x', digits: 2 },
+        { key: 'ratioMax', title: 'Max', unit: 'x', digits: 2 },
+        { key: 'rmeOriginal', title: 'rme orig', unit: '%', digits: 1 },
+        { key: 'rmeInstrumented', title: 'rme farmem', unit: '%', digits: 1 },
+        { key: 'identical', title: 'Same result' },
+      ],
+      rows,
+      summary: { geomeanRatio: g, target: TARGET, meetsTarget: g <= TARGET },
+      warnings,
+      charts: [{
+        file: 'overhead.svg',
+        spec: barChart({
+          title: `Instrumentation overhead, all pages resident (geomean ${g.toFixed(2)}x)`,
+          subtitle: `${ctx.subtitle} · ${config.sizeBytes / 2 ** 20} MiB · median of ${config.reps}, bars = min–max of paired ratios`,
+          xTitle: 'Workload',
+          yTitle: 'Instrumented / original time (x)',
+          data: rows.map((r) => ({ label: r.workload as string, value: r.ratio as number, lo: r.ratioMin as number, hi: r.ratioMax as number })),
+          references: [{ value: 1, label: 'original' }, { value: TARGET, label: `target ${TARGET}x` }],
+        }),
+      }],
+    };
+  },
+};

@@ -1,0 +1,229 @@
+/**
+ * @fileoverview Suite `peer`: what a user would do instead of farmem — run the program natively
+ * under plain Linux swap with the same local memory. Two tiny C programs (bench/peer/seqscan.c, a
+ * sequential scan, and bench/peer/hashtable.c, a random hash table; their wasm equivalents are the
+ * AssemblyScript `seqscan` and `hashtable` workloads) are built with gcc -O2 and run in a memory
+ * cgroup capped at a fraction of their data (+ the process's own baseline footprint, measured),
+ * with swap on zram. Slowdowns are against the same program uncapped in this run; farmem's curves
+ * (prefetch none and leap) are measured in the same run against farmem all-local.
+ *
+ * Linux runs use the system's swap settings. A run the cgroup OOM killer ends (this happens on the
+ * random hash table with the default swap readahead, vm.page-cluster = 3: readahead fills the small
+ * cgroup with useless pages faster than reclaim frees them) is retried once with page-cluster = 0,
+ * i.e. readahead off, and the row records which setting produced it.
+ *
+ * Needs root, a memory cgroup, zram and gcc; skipped with the reason otherwise. Every system
+ * change is undone in `finally` (and on SIGINT/SIGTERM): cgroups removed, page-cluster restored,
+ * zram swapoff + reset.
+ */
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lineChart } from '../lib/charts.js';
+import { loadFarmem, pickWorkload, runFresh, type Farmem } from '../lib/farmem.js';
+import { buildNative, detectCgroup, getPageCluster, probeLinuxSwap, runCapped, setPageCluster, setupSwap, teardownSwap, type CappedRun, type SwapSetup } from '../lib/linux-swap.js';
+import { median } from '../lib/stats.js';
+import type { Row } from '../lib/results.js';
+import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
+
+const PROGRAMS = [
+  { name: 'seqscan', src: 'seqscan.c', wasm: ['seqscan', 'sequential', 'seq'] },
+  { name: 'hashtable', src: 'hashtable.c', wasm: ['hashtable', 'hash', 'random'] },
+] as const;
+
+/** bench/peer/ in the checkout, from either the TS sources or dist/. */
+function peerSourceDir(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'bench', 'peer');
+    if (existsSync(path.join(candidate, 'seqscan.c'))) return candidate;
+    if (path.basename(dir) === 'bench' && existsSync(path.join(dir, 'peer', 'seqscan.c'))) return path.join(dir, 'peer');
+    dir = path.dirname(dir);
+  }
+  return null;
+}
+
+export const peerSuite: Suite = {
+  name: 'peer',
+  description: 'native C programs under plain Linux swap (cgroup cap + zram) vs farmem at the same local memory',
+  async run(ctx): Promise<SuiteOutput> {
+    const mib = opt(ctx, 'sizeMiB', ctx.quick ? 16 : 128);
+    const config: Record<string, unknown> = {
+      quick: ctx.quick,
+      sizeMiB: mib,
+      localPercents: opt<number[]>(ctx, 'localPercents', [75, 50, 25]),
+      timeoutMs: opt(ctx, 'timeoutMs', ctx.quick ? 15_000 : 300_000),
+      baselineReps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
+      farmemPrefetchers: opt<string[]>(ctx, 'prefetchers', ['none', 'leap']),
+      pageSize: 4096,
+      seed: 1,
+      programs: opt<string[]>(ctx, 'programs', PROGRAMS.map((p) => p.name)),
+    };
+    const why = probeLinuxSwap();
+    if (why) return skipped(`Linux swap peer not available on this machine: ${why}`, config);
+    const cg = detectCgroup()!;
+    const srcDir = peerSourceDir();
+    if (!srcDir) return skipped('bench/peer/*.c not found next to the bench code', config);
+    const localPercents = config.localPercents as number[];
+    const timeoutMs = config.timeoutMs as number;
+    const reps = config.baselineReps as number;
+    const prefetchers = config.farmemPrefetchers as Array<'none' | 'leap'>;
+    const programs = PROGRAMS.filter((p) => (config.programs as string[]).includes(p.name));
+    const warnings: string[] = [];
+    let fm: Farmem | null = null;
+    try {
+      fm = await loadFarmem();
+    } catch (err) {
+      warnings.push(`farmem curves not measured: ${(err as Error).message}`);
+    }
+
+    const binDir = mkdtempSync(path.join(os.tmpdir(), 'farmem-peer-'));
+    let swap: SwapSetup | null = null;
+    let savedPageCluster: number | null = null;
+    const restorePageCluster = () => {
+      if (savedPageCluster !== null) setPageCluster(savedPageCluster);
+      savedPageCluster = null;
+    };
+    const onSignal = (sig: NodeJS.Signals) => {
+      restorePageCluster();
+      teardownSwap(swap);
+      rmSync(binDir, { recursive: true, force: true });
+      process.kill(process.pid, sig);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const rows: Row[] = [];
+    const charts = [];
+    try {
+      for (const p of programs) buildNative(path.join(srcDir, p.src), path.join(binDir, p.name));
+      swap = setupSwap(Math.max(1 << 30, 4 * mib * 2 ** 20));
+      config.swap = { ...swap };
+      config.cgroup = `v${cg.version}`;
+      const total = programs.length * (reps + 1 + localPercents.length + (fm ? (1 + prefetchers.length * localPercents.length) : 0));
+      ctx.progress.start('peer', total);
+      for (const p of programs) {
+        const bin = path.join(binDir, p.name);
+        // The process's own footprint (libc, stack, page tables) at 1 MiB of data, so the cap
+        // leaves the program `pct` of its data, not of data + runtime.
+        const tiny = await runCapped(cg, [bin, '1', '1'], null, 10_000);
+        const slack = Math.max(512 << 10, (tiny.peakBytes ?? 0) - (1 << 20));
+        const base: number[] = [];
+        let expected: string | null = null;
+        for (let r = 0; r < reps; r++) {
+          const b = await runCapped(cg, [bin, String(mib), '1'], null, timeoutMs);
+          if (b.status !== 'ok') throw new Error(`${p.name} uncapped run failed (${b.status}): ${b.message}`);
+          base.push(b.ns!);
+          expected = b.checksum;
+          ctx.progress.tick(`${p.name} native uncapped`);
+        }
+        const baseNs = median(base);
+        ctx.progress.tick(`${p.name} footprint`);
+        for (const pct of localPercents) {
+          const limit = Math.round((mib * 2 ** 20 * pct) / 100) + slack;
+          let r: CappedRun = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
+          let pageCluster = getPageCluster();
+          if (r.status === 'oom-killed' && pageCluster !== 0) {
+            warnings.push(`${p.name} at ${pct}%: OOM-killed with vm.page-cluster=${pageCluster}; retried with swap readahead off (page-cluster=0)`);
+            savedPageCluster = setPageCluster(0);
+            try {
+              r = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
+            } finally {
+              restorePageCluster();
+            }
+            pageCluster = 0;
+          }
+          if (r.status === 'ok' && r.checksum !== expected) warnings.push(`${p.name} at ${pct}%: checksum differs from the uncapped run`);
+          if (r.status !== 'ok') warnings.push(`${p.name} under Linux swap at ${pct}% local: ${r.status}${r.status === 'timeout' ? ` (slowdown > ${(timeoutMs * 1e6 / baseNs).toFixed(0)}x)` : ''}`);
+          rows.push({
+            program: p.name,
+            system: 'linux-swap',
+            localPct: pct,
+            ms: r.ns === null ? null : r.ns / 1e6,
+            slowdown: r.ns === null ? null : r.ns / baseNs,
+            slowdownAtLeast: r.status === 'timeout' ? r.wallNs / baseNs : null,
+            majorFaults: r.majorFaults,
+            status: r.status,
+            pageCluster,
+            limitBytes: limit,
+          });
+          ctx.progress.tick(`${p.name} swap ${pct}%`);
+        }
+        const wasm = fm ? pickWorkload(fm.workloads, p.wasm) : null;
+        if (fm && !wasm) warnings.push(`no wasm workload matching ${p.name}; farmem curve skipped`);
+        if (fm && wasm) {
+          const fmBase = await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1);
+          ctx.progress.tick(`${wasm} farmem all-local`);
+          for (const prefetch of prefetchers) {
+            for (const pct of localPercents) {
+              const m = await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: pct / 100 }, prefetch }, mib * 2 ** 20, 1);
+              if (m.result !== fmBase.result) warnings.push(`${wasm} farmem ${prefetch} ${pct}%: result differs from all-local`);
+              rows.push({
+                program: p.name,
+                system: `farmem-${prefetch}`,
+                localPct: pct,
+                ms: m.ns / 1e6,
+                slowdown: m.ns / fmBase.ns,
+                slowdownAtLeast: null,
+                majorFaults: m.stats.majorFaults ?? null,
+                status: 'ok',
+                pageCluster: null,
+                limitBytes: null,
+              });
+              ctx.progress.tick(`${wasm} ${prefetch} ${pct}%`);
+            }
+          }
+        }
+        const mine = rows.filter((r) => r.program === p.name && (r.slowdown !== null || r.slowdownAtLeast !== null));
+        charts.push({
+          file: `peer-${p.name}.svg`,
+          spec: lineChart({
+            title: `${p.name} (${mib} MiB): farmem vs Linux swap on zram`,
+            subtitle: `${ctx.subtitle} · each vs its own all-local run · timeouts plotted at their lower bound`,
+            xTitle: 'Local memory (% of data)',
+            yTitle: 'Slowdown vs all-local (x, log scale)',
+            legendTitle: 'System',
+            logY: true,
+            reference: 1,
+            data: mine.map((r) => ({ x: r.localPct as number, y: (r.slowdown ?? r.slowdownAtLeast) as number, series: r.system === 'linux-swap' ? 'Linux swap (native, zram)' : `farmem, prefetch ${(r.system as string).slice(7)}` })),
+          }),
+        });
+      }
+    } finally {
+      ctx.progress.stop();
+      restorePageCluster();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      const cleanup = teardownSwap(swap);
+      if (cleanup) warnings.push(cleanup);
+      rmSync(binDir, { recursive: true, force: true });
+    }
+    const pick = (prog: string, sys: string) => rows.filter((r) => r.program === prog && r.system === sys).map((r) => r.slowdown).filter((s): s is number => typeof s === 'number');
+    const range = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}x` : null);
+    return {
+      status: 'ok',
+      config,
+      baseline: 'each system against itself all-local in this run: the native program uncapped (median of reps), farmem with 100% local memory',
+      columns: [
+        { key: 'program', title: 'Program' },
+        { key: 'system', title: 'System' },
+        { key: 'localPct', title: 'Local', unit: '%' },
+        { key: 'ms', title: 'Time', unit: 'ms', digits: 1 },
+        { key: 'slowdown', title: 'Slowdown', unit: 'x', digits: 1 },
+        { key: 'slowdownAtLeast', title: 'At least', unit: 'x', digits: 0 },
+        { key: 'majorFaults', title: 'Major faults' },
+        { key: 'status', title: 'Status' },
+        { key: 'pageCluster', title: 'page-cluster' },
+      ],
+      rows,
+      summary: {
+        linuxSwapSeqscan: range(pick('seqscan', 'linux-swap')),
+        linuxSwapHashtable: range(pick('hashtable', 'linux-swap')),
+        farmemLeapSeqscan: range(pick('seqscan', 'farmem-leap')),
+        farmemNoneHashtable: range(pick('hashtable', 'farmem-none')),
+      },
+      warnings,
+      charts,
+    };
+  },
+};
