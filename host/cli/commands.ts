@@ -5,5 +5,6 @@ import type { Command } from 'commander';
 import { registerBench } from './cmd/bench.js';
 import { registerInstrument } from './cmd/instrument.js';
 import { registerRun } from './cmd/run.js';
+import { registerServe } from './cmd/serve.js';
 
-export const commands: ReadonlyArray<(program: Command) => void> = [registerRun, registerInstrument, registerBench];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerRun, registerInstrument, registerServe, registerBench];

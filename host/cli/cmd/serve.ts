@@ -1,0 +1,76 @@
+/**
+ * @fileoverview `farmem serve`: runs a memory server until SIGINT/SIGTERM. Prints exactly one line,
+ * `farmem serve listening on ws://HOST:PORT`, to stdout once listening (tests start it with
+ * `--port 0` and parse the port from that line). Errors go to the diagnostics channel
+ * `farmem:server:error`; with NODE_DEBUG=farmem they are printed to stderr.
+ */
+import type { Command } from 'commander';
+import { debuglog } from 'node:util';
+import diagnostics_channel from 'node:diagnostics_channel';
+import { OptionError } from '../../errors.js';
+import { MemoryServer, type ServerErrorEvent } from '../../server/index.js';
+import { action } from '../action.js';
+import { parseSize } from '../sizes.js';
+
+const debug = debuglog('farmem');
+
+interface ServeFlags {
+  port: string;
+  host: string;
+  capacity: string;
+  token?: string;
+  maxPayload?: string;
+  maxConnections?: string;
+}
+
+function parsePort(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) throw new OptionError(`--port must be an integer between 0 and 65535, got "${text}"`);
+  return n;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('Run a memory server that holds pages for farmem clients (binary protocol over ws).')
+    .option('--port <port>', 'TCP port to listen on; 0 picks a free one', '7070')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--capacity <size>', 'bytes of page data to hold, e.g. 4GiB (allocated lazily)', '4GiB')
+    .option('--token <token>', 'shared secret clients must present (default: $FARMEM_TOKEN)')
+    .option('--max-payload <size>', 'largest frame/message in bytes (default 16MiB + 4KiB)')
+    .option('--max-connections <n>', 'most simultaneous connections', '1024')
+    .action(action('serve', async (flags: ServeFlags) => {
+      const token = flags.token ?? process.env.FARMEM_TOKEN;
+      if (!token) throw new OptionError('--token (or $FARMEM_TOKEN) is required: clients must present it in HELLO');
+      const maxConnections = Number(flags.maxConnections);
+      if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+        throw new OptionError(`--max-connections must be a positive integer, got "${flags.maxConnections}"`);
+      }
+      const server = new MemoryServer({
+        host: flags.host,
+        port: parsePort(flags.port),
+        capacity: parseSize(flags.capacity, '--capacity'),
+        token,
+        maxConnections,
+        ...(flags.maxPayload ? { maxPayload: parseSize(flags.maxPayload, '--max-payload') } : {}),
+      });
+      if (debug.enabled) {
+        diagnostics_channel.subscribe('farmem:server:error', (m) => {
+          const e = m as ServerErrorEvent;
+          debug('server error from %s: status %d: %s', e.remote, e.status, e.message);
+        });
+      }
+      await server.listen();
+      process.stdout.write(`farmem serve listening on ${server.url}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await server.close();
+    }));
+}

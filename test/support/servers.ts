@@ -1,0 +1,120 @@
+/**
+ * @fileoverview Test helper: spawns N real `farmem serve` processes on 127.0.0.1 ephemeral ports
+ * (from the built `dist/`; run `npx tsc -p tsconfig.json` first) and kills them.
+ *
+ *   const servers = await startServers(3, { capacity: '64MiB', token: 't' });
+ *   servers.urls;            // ['ws://127.0.0.1:41234', ...]
+ *   await servers.kill(1);   // SIGKILL server 1 (its pages are gone), waits for it to exit
+ *   await servers.close();   // SIGTERM the rest, waits for them to exit
+ *
+ * Each process prints `farmem serve listening on ws://HOST:PORT`; the helper waits for that line
+ * (bounded by `startTimeoutMs`) and reports the process's stderr if it exits first.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = `${ROOT}dist/host/cli/main.js`;
+const SERVE = `${ROOT}dist/host/cli/cmd/serve.js`;
+/**
+ * Runs only the `serve` subcommand (same code, same flags) when the full CLI cannot load because
+ * another subcommand is mid-development in this checkout.
+ */
+const SERVE_ONLY = `
+const { Command } = await import('commander');
+const { registerServe } = await import(${JSON.stringify(SERVE)});
+const program = new Command('farmem');
+registerServe(program);
+await program.parseAsync(process.argv.slice(1), { from: 'user' });
+`;
+
+export interface ServerSpawnOptions {
+  /** `--capacity` of each server (a size string or bytes). */
+  capacity?: string | number;
+  token?: string;
+  /** More flags for every server, e.g. `['--max-payload', '1MiB']`. */
+  args?: readonly string[];
+  startTimeoutMs?: number;
+}
+
+export interface Servers {
+  readonly urls: string[];
+  readonly ports: number[];
+  readonly processes: ChildProcess[];
+  /** What server i wrote to stderr so far (for failure messages). */
+  stderr(i: number): string;
+  /** Kills server i (SIGKILL unless told otherwise) and waits for it to exit. */
+  kill(i: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Stops every server still running (SIGTERM, then SIGKILL after 3 s) and waits for them. */
+  close(): Promise<void>;
+}
+
+function exited(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => p.once('exit', () => resolve()));
+}
+
+async function stop(p: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  p.kill(signal);
+  const t = setTimeout(() => p.kill('SIGKILL'), 3000);
+  await exited(p);
+  clearTimeout(t);
+}
+
+function spawnOne(flags: string[], standalone: boolean, timeoutMs: number): Promise<{ proc: ChildProcess; port: number; err: () => string }> {
+  const args = standalone ? ['--input-type=module', '-e', SERVE_ONLY, '--', 'serve', ...flags] : [MAIN, 'serve', ...flags];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+  let out = '';
+  let err = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => { err = (err + d).slice(-8192); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`farmem serve did not print its port within ${timeoutMs} ms; stderr: ${err}`));
+    }, timeoutMs);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`farmem serve exited (code ${code}) before listening; stderr: ${err}`), { stderr: err }));
+    };
+    proc.once('exit', onExit);
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /farmem serve listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        proc.off('exit', onExit);
+        resolve({ proc, port: Number(m[1]), err: () => err });
+      }
+    });
+  });
+}
+
+export async function startServers(n: number, options: ServerSpawnOptions = {}): Promise<Servers> {
+  if (!existsSync(SERVE)) throw new Error(`${SERVE} is missing: build first with "npx tsc -p tsconfig.json"`);
+  const flags = ['--port', '0', '--host', '127.0.0.1', '--capacity', String(options.capacity ?? '64MiB'), '--token', options.token ?? 'test-token', ...(options.args ?? [])];
+  const timeoutMs = options.startTimeoutMs ?? 20_000;
+  const started: Array<{ proc: ChildProcess; port: number; err: () => string }> = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      try {
+        started.push(await spawnOne(flags, false, timeoutMs));
+      } catch (e) {
+        if (!/ERR_MODULE_NOT_FOUND/.test((e as { stderr?: string }).stderr ?? '')) throw e;
+        started.push(await spawnOne(flags, true, timeoutMs));
+      }
+    }
+  } catch (e) {
+    await Promise.all(started.map((s) => stop(s.proc, 'SIGKILL')));
+    throw e;
+  }
+  return {
+    urls: started.map((s) => `ws://127.0.0.1:${s.port}`),
+    ports: started.map((s) => s.port),
+    processes: started.map((s) => s.proc),
+    stderr: (i) => started[i]!.err(),
+    kill: (i, signal = 'SIGKILL') => stop(started[i]!.proc, signal),
+    close: async () => { await Promise.all(started.map((s) => stop(s.proc, 'SIGTERM'))); },
+  };
+}
