@@ -1,11 +1,22 @@
 /**
- * @fileoverview The prefetch policy interface. The runtime calls `onFault` for every demand fault
- * and for every first touch of a prefetched page; the policy writes the pages it wants fetched into
- * `out` and returns how many. It runs on the fault path: no allocation per call.
+ * @fileoverview The prefetch policy interface. The runtime calls `onFault` for every demand (major)
+ * fault and for every first touch of a prefetched page; the policy writes the pages it wants fetched
+ * into `out` and returns how many. It runs on the fault path: no allocation per call.
  *
  * The runtime issues prefetch reads after the demand read, skips pages already resident or in
  * flight and pages outside the guest's memory, and lands prefetched pages unmapped, so their first
  * touch is a minor fault reported back here with `prefetchHit = true`.
+ *
+ * Contract, for the runtime and for anyone writing a policy:
+ *
+ *   const policy = createPolicy('leap');            // registry.ts; unknown name → OptionError
+ *   const out = new Int32Array(32);                 // allocate once; policies never write past out.length
+ *   info.page = p; info.prefetchHit = false; info.time = nowNs; info.numPages = n;
+ *   const count = policy.onFault(info, out);        // pages are out[0..count), in fetch order
+ *   policy.advise?.(firstPage, numPages, Advice.Sequential);  // from farmem.hint, optional
+ *
+ * A policy may return pages that are resident, out of range or duplicated; the runtime filters them.
+ * Policies are deterministic (no clock, no randomness of their own): the offline replay depends on it.
  */
 
 export interface FaultInfo {
@@ -25,6 +36,12 @@ export interface PrefetchPolicy {
   onFault(fault: FaultInfo, out: Int32Array): number;
   /** Forget all history (new run). */
   reset(): void;
+  /**
+   * Optional: madvise-like advice for pages [page, page + numPages). The runtime handles WillNeed
+   * (fetch the range) and DontNeed (drop the range) itself and may still pass them on; policies use
+   * Sequential (prefetch aggressively along +1) and Random (no prefetching) and Normal (undo).
+   */
+  advise?(page: number, numPages: number, advice: Advice): void;
 }
 
 /** madvise-like advice from the guest's optional `farmem.hint(addr, len, advice)` import. */
