@@ -9,10 +9,13 @@ import { LinkError, OptionError } from '../errors.js';
 import { computeLayout, isValidPageSize, WASM_PAGE } from '../layout.js';
 import type { PrefetchPolicy } from '../prefetch/policy.js';
 import { EmbeddedStore } from '../store/embedded.js';
-import { isSyncPageStore, type PageStore } from '../store/page-store.js';
+import type { SyncPageStore } from '../store/page-store.js';
 import { ratio, type RuntimeStats } from '../stats/counters.js';
 import { FarMemory } from './far-memory.js';
-import { FaultKind, Pager, type FrameBudget } from './pager.js';
+import { FaultKind, frameLimits, Pager, type FrameBudget } from './pager.js';
+import { StoreIo, type PageIo } from './page-io.js';
+import { PhysicalMemory } from './physical-memory.js';
+import { startRemoteIo } from './remote-io.js';
 import type { VirtualMemory } from './virtual-memory.js';
 import { instrumentCached } from './instrument-cache.js';
 
@@ -24,8 +27,10 @@ export interface FarmemOptions {
    * with memory.grow), or `{ bytes }` fixed. Default `{ fraction: 1 }` (everything local).
    */
   local?: { fraction: number } | { bytes: number };
-  /** Where evicted pages live. Default: a new in-process `EmbeddedStore`. */
-  store?: PageStore;
+  /** An in-process store for evicted pages. Default: a new `EmbeddedStore`. */
+  store?: SyncPageStore;
+  /** Memory servers for evicted pages (instead of `store`); served by an I/O worker thread. */
+  remote?: RemoteOptions;
   /** Prefetch policy name (`none`, `readahead`, `stride`, `leap`, or one registered). Default `none`. */
   prefetch?: string;
   /** Directory for cached instrumented modules; `false` disables the cache. Default: no cache. */
@@ -34,6 +39,19 @@ export interface FarmemOptions {
   onFault?: (page: number, kind: FaultKind) => void;
   /** Called with (done, total) while instrumenting. */
   onProgress?: (done: number, total: number) => void;
+}
+
+export interface RemoteOptions {
+  /** Server URLs, e.g. `['ws://127.0.0.1:7070']`. */
+  urls: string[];
+  /** The servers' shared secret (`farmem serve --token`). */
+  token: string;
+  /** Namespace of this run's pages. Default: a random one. */
+  namespace?: string;
+  /** Copies of every page on distinct servers. Default 1. */
+  replication?: number;
+  /** Deadline of each request in ms. Default 5000. */
+  timeoutMs?: number;
 }
 
 export interface FarmemInstance {
@@ -46,7 +64,7 @@ export interface FarmemInstance {
   close(): Promise<void>;
 }
 
-const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'prefetch', 'cacheDir', 'onFault', 'onProgress']);
+const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'remote', 'prefetch', 'cacheDir', 'onFault', 'onProgress']);
 
 /** Smallest pool: one frame serves any access (straddles go through the bounce buffer). */
 export const MIN_FRAMES = 1;
@@ -93,11 +111,9 @@ export async function instantiate(
   }
   const layout = computeLayout(meta.pageSize, meta.maximumPages);
 
-  const store = options.store ?? new EmbeddedStore(meta.pageSize);
-  if (!isSyncPageStore(store)) {
-    throw new OptionError(`store "${store.name}" needs the threaded runtime, which is not available yet; use the embedded store`);
-  }
-  if (store.pageSize !== meta.pageSize) throw new OptionError(`store page size ${store.pageSize} differs from module page size ${meta.pageSize}`);
+  if (options.store && options.remote) throw new OptionError('"store" and "remote" are exclusive: pages live either in-process or on servers');
+  const store = options.remote ? null : options.store ?? new EmbeddedStore(meta.pageSize);
+  if (store && store.pageSize !== meta.pageSize) throw new OptionError(`store page size ${store.pageSize} differs from module page size ${meta.pageSize}`);
   const local = options.local ?? { fraction: 1 };
   const budget: FrameBudget = 'bytes' in local
     ? { frames: Math.max(MIN_FRAMES, Math.floor(local.bytes / meta.pageSize)) }
@@ -107,15 +123,48 @@ export async function instantiate(
     ? (await import('../prefetch/registry.js')).createPolicy(options.prefetch)
     : null;
 
+  const frames = frameLimits(layout, budget, meta.initialPages, meta.maximumPages);
+  const phys = new PhysicalMemory(layout, frames.initial, frames.max);
+  const io: PageIo = store
+    ? new StoreIo(store, phys)
+    : await startRemoteIo(phys, {
+      urls: options.remote!.urls,
+      token: options.remote!.token,
+      namespace: options.remote!.namespace ?? `farmem-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+      pageSize: meta.pageSize,
+      replication: options.remote!.replication ?? 1,
+      timeoutMs: options.remote!.timeoutMs ?? 5000,
+      freeOnClose: true,
+    });
+  const storeName = store ? store.name : options.remote!.urls.join(',');
   const pager = new Pager({
     layout,
-    store,
     budget,
     initialPages: meta.initialPages,
     maximumPages: meta.maximumPages,
     prefetch,
     onFault: options.onFault ?? null,
-  });
+  }, phys, io);
+  try {
+    return await link(module, meta, imports, pager, options, prefetch?.name ?? 'none', storeName, async () => {
+      if (store && !options.store) await store.close();
+    });
+  } catch (err) {
+    await pager.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function link(
+  module: WebAssembly.Module,
+  meta: GuestMeta,
+  imports: WebAssembly.Imports,
+  pager: Pager,
+  options: FarmemOptions,
+  policyName: string,
+  storeName: string,
+  closeStore: () => Promise<void>,
+): Promise<FarmemInstance> {
   const segments = readSegments(module, meta);
   writeInitialImage(pager, meta, segments);
   pager.counters.reset(); // stats describe the guest's run, not its loading
@@ -142,7 +191,6 @@ export async function instantiate(
   checkImports(module, linked);
   const instance = await WebAssembly.instantiate(module, linked);
   const memory = meta.hasMemory ? new FarMemory(pager) : null;
-  const policyName = prefetch?.name ?? 'none';
 
   return {
     exports: instance.exports,
@@ -175,11 +223,15 @@ export async function instantiate(
           accuracy: ratio(c.prefetchHits, c.prefetchIssued),
           coverage: ratio(c.prefetchHits, c.prefetchHits + c.majorFaults),
         },
-        store: store.name,
+        store: storeName,
       };
     },
     async close(): Promise<void> {
-      if (!options.store) await store.close();
+      try {
+        await pager.close();
+      } finally {
+        await closeStore();
+      }
     },
   };
 }

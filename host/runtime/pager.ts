@@ -1,12 +1,14 @@
 /**
- * @fileoverview The pager: owns physical memory (control block, page tables, frame pool) and serves
- * faults for one guest on the guest's own thread, from a synchronous page store (embedded mode).
+ * @fileoverview The pager: owns the page tables and the frame pool of physical memory and serves
+ * faults for one guest on the guest's own thread. Pages move through a `PageIo`: straight from an
+ * in-process store (embedded mode), or through the I/O worker's ring (remote servers).
  *
  * Per-frame and per-page state lives in typed arrays sized at construction:
  *
  *   frameOfPage: Int32Array[numPages]  frame + 1 of a resident page, 0 if not resident
  *   pageOfFrame: Int32Array[maxFrames] page held by a frame, -1 if free
- *   frameFlags:  Uint8Array[maxFrames] REFERENCED | DIRTY | PREFETCHED | PINNED
+ *   frameFlags:  Uint8Array[maxFrames] REFERENCED | DIRTY | PREFETCHED | PINNED | IN_FLIGHT
+ *   frameTicket: Int32Array[maxFrames] I/O ticket of a read still landing in the frame (IN_FLIGHT)
  *   freeFrames:  Int32Array stack of free frames
  *
  * A resident page may be mapped in RT (readable) and WT (writable, i.e. dirty), or in neither
@@ -17,15 +19,17 @@
  * The guest never holds a translation across a call into the host (translations are used by the
  * very next instruction), so on this single thread eviction cannot race the guest.
  */
-import { BOUNCE_ADDRESS, FAULT_WRITE, kVirtualPages, OOB_ADDRESS, physicalWasmPages, WASM_PAGE, type Layout } from '../layout.js';
+import { BOUNCE_ADDRESS, FAULT_WRITE, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
 import type { FaultInfo, PrefetchPolicy } from '../prefetch/policy.js';
-import type { SyncPageStore } from '../store/page-store.js';
 import { Counters } from '../stats/counters.js';
+import type { PageIo } from './page-io.js';
+import { PhysicalMemory } from './physical-memory.js';
 
 const REFERENCED = 1;
 const DIRTY = 2;
 const PREFETCHED = 4;
 const PINNED = 8;
+const IN_FLIGHT = 16;
 
 /** Most pages one prefetch decision may bring in. */
 const MAX_PREFETCH = 32;
@@ -35,7 +39,6 @@ export type FrameBudget = { readonly frames: number } | { readonly fraction: num
 
 export interface PagerOptions {
   readonly layout: Layout;
-  readonly store: SyncPageStore;
   readonly budget: FrameBudget;
   /** Initial and maximum virtual size, in wasm pages. */
   readonly initialPages: number;
@@ -52,11 +55,21 @@ export const enum FaultKind {
   WriteMinor = 3,
 }
 
+/** Frames the pool starts with and may grow to, for a budget and the guest's memory limits. */
+export function frameLimits(layout: Layout, budget: FrameBudget, initialPages: number, maximumPages: number): { initial: number; max: number } {
+  const framesFor = (wasmPages: number) => 'frames' in budget
+    ? budget.frames
+    : Math.max(budget.minFrames, Math.ceil((budget.fraction * wasmPages * WASM_PAGE) / layout.pageSize));
+  const max = Math.min(layout.maxFrames, framesFor(maximumPages));
+  return { initial: Math.min(max, framesFor(initialPages)), max };
+}
+
 export class Pager {
   readonly layout: Layout;
   readonly memory: WebAssembly.Memory;
   readonly counters = new Counters();
-  private readonly store: SyncPageStore;
+  private readonly phys: PhysicalMemory;
+  private io: PageIo;
   private readonly prefetch: PrefetchPolicy | null;
   private readonly onFault: PagerOptions['onFault'];
   private readonly pageSize: number;
@@ -67,11 +80,11 @@ export class Pager {
   private readonly control: Int32Array;
   private readonly readTable: Int32Array;
   private readonly writeTable: Int32Array;
-  private bytes: Uint8Array;
 
   private readonly frameOfPage: Int32Array;
   private readonly pageOfFrame: Int32Array;
   private readonly frameFlags: Uint8Array;
+  private readonly frameTicket: Int32Array;
   private readonly freeFrames: Int32Array;
   private freeTop = 0;
   private frames = 0;
@@ -85,10 +98,12 @@ export class Pager {
   private readonly prefetchOut = new Int32Array(MAX_PREFETCH);
   private readonly faultInfo: FaultInfo = { page: 0, prefetchHit: false, time: 0, numPages: 0 };
 
-  constructor(options: PagerOptions) {
+  constructor(options: PagerOptions, phys: PhysicalMemory, io: PageIo) {
     const { layout } = options;
     this.layout = layout;
-    this.store = options.store;
+    this.phys = phys;
+    this.memory = phys.memory;
+    this.io = io;
     this.prefetch = options.prefetch;
     this.onFault = options.onFault;
     this.pageSize = layout.pageSize;
@@ -97,21 +112,16 @@ export class Pager {
     this.maximumPages = options.maximumPages;
     this.scratch = new Uint8Array(layout.pageSize);
 
-    const maxFrames = Math.min(layout.maxFrames, this.framesFor(options.maximumPages));
-    const initialFrames = Math.min(maxFrames, this.framesFor(options.initialPages));
-    this.memory = new WebAssembly.Memory({
-      initial: physicalWasmPages(layout, initialFrames),
-      maximum: physicalWasmPages(layout, maxFrames),
-      shared: true,
-    });
+    const maxFrames = phys.maxFrames;
+    const initialFrames = frameLimits(layout, options.budget, options.initialPages, options.maximumPages).initial;
     const buffer = this.memory.buffer;
-    this.bytes = new Uint8Array(buffer);
     this.control = new Int32Array(buffer, 0, 64);
     this.readTable = new Int32Array(buffer, layout.readTable, layout.numPages);
     this.writeTable = new Int32Array(buffer, layout.writeTable, layout.numPages);
     this.frameOfPage = new Int32Array(layout.numPages);
     this.pageOfFrame = new Int32Array(maxFrames).fill(-1);
     this.frameFlags = new Uint8Array(maxFrames);
+    this.frameTicket = new Int32Array(maxFrames);
     this.freeFrames = new Int32Array(maxFrames);
     this.control[kVirtualPages] = options.initialPages;
     this.addFrames(initialFrames);
@@ -157,7 +167,7 @@ export class Pager {
       this.pendingAddr = ea;
       this.pendingBytes = size;
     } else {
-      this.readVirtual(ea, this.bytes, bounce, size);
+      this.readVirtual(ea, this.phys.bytes, bounce, size);
     }
     return bounce;
   }
@@ -228,8 +238,8 @@ export class Pager {
       const within = addr - page * ps;
       const chunk = Math.min(length, ps - within);
       const from = this.frameAddress(this.ensure(page, false)) + within;
-      if (dst === this.bytes) this.bytes.copyWithin(at, from, from + chunk);
-      else dst.set(this.bytes.subarray(from, from + chunk), at);
+      if (dst === this.phys.bytes) this.phys.bytes.copyWithin(at, from, from + chunk);
+      else dst.set(this.phys.bytes.subarray(from, from + chunk), at);
       addr += chunk;
       at += chunk;
       length -= chunk;
@@ -244,8 +254,8 @@ export class Pager {
       const within = addr - page * ps;
       const chunk = Math.min(length, ps - within);
       const to = this.frameAddress(this.ensure(page, true)) + within;
-      if (src === this.bytes) this.bytes.copyWithin(to, at, at + chunk);
-      else this.bytes.set(src.subarray(at, at + chunk), to);
+      if (src === this.phys.bytes) this.phys.bytes.copyWithin(to, at, at + chunk);
+      else this.phys.bytes.set(src.subarray(at, at + chunk), to);
       addr += chunk;
       at += chunk;
       length -= chunk;
@@ -257,7 +267,7 @@ export class Pager {
     const addr = this.pendingAddr;
     if (addr < 0) return;
     this.pendingAddr = -1;
-    this.writeVirtual(addr, this.bytes, BOUNCE_ADDRESS + (addr & 15), this.pendingBytes);
+    this.writeVirtual(addr, this.phys.bytes, BOUNCE_ADDRESS + (addr & 15), this.pendingBytes);
   }
 
   /** Writes a page's initial content straight into the store (data segments, before the guest runs). */
@@ -271,21 +281,29 @@ export class Pager {
     for (let f = 0; f < this.frames; f++) {
       const page = this.pageOfFrame[f]!;
       if (page >= 0 && this.frameFlags[f]! & DIRTY) {
-        this.store.writeSync(page, this.bytes, this.frameAddress(f));
+        this.io.write(page, this.frameAddress(f));
         this.frameFlags[f]! &= ~DIRTY;
         this.writeTable[page] = 0;
         this.counters.writeBacks++;
         this.counters.bytesOut += this.pageSize;
       }
     }
+    this.io.drain();
+  }
+
+  /** Waits for outstanding I/O and stops it. */
+  async close(): Promise<void> {
+    try {
+      this.io.drain();
+    } finally {
+      await this.io.close();
+    }
   }
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────
 
   private framesFor(wasmPages: number): number {
-    if ('frames' in this.budget) return this.budget.frames;
-    const want = Math.ceil((this.budget.fraction * wasmPages * WASM_PAGE) / this.pageSize);
-    return Math.max(this.budget.minFrames, want);
+    return frameLimits(this.layout, this.budget, wasmPages, wasmPages).initial;
   }
 
   private frameAddress(frame: number): number {
@@ -293,12 +311,7 @@ export class Pager {
   }
 
   private addFrames(count: number): void {
-    const needed = physicalWasmPages(this.layout, this.frames + count);
-    const have = this.memory.buffer.byteLength / WASM_PAGE;
-    if (needed > have) {
-      this.memory.grow(needed - have);
-      this.bytes = new Uint8Array(this.memory.buffer);
-    }
+    this.phys.ensureFrames(this.frames + count);
     // Push in reverse so frames are handed out in ascending order (adjacent pages, adjacent frames).
     for (let f = this.frames + count - 1; f >= this.frames; f--) this.freeFrames[this.freeTop++] = f;
     this.frames += count;
@@ -310,6 +323,14 @@ export class Pager {
     let flags: number;
     if (frame >= 0) {
       flags = this.frameFlags[frame]!;
+      if (flags & IN_FLIGHT) {
+        const ticket = this.frameTicket[frame]!;
+        if (!this.io.landed(ticket)) {
+          this.counters.prefetchLate++;
+          this.io.wait(ticket);
+        }
+        flags &= ~IN_FLIGHT;
+      }
       const prefetchHit = (flags & PREFETCHED) !== 0;
       const wasMapped = this.readTable[page] !== 0;
       if (!wasMapped || (write && this.writeTable[page] === 0)) {
@@ -325,7 +346,7 @@ export class Pager {
       }
     } else {
       frame = this.takeFrame(page);
-      this.store.readSync(page, this.bytes, this.frameAddress(frame));
+      const ticket = this.io.read(page, this.frameAddress(frame));
       this.counters.majorFaults++;
       this.counters.bytesIn += this.pageSize;
       this.pageOfFrame[frame] = page;
@@ -334,9 +355,11 @@ export class Pager {
       flags = 0;
       this.onFault?.(page, FaultKind.Major);
       if (this.prefetch !== null) {
-        this.frameFlags[frame] = REFERENCED;
+        // Prefetch reads are issued after the demand read, and we wait only for the demand.
+        this.frameFlags[frame] = REFERENCED | PINNED;
         this.runPrefetch(page, false, frame);
       }
+      this.io.wait(ticket);
     }
     flags |= REFERENCED;
     const delta = (this.frameAddress(frame) - page * this.pageSize) | 0;
@@ -365,10 +388,11 @@ export class Pager {
       const p = this.prefetchOut[i]!;
       if (p < 0 || p >= numPages || this.frameOfPage[p] !== 0) continue;
       const frame = this.takeFrame(p);
-      this.store.readSync(p, this.bytes, this.frameAddress(frame));
+      const ticket = this.io.read(p, this.frameAddress(frame));
       this.pageOfFrame[frame] = p;
       this.frameOfPage[p] = frame + 1;
-      this.frameFlags[frame] = PREFETCHED;
+      this.frameTicket[frame] = ticket;
+      this.frameFlags[frame] = ticket === 0 ? PREFETCHED : PREFETCHED | IN_FLIGHT;
       this.resident++;
       this.counters.prefetchIssued++;
       this.counters.bytesIn += this.pageSize;
@@ -420,8 +444,9 @@ export class Pager {
   private evict(frame: number, page: number, flags: number): void {
     this.readTable[page] = 0;
     this.writeTable[page] = 0;
+    if (flags & IN_FLIGHT) this.io.wait(this.frameTicket[frame]!); // let the read land before reuse
     if (flags & DIRTY) {
-      this.store.writeSync(page, this.bytes, this.frameAddress(frame));
+      this.io.write(page, this.frameAddress(frame));
       this.counters.writeBacks++;
       this.counters.bytesOut += this.pageSize;
     }

@@ -1,0 +1,46 @@
+/**
+ * @fileoverview `PageIo`: how the pager moves pages between frames and the page store. Reads are
+ * started with `read()` and completed with `wait()`, so the pager can issue prefetch reads after a
+ * demand read and wait only for the demand; writes hand the frame's bytes over at once (the frame is
+ * reusable on return) and complete in the background.
+ *
+ * Two implementations: `StoreIo` calls a synchronous store on the guest thread (embedded mode: every
+ * ticket has landed on return), and `ChannelIo` (io-channel.ts) talks to the I/O worker.
+ */
+import type { SyncPageStore } from '../store/page-store.js';
+import type { PhysicalMemory } from './physical-memory.js';
+
+export interface PageIo {
+  /** Starts reading `page` into physical memory at byte `offset`; returns a ticket (0 = landed). */
+  read(page: number, offset: number): number;
+  /** Takes the page's bytes at physical `offset` for write-back; the frame may be reused on return. */
+  write(page: number, offset: number): void;
+  /** Blocks until the read with `ticket` has landed; throws StoreError if it failed. */
+  wait(ticket: number): void;
+  /** Has the read with `ticket` landed? Never blocks. */
+  landed(ticket: number): boolean;
+  /** Blocks until every write handed over so far is durable in the store. */
+  drain(): void;
+  close(): Promise<void>;
+}
+
+/** Synchronous I/O against an in-process store (embedded mode). */
+export class StoreIo implements PageIo {
+  constructor(
+    private readonly store: SyncPageStore,
+    private readonly phys: PhysicalMemory,
+  ) {}
+  read(page: number, offset: number): number {
+    this.store.readSync(page, this.phys.bytes, offset);
+    return 0;
+  }
+  write(page: number, offset: number): void {
+    this.store.writeSync(page, this.phys.bytes, offset);
+  }
+  wait(): void {}
+  landed(): boolean {
+    return true;
+  }
+  drain(): void {}
+  async close(): Promise<void> {}
+}
