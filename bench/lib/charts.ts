@@ -22,15 +22,31 @@ const CONFIG = {
   font: 'DejaVu Sans, Helvetica, Arial, sans-serif',
   title: { fontSize: 15, subtitleFontSize: 11, subtitleColor: '#555', anchor: 'start' },
   axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#e6e6e6' },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 0 },
   background: 'white',
   padding: 12,
 };
 
+/** Splits a ` · `-separated subtitle into lines of at most `max` characters. */
+export function wrapSubtitle(subtitle: string, max = 95): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const part of subtitle.split(' · ')) {
+    if (line && line.length + 3 + part.length > max) {
+      lines.push(line);
+      line = part;
+    } else {
+      line = line ? `${line} · ${part}` : part;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 function frame(title: string, subtitle: string | undefined, body: ChartSpec): ChartSpec {
   return {
     $schema: SCHEMA,
-    title: subtitle ? { text: title, subtitle } : { text: title },
+    title: subtitle ? { text: title, subtitle: wrapSubtitle(subtitle) } : { text: title },
     width: WIDTH,
     height: HEIGHT,
     config: CONFIG,
@@ -128,6 +144,8 @@ export interface LineChartOptions {
   reference?: number;
   /** Put x = max on the left (e.g. local memory shrinking left to right). */
   reverseX?: boolean;
+  /** Fixed x domain (e.g. [0, 100] for a percentage). */
+  xDomain?: [number, number];
 }
 
 /** One line with point markers per series; log-scale y for slowdowns that span decades. */
@@ -138,7 +156,11 @@ export function lineChart(o: LineChartOptions): ChartSpec {
       encoding: {
         x: {
           field: 'x', type: 'quantitative', title: o.xTitle,
-          scale: { ...(o.logX ? { type: 'log', base: 2 } : { zero: false }), ...(o.reverseX ? { reverse: true } : {}) },
+          scale: {
+            ...(o.logX ? { type: 'log', base: 2 } : { zero: false }),
+            ...(o.reverseX ? { reverse: true } : {}),
+            ...(o.xDomain ? { domain: o.xDomain } : {}),
+          },
         },
         y: { field: 'y', type: 'quantitative', title: o.yTitle, scale: o.logY ? { type: 'log' } : { zero: true } },
         color: { field: 'series', type: 'nominal', title: o.legendTitle },

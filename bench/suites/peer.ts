@@ -41,7 +41,8 @@ function peerSourceDir(): string | null {
     if (path.basename(dir) === 'bench' && existsSync(path.join(dir, 'peer', 'seqscan.c'))) return path.join(dir, 'peer');
     dir = path.dirname(dir);
   }
-  return null;
+  const fromCwd = path.join(process.cwd(), 'bench', 'peer');
+  return existsSync(path.join(fromCwd, 'seqscan.c')) ? fromCwd : null;
 }
 
 export const peerSuite: Suite = {
@@ -53,7 +54,7 @@ export const peerSuite: Suite = {
       quick: ctx.quick,
       sizeMiB: mib,
       localPercents: opt<number[]>(ctx, 'localPercents', [75, 50, 25]),
-      timeoutMs: opt(ctx, 'timeoutMs', ctx.quick ? 15_000 : 300_000),
+      timeoutMs: opt(ctx, 'timeoutMs', ctx.quick ? 10_000 : 300_000),
       baselineReps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
       farmemPrefetchers: opt<string[]>(ctx, 'prefetchers', ['none', 'leap']),
       pageSize: 4096,
@@ -175,17 +176,22 @@ export const peerSuite: Suite = {
           }
         }
         const mine = rows.filter((r) => r.program === p.name && (r.slowdown !== null || r.slowdownAtLeast !== null));
+        const killed = rows.filter((r) => r.program === p.name && r.status === 'oom-killed').map((r) => `${r.localPct}%`);
+        const label = (r: Row) => r.system !== 'linux-swap'
+          ? `farmem, prefetch ${(r.system as string).slice('farmem-'.length)}`
+          : r.status === 'timeout' ? 'Linux swap: timed out (lower bound)' : 'Linux swap (native, zram)';
         charts.push({
           file: `peer-${p.name}.svg`,
           spec: lineChart({
             title: `${p.name} (${mib} MiB): farmem vs Linux swap on zram`,
-            subtitle: `${ctx.subtitle} · each vs its own all-local run · timeouts plotted at their lower bound`,
+            subtitle: `${ctx.subtitle} · each system vs its own all-local run${killed.length ? ` · Linux OOM-killed at ${killed.join(', ')} (not plotted)` : ''}`,
             xTitle: 'Local memory (% of data)',
             yTitle: 'Slowdown vs all-local (x, log scale)',
             legendTitle: 'System',
             logY: true,
             reference: 1,
-            data: mine.map((r) => ({ x: r.localPct as number, y: (r.slowdown ?? r.slowdownAtLeast) as number, series: r.system === 'linux-swap' ? 'Linux swap (native, zram)' : `farmem, prefetch ${(r.system as string).slice(7)}` })),
+            xDomain: [0, 100],
+            data: mine.map((r) => ({ x: r.localPct as number, y: (r.slowdown ?? r.slowdownAtLeast) as number, series: label(r) })),
           }),
         });
       }

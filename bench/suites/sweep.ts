@@ -92,6 +92,7 @@ export const sweepSuite: Suite = {
           legendTitle: 'Prefetcher',
           logY: true,
           reference: 1,
+          xDomain: [0, 100],
           data: mine.map((r) => ({ x: r.localPct as number, y: r.slowdown as number, series: r.prefetch as string })),
         }),
       });
