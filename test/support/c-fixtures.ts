@@ -1,0 +1,136 @@
+/**
+ * @fileoverview The C test programs of `test/fixtures/c/`: building them to wasm32-wasi with Debian's
+ * clang + lld + wasi-libc (cached under `build/fixtures/c/`, keyed by source and flags), and running a
+ * WASI command either under farmem's `Wasi` over `PlainMemory` (in process) or under Node's own
+ * `node:wasi` (in a child process, because Node 20's node:wasi can segfault after memory-heavy
+ * programs; see DESIGN.md "Platform quirks").
+ *
+ * Needs: `apt-get install -y clang lld wasi-libc libclang-rt-14-dev-wasm32`.
+ */
+
+import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { PlainMemory } from '../../host/runtime/virtual-memory.js';
+import { Wasi } from '../../host/wasi/index.js';
+
+const execFileP = promisify(execFile);
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const C_FIXTURES_DIR = join(REPO_ROOT, 'test/fixtures/c');
+export const C_BUILD_DIR = join(REPO_ROOT, 'build/fixtures/c');
+
+/** Compiler and flags; part of the cache key, so changing them rebuilds. */
+const CC = 'clang';
+const CFLAGS = ['--target=wasm32-wasi', '-O2', '-Wall', '-Wno-unused-result'];
+const APT_HINT = 'install the C toolchain: apt-get install -y clang lld wasi-libc libclang-rt-14-dev-wasm32';
+
+/** Names of the fixtures (each `test/fixtures/c/<name>.c`). */
+export function cFixtureNames(): string[] {
+  return readdirSync(C_FIXTURES_DIR).filter((f) => f.endsWith('.c')).map((f) => f.slice(0, -2)).sort();
+}
+
+async function buildOne(name: string): Promise<string> {
+  const src = join(C_FIXTURES_DIR, `${name}.c`);
+  const key = createHash('sha256').update(readFileSync(src)).update(JSON.stringify([CC, CFLAGS])).digest('hex').slice(0, 12);
+  const out = join(C_BUILD_DIR, `${name}.${key}.wasm`);
+  if (existsSync(out)) return out;
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    await execFileP(CC, [...CFLAGS, '-o', tmp, src]);
+  } catch (e) {
+    const err = e as { code?: unknown; stderr?: string };
+    if (err.code === 'ENOENT') throw new Error(`cannot build C fixtures: "${CC}" not found; ${APT_HINT}`);
+    throw new Error(`cannot build ${name}.c (${APT_HINT} if headers or libc are missing):\n${err.stderr ?? String(e)}`);
+  }
+  renameSync(tmp, out); // atomic: concurrent test files may build the same fixture
+  return out;
+}
+
+let building: Promise<Record<string, string>> | undefined;
+
+/**
+ * Compiles every `test/fixtures/c/*.c` that has no up-to-date build and returns `{ name: wasmPath }`.
+ * Safe to call from several test files at once.
+ */
+export function buildCFixtures(): Promise<Record<string, string>> {
+  building ??= (async () => {
+    mkdirSync(C_BUILD_DIR, { recursive: true });
+    const names = cFixtureNames();
+    const paths: Record<string, string> = {};
+    // Two at a time: the machine's two cores are shared with other test files.
+    for (let i = 0; i < names.length; i += 2) {
+      const batch = names.slice(i, i + 2);
+      const built = await Promise.all(batch.map(buildOne));
+      batch.forEach((n, j) => { paths[n] = built[j]!; });
+    }
+    return paths;
+  })();
+  return building;
+}
+
+/** One run of a WASI command: what the program sees. */
+export interface WasiRunSpec {
+  /** argv including argv[0]. */
+  args: string[];
+  env?: Record<string, string>;
+  stdin?: Uint8Array;
+  /** `{ guestPath: hostDir }`. */
+  preopens?: Record<string, string>;
+}
+
+export interface WasiRunResult {
+  stdout: Buffer;
+  stderr: Buffer;
+  /** null when the process died of a signal (only a child-process run can). */
+  exitCode: number | null;
+  signal: string | null;
+}
+
+/** Runs `wasmPath` under farmem's `Wasi` with `PlainMemory`, in this process. */
+export function runWithFarmemWasi(wasmPath: string, spec: WasiRunSpec): WasiRunResult {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const wasi = new Wasi({
+    args: spec.args,
+    env: spec.env ?? {},
+    preopens: spec.preopens ?? {},
+    stdin: spec.stdin ?? new Uint8Array(0),
+    stdout: (c) => { out.push(Buffer.from(c)); },
+    stderr: (c) => { err.push(Buffer.from(c)); },
+  });
+  const module = new WebAssembly.Module(readFileSync(wasmPath));
+  let memory: PlainMemory | undefined;
+  const instance = new WebAssembly.Instance(module, wasi.imports(() => memory!));
+  memory = new PlainMemory(instance.exports['memory'] as WebAssembly.Memory);
+  const exitCode = wasi.start(instance.exports);
+  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode, signal: null };
+}
+
+const NODE_WASI_CHILD = `
+const { WASI } = require('node:wasi');
+const fs = require('node:fs');
+const spec = JSON.parse(process.argv[1]);
+const wasi = new WASI({ version: 'preview1', args: spec.args, env: spec.env, preopens: spec.preopens, returnOnExit: true });
+const mod = new WebAssembly.Module(fs.readFileSync(spec.wasm));
+const inst = new WebAssembly.Instance(mod, { wasi_snapshot_preview1: wasi.wasiImport });
+process.exitCode = wasi.start(inst);
+`;
+
+/**
+ * Runs `wasmPath` under Node's `node:wasi` in a child process (stdin/stdout/stderr are pipes). A
+ * crash of node:wasi shows as `signal` (e.g. 'SIGSEGV') instead of killing the test runner.
+ */
+export function runWithNodeWasi(wasmPath: string, spec: WasiRunSpec, timeoutMs = 60_000): WasiRunResult {
+  const payload = JSON.stringify({ wasm: wasmPath, args: spec.args, env: spec.env ?? {}, preopens: spec.preopens ?? {} });
+  const r = spawnSync(process.execPath, ['--experimental-wasi-unstable-preview1', '--no-warnings', '-e', NODE_WASI_CHILD, payload], {
+    input: spec.stdin ?? new Uint8Array(0),
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: timeoutMs,
+  });
+  if (r.error) throw r.error;
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.status, signal: r.signal };
+}
