@@ -56,3 +56,10 @@ export class ProtocolError extends FarmemError {
 
 export class AuthError extends ProtocolError {}
 export class ServerOutOfMemoryError extends ProtocolError {}
+
+/** A trace file is not a farmem trace, has an unsupported version, or is corrupt or truncated. */
+export class TraceError extends FarmemError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FM_ERR_BAD_TRACE', message, options);
+  }
+}
