@@ -125,9 +125,7 @@ export async function instantiate(
 
   const frames = frameLimits(layout, budget, meta.initialPages, meta.maximumPages);
   const phys = new PhysicalMemory(layout, frames.initial, frames.max);
-  const io: PageIo = store
-    ? new StoreIo(store, phys)
-    : await startRemoteIo(phys, {
+  const remote = store ? null : await startRemoteIo(phys, {
       urls: options.remote!.urls,
       token: options.remote!.token,
       namespace: options.remote!.namespace ?? `farmem-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
@@ -136,6 +134,7 @@ export async function instantiate(
       timeoutMs: options.remote!.timeoutMs ?? 5000,
       freeOnClose: true,
     });
+  const io: PageIo = remote ? remote.guest : new StoreIo(store!, phys);
   const storeName = store ? store.name : options.remote!.urls.join(',');
   const pager = new Pager({
     layout,
@@ -145,12 +144,28 @@ export async function instantiate(
     prefetch,
     onFault: options.onFault ?? null,
   }, phys, io);
+  let stopReclaimer = async (): Promise<void> => {};
+  const shutdown = async () => {
+    try {
+      await stopReclaimer();
+    } finally {
+      await pager.close();
+    }
+  };
   try {
+    if (remote) {
+      pager.enableReclaimer();
+      stopReclaimer = await remote.startReclaimer(pager.table, layout);
+    }
     return await link(module, meta, imports, pager, options, prefetch?.name ?? 'none', storeName, async () => {
-      if (store && !options.store) await store.close();
+      try {
+        await shutdown();
+      } finally {
+        if (store && !options.store) await store.close();
+      }
     });
   } catch (err) {
-    await pager.close().catch(() => {});
+    await shutdown().catch(() => {});
     throw err;
   }
 }
@@ -163,7 +178,7 @@ async function link(
   options: FarmemOptions,
   policyName: string,
   storeName: string,
-  closeStore: () => Promise<void>,
+  shutdown: () => Promise<void>,
 ): Promise<FarmemInstance> {
   const segments = readSegments(module, meta);
   writeInitialImage(pager, meta, segments);
@@ -199,7 +214,7 @@ async function link(
     meta,
     stats(): RuntimeStats {
       pager.flushBounce();
-      const c = pager.counters;
+      const c = pager.totals();
       return {
         pageSize: meta.pageSize,
         localBytes: pager.frameCount * meta.pageSize,
@@ -227,11 +242,7 @@ async function link(
       };
     },
     async close(): Promise<void> {
-      try {
-        await pager.close();
-      } finally {
-        await closeStore();
-      }
+      await shutdown();
     },
   };
 }

@@ -1,8 +1,9 @@
 /**
- * @fileoverview The request ring between the guest thread and the I/O worker, and `ChannelIo`, the
- * guest side of it. No postMessage on the fault path: requests go into a shared ring, the doorbell is
- * `Atomics.add` + `Atomics.notify` on `kSubmitted`, and the worker (sleeping in `Atomics.waitAsync`)
- * drains everything submitted since it last looked. Each slot completes on its own: the worker
+ * @fileoverview A request ring between one producer thread (the guest, or the reclaimer) and the
+ * I/O worker, and `ChannelIo`, the producer's side of it. No postMessage on the fault path: requests
+ * go into a shared ring, the producer rings a doorbell shared by all channels (`Atomics.add` +
+ * `Atomics.notify`), and the worker (sleeping in `Atomics.waitAsync` on it) drains everything
+ * submitted on every channel since it last looked. Each slot completes on its own: the worker
  * stores the slot's sequence number into `done[slot]` and notifies it; the guest spins briefly, then
  * `Atomics.wait`s on that cell.
  *
@@ -19,7 +20,11 @@
  */
 import { StoreError } from '../errors.js';
 import type { PageIo } from './page-io.js';
-import type { PhysicalMemory } from './physical-memory.js';
+
+/** Where the producer finds physical memory's current bytes (re-derived when memory grows). */
+export interface PhysicalBytes {
+  readonly bytes: Uint8Array;
+}
 
 export const kSubmitted = 0;
 export const kShutdown = 1;
@@ -95,7 +100,8 @@ export class ChannelIo implements PageIo {
   constructor(
     sab: SharedArrayBuffer,
     pageSize: number,
-    private readonly phys: PhysicalMemory,
+    private readonly phys: PhysicalBytes,
+    private readonly doorbell: Int32Array,
     private readonly timeoutMs: number,
     private readonly onClose: () => Promise<void>,
   ) {
@@ -145,8 +151,7 @@ export class ChannelIo implements PageIo {
 
   async close(): Promise<void> {
     Atomics.store(this.b.control, kShutdown, 1);
-    Atomics.add(this.b.control, kSubmitted, 0);
-    Atomics.notify(this.b.control, kSubmitted);
+    this.ring();
     await this.onClose();
   }
 
@@ -172,7 +177,12 @@ export class ChannelIo implements PageIo {
     ring[at + 2] = arg;
     Atomics.store(ring, at + 3, seq);
     Atomics.store(this.b.control, kSubmitted, seq);
-    Atomics.notify(this.b.control, kSubmitted);
+    this.ring();
+  }
+
+  private ring(): void {
+    Atomics.add(this.doorbell, 0, 1);
+    Atomics.notify(this.doorbell, 0);
   }
 
   private check(slot: number): void {

@@ -1,35 +1,29 @@
 /**
- * @fileoverview The pager: owns the page tables and the frame pool of physical memory and serves
- * faults for one guest on the guest's own thread. Pages move through a `PageIo`: straight from an
- * in-process store (embedded mode), or through the I/O worker's ring (remote servers).
- *
- * Per-frame and per-page state lives in typed arrays sized at construction:
- *
- *   frameOfPage: Int32Array[numPages]  frame + 1 of a resident page, 0 if not resident
- *   pageOfFrame: Int32Array[maxFrames] page held by a frame, -1 if free
- *   frameFlags:  Uint8Array[maxFrames] REFERENCED | DIRTY | PREFETCHED | PINNED | IN_FLIGHT
- *   frameTicket: Int32Array[maxFrames] I/O ticket of a read still landing in the frame (IN_FLIGHT)
- *   freeFrames:  Int32Array stack of free frames
+ * @fileoverview The pager: serves a guest's faults on the guest's own thread. It maps pages into
+ * frames of physical memory (frame-table.ts holds the shared frame state), moves pages through a
+ * `PageIo` (in-process store, or the I/O worker's ring for memory servers), runs CLOCK with second
+ * chance via soft-unmap, writes back only dirty pages, and issues prefetch reads after the demand read.
  *
  * A resident page may be mapped in RT (readable) and WT (writable, i.e. dirty), or in neither
- * ("soft-unmapped"): CLOCK's second chance unmaps a referenced page and clears its bit, so the
- * next touch is a minor fault that sets it again. A dirty page stays DIRTY until written back, even
- * while unmapped. Eviction picks the first unreferenced, unpinned frame under the clock hand.
+ * ("soft-unmapped"): the next touch is then a minor fault that sets REFERENCED again. A dirty page
+ * stays DIRTY until written back, even while unmapped.
  *
- * The guest never holds a translation across a call into the host (translations are used by the
- * very next instruction), so on this single thread eviction cannot race the guest.
+ * Eviction safety with a reclaimer worker (threaded mode): the reclaimer unmaps victims, marks them
+ * EVICTING, publishes a new generation (control block kGeneration) and reuses their frames only after
+ * the guest acknowledged that generation (kGuestAck). The guest acknowledges at the start of every
+ * `ensure()`: at that point it holds no translation (translations are used by the very next
+ * instruction, never across a call into the host). A touch of an EVICTING page rescues it (minor).
+ * In embedded mode there is no reclaimer: the guest evicts directly, which is trivially safe.
  */
-import { BOUNCE_ADDRESS, FAULT_WRITE, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
+import { BOUNCE_ADDRESS, FAULT_WRITE, kGeneration, kGuestAck, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
 import type { FaultInfo, PrefetchPolicy } from '../prefetch/policy.js';
 import { Counters } from '../stats/counters.js';
 import type { PageIo } from './page-io.js';
-import { PhysicalMemory } from './physical-memory.js';
-
-const REFERENCED = 1;
-const DIRTY = 2;
-const PREFETCHED = 4;
-const PINNED = 8;
-const IN_FLIGHT = 16;
+import type { PhysicalMemory } from './physical-memory.js';
+import {
+  DIRTY, EVICTING, FrameTable, IN_FLIGHT, kEvictions, kHighWater, kLowWater, kReclaimDoorbell, kResident, kWasted, kWriteBacks,
+  PINNED, PREFETCHED, REFERENCED,
+} from './frame-table.js';
 
 /** Most pages one prefetch decision may bring in. */
 const MAX_PREFETCH = 32;
@@ -68,8 +62,11 @@ export class Pager {
   readonly layout: Layout;
   readonly memory: WebAssembly.Memory;
   readonly counters = new Counters();
+  readonly table: FrameTable;
   private readonly phys: PhysicalMemory;
-  private io: PageIo;
+  private readonly io: PageIo;
+  /** True when a reclaimer worker shares the frame table. */
+  private threaded = false;
   private readonly prefetch: PrefetchPolicy | null;
   private readonly onFault: PagerOptions['onFault'];
   private readonly pageSize: number;
@@ -80,16 +77,10 @@ export class Pager {
   private readonly control: Int32Array;
   private readonly readTable: Int32Array;
   private readonly writeTable: Int32Array;
-
   private readonly frameOfPage: Int32Array;
   private readonly pageOfFrame: Int32Array;
-  private readonly frameFlags: Uint8Array;
+  private readonly frameFlags: Int32Array;
   private readonly frameTicket: Int32Array;
-  private readonly freeFrames: Int32Array;
-  private freeTop = 0;
-  private frames = 0;
-  private hand = 0;
-  private resident = 0;
 
   /** A straddling store waiting in the bounce buffer: flushed at the next host entry. */
   private pendingAddr = -1;
@@ -112,19 +103,24 @@ export class Pager {
     this.maximumPages = options.maximumPages;
     this.scratch = new Uint8Array(layout.pageSize);
 
-    const maxFrames = phys.maxFrames;
     const initialFrames = frameLimits(layout, options.budget, options.initialPages, options.maximumPages).initial;
-    const buffer = this.memory.buffer;
+    const buffer = this.memory.buffer as unknown as SharedArrayBuffer;
     this.control = new Int32Array(buffer, 0, 64);
-    this.readTable = new Int32Array(buffer, layout.readTable, layout.numPages);
-    this.writeTable = new Int32Array(buffer, layout.writeTable, layout.numPages);
-    this.frameOfPage = new Int32Array(layout.numPages);
-    this.pageOfFrame = new Int32Array(maxFrames).fill(-1);
-    this.frameFlags = new Uint8Array(maxFrames);
-    this.frameTicket = new Int32Array(maxFrames);
-    this.freeFrames = new Int32Array(maxFrames);
+    const table = FrameTable.allocate(layout, buffer, phys.maxFrames);
+    this.table = table;
+    this.readTable = table.readTable;
+    this.writeTable = table.writeTable;
+    this.frameOfPage = table.frameOfPage;
+    this.pageOfFrame = table.pageOfFrame;
+    this.frameFlags = table.frameFlags;
+    this.frameTicket = table.frameTicket;
     this.control[kVirtualPages] = options.initialPages;
     this.addFrames(initialFrames);
+  }
+
+  /** From now on a reclaimer worker shares the frame table: take the lock, acknowledge generations. */
+  enableReclaimer(): void {
+    this.threaded = true;
   }
 
   /** Current virtual size in bytes. */
@@ -132,10 +128,23 @@ export class Pager {
     return this.control[kVirtualPages]! * WASM_PAGE;
   }
   get frameCount(): number {
-    return this.frames;
+    return this.table.frames;
   }
   get residentPages(): number {
-    return this.resident;
+    return this.table.control[kResident]!;
+  }
+
+  /** Counters with the reclaimer's evictions and write-backs folded in. */
+  totals(): Counters {
+    const c = this.counters;
+    const t = this.table.control;
+    const out = new Counters();
+    Object.assign(out, c);
+    out.evictions += Atomics.load(t, kEvictions);
+    out.writeBacks += Atomics.load(t, kWriteBacks);
+    out.bytesOut += Atomics.load(t, kWriteBacks) * this.pageSize;
+    out.prefetchWasted += Atomics.load(t, kWasted);
+    return out;
   }
 
   // ── guest imports ────────────────────────────────────────────────────────────────────────────
@@ -181,7 +190,7 @@ export class Pager {
     this.control[kVirtualPages] = pages;
     if ('fraction' in this.budget) {
       const want = Math.min(this.pageOfFrame.length, this.framesFor(pages));
-      if (want > this.frames) this.addFrames(want - this.frames);
+      if (want > this.table.frames) this.addFrames(want - this.table.frames);
     }
     return old;
   }
@@ -278,7 +287,8 @@ export class Pager {
   /** Writes every dirty resident page back to the store (e.g. before handing the store to another runtime). */
   writeBackAll(): void {
     if (this.pendingAddr >= 0) this.flushBounce();
-    for (let f = 0; f < this.frames; f++) {
+    this.lock();
+    for (let f = 0; f < this.table.frames; f++) {
       const page = this.pageOfFrame[f]!;
       if (page >= 0 && this.frameFlags[f]! & DIRTY) {
         this.io.write(page, this.frameAddress(f));
@@ -288,6 +298,7 @@ export class Pager {
         this.counters.bytesOut += this.pageSize;
       }
     }
+    this.unlock();
     this.io.drain();
   }
 
@@ -311,18 +322,39 @@ export class Pager {
   }
 
   private addFrames(count: number): void {
-    this.phys.ensureFrames(this.frames + count);
-    // Push in reverse so frames are handed out in ascending order (adjacent pages, adjacent frames).
-    for (let f = this.frames + count - 1; f >= this.frames; f--) this.freeFrames[this.freeTop++] = f;
-    this.frames += count;
+    this.phys.ensureFrames(this.table.frames + count);
+    this.lock();
+    this.table.addFrames(count);
+    this.unlock();
+  }
+
+  private lock(): void {
+    if (this.threaded) this.table.lock();
+  }
+  private unlock(): void {
+    if (this.threaded) this.table.unlock();
   }
 
   /** Makes `page` resident and mapped for reading (and writing); returns its frame. */
   private ensure(page: number, write: boolean): number {
+    if (!this.threaded) return this.ensureLocked(page, write);
+    // Safepoint: the guest holds no translation now, so every generation published so far is safe.
+    Atomics.store(this.control, kGuestAck, Atomics.load(this.control, kGeneration));
+    Atomics.notify(this.control, kGuestAck);
+    this.table.lock();
+    try {
+      return this.ensureLocked(page, write);
+    } finally {
+      this.table.unlock();
+    }
+  }
+
+  private ensureLocked(page: number, write: boolean): number {
     let frame = this.frameOfPage[page]! - 1;
     let flags: number;
     if (frame >= 0) {
       flags = this.frameFlags[frame]!;
+      if (flags & EVICTING) flags &= ~EVICTING; // rescued before the reclaimer reused it
       if (flags & IN_FLIGHT) {
         const ticket = this.frameTicket[frame]!;
         if (!this.io.landed(ticket)) {
@@ -351,7 +383,7 @@ export class Pager {
       this.counters.bytesIn += this.pageSize;
       this.pageOfFrame[frame] = page;
       this.frameOfPage[page] = frame + 1;
-      this.resident++;
+      this.table.control[kResident]!++;
       flags = 0;
       this.onFault?.(page, FaultKind.Major);
       if (this.prefetch !== null) {
@@ -359,6 +391,7 @@ export class Pager {
         this.frameFlags[frame] = REFERENCED | PINNED;
         this.runPrefetch(page, false, frame);
       }
+      this.frameFlags[frame]! |= PINNED; // keep the reclaimer away while the read lands
       this.io.wait(ticket);
     }
     flags |= REFERENCED;
@@ -383,7 +416,7 @@ export class Pager {
     if (count === 0) return;
     // Never let prefetching evict the page being faulted in, nor use more than half the pool.
     this.frameFlags[pinned]! |= PINNED;
-    const limit = Math.min(count, this.frames >>> 1);
+    const limit = Math.min(count, this.table.frames >>> 1);
     for (let i = 0; i < limit; i++) {
       const p = this.prefetchOut[i]!;
       if (p < 0 || p >= numPages || this.frameOfPage[p] !== 0) continue;
@@ -393,7 +426,7 @@ export class Pager {
       this.frameOfPage[p] = frame + 1;
       this.frameTicket[frame] = ticket;
       this.frameFlags[frame] = ticket === 0 ? PREFETCHED : PREFETCHED | IN_FLIGHT;
-      this.resident++;
+      this.table.control[kResident]!++;
       this.counters.prefetchIssued++;
       this.counters.bytesIn += this.pageSize;
     }
@@ -404,40 +437,35 @@ export class Pager {
   private takeFrame(page: number): number {
     const clash = page - this.layout.frameBase / this.pageSize;
     for (;;) {
-      let frame: number;
-      if (this.freeTop > 0) {
-        frame = this.freeFrames[--this.freeTop]!;
-      } else {
+      let frame = this.table.popFree();
+      if (frame < 0) {
         this.counters.directReclaims++;
         frame = this.evictOne();
+      } else if (this.threaded && this.table.freeCount < this.table.control[kLowWater]!) {
+        Atomics.add(this.table.control, kReclaimDoorbell, 1);
+        Atomics.notify(this.table.control, kReclaimDoorbell);
       }
       if (frame !== clash) return frame;
       // That frame would give a zero delta (= "unmapped"); take another, then return this one.
       const other = this.takeFrame(page);
-      this.freeFrames[this.freeTop++] = frame;
+      this.table.pushFree(frame);
       return other;
     }
   }
 
-  /** CLOCK: clear and soft-unmap referenced frames; evict the first unreferenced one. */
+  /**
+   * Direct reclaim on the guest thread: CLOCK until a victim. A frame the reclaimer marked EVICTING
+   * is a fine victim here: the guest, inside the host, holds no translation to it.
+   */
   private evictOne(): number {
-    const flagsOf = this.frameFlags;
     for (let scanned = 0; ; scanned++) {
-      if (scanned > 3 * this.frames) throw new Error('farmem: every frame is pinned; the frame pool is too small');
-      const f = this.hand;
-      this.hand = f + 1 === this.frames ? 0 : f + 1;
+      if (scanned > 3 * this.table.frames) throw new Error('farmem: every frame is pinned; the frame pool is too small');
+      const f = this.table.clockStep(PINNED);
+      if (f < 0) continue;
       const page = this.pageOfFrame[f]!;
-      if (page < 0) return f;
-      const flags = flagsOf[f]!;
-      if (flags & PINNED) continue;
-      if (flags & REFERENCED) {
-        flagsOf[f] = flags & ~REFERENCED;
-        this.readTable[page] = 0;
-        this.writeTable[page] = 0;
-        continue;
-      }
-      this.evict(f, page, flags);
-      return f;
+      this.evict(f, page, this.frameFlags[f]!);
+      // evict() released the frame onto the free stack; take it back.
+      return this.table.popFree();
     }
   }
 
@@ -452,15 +480,11 @@ export class Pager {
     }
     if (flags & PREFETCHED) this.counters.prefetchWasted++;
     this.counters.evictions++;
-    this.frameOfPage[page] = 0;
-    this.pageOfFrame[frame] = -1;
-    this.frameFlags[frame] = 0;
-    this.resident--;
+    this.table.release(frame, page);
   }
 
   private unmap(page: number): void {
-    this.readTable[page] = 0;
-    this.writeTable[page] = 0;
+    this.table.unmap(page);
   }
 }
 

@@ -1,16 +1,20 @@
 /**
- * @fileoverview Starts the I/O worker for a remote store and returns the guest side of its channel.
- * Startup and shutdown use postMessage (not on the fault path); faults use the shared ring.
+ * @fileoverview Threaded mode for memory servers: starts the I/O worker (owner of the remote store)
+ * and the reclaimer worker, wires their rings, and returns the guest's side. Startup and shutdown
+ * use postMessage (not on the fault path); faults use the shared rings.
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { StoreError } from '../errors.js';
+import type { Layout } from '../layout.js';
 import type { RemoteStoreOptions } from '../store/remote.js';
-import { ChannelIo, createChannel } from './io-channel.js';
+import type { FrameTable } from './frame-table.js';
+import { ChannelIo, createChannel, type PhysicalBytes } from './io-channel.js';
 import type { IoWorkerData } from './io-worker.js';
 import type { PhysicalMemory } from './physical-memory.js';
+import type { ReclaimerData } from './reclaimer-worker.js';
 
 /**
  * URL of a compiled worker script. Workers run JavaScript, so when this module runs from its
@@ -25,22 +29,60 @@ export function workerUrl(name: string): URL {
   return pathToFileURL(built);
 }
 
-export async function startRemoteIo(phys: PhysicalMemory, store: RemoteStoreOptions): Promise<ChannelIo> {
-  const channel = createChannel(store.pageSize);
-  const data: IoWorkerData = { channel, memory: phys.memory, store };
-  const worker = new Worker(workerUrl('io-worker'), { workerData: data });
-  const closed = new Promise<void>((resolveClosed) => worker.once('exit', () => resolveClosed()));
-  await new Promise<void>((ready, fail) => {
+/** Resolves when the worker posts `{ type: 'ready' }`; rejects with its error otherwise. */
+function started(worker: Worker, what: string): Promise<void> {
+  return new Promise<void>((ready, fail) => {
     worker.once('message', (msg: { type: string; message?: string; code?: string }) => {
       if (msg.type === 'ready') ready();
-      else fail(new StoreError(msg.code ?? 'FM_ERR_STORE_CONNECT', `cannot connect to the memory servers: ${msg.message}`));
+      else fail(new StoreError(msg.code ?? 'FM_ERR_STORE_CONNECT', `${what}: ${msg.message}`));
     });
-    worker.once('error', (err) => fail(new StoreError('FM_ERR_IO_WORKER', `I/O worker failed: ${err.message}`, { cause: err })));
+    worker.once('error', (err) => fail(new StoreError('FM_ERR_WORKER', `${what}: ${err.message}`, { cause: err })));
   });
-  const timeoutMs = (store.timeoutMs ?? 5000) + 1000;
-  return new ChannelIo(channel, store.pageSize, phys, timeoutMs, async () => {
+}
+
+function exited(worker: Worker): () => Promise<void> {
+  const done = new Promise<void>((resolveExit) => worker.once('exit', () => resolveExit()));
+  return async () => {
     const timer = setTimeout(() => void worker.terminate(), 2000);
-    await closed;
+    await done;
     clearTimeout(timer);
-  });
+  };
+}
+
+export interface RemoteIo {
+  readonly guest: ChannelIo;
+  /** Starts the reclaimer on the pager's frame table; returns a function that stops it (drained). */
+  startReclaimer(table: FrameTable, layout: Layout): Promise<() => Promise<void>>;
+}
+
+export async function startRemoteIo(phys: PhysicalMemory, store: RemoteStoreOptions): Promise<RemoteIo> {
+  const doorbell = new SharedArrayBuffer(4);
+  const guestChannel = createChannel(store.pageSize);
+  const reclaimChannel = createChannel(store.pageSize);
+  const data: IoWorkerData = { channels: [guestChannel, reclaimChannel], doorbell, memory: phys.memory, store };
+  const io = new Worker(workerUrl('io-worker'), { workerData: data });
+  const ioExited = exited(io);
+  try {
+    await started(io, 'cannot connect to the memory servers');
+  } catch (err) {
+    await io.terminate();
+    throw err;
+  }
+  const timeoutMs = (store.timeoutMs ?? 5000) + 1000;
+  const guest = new ChannelIo(guestChannel, store.pageSize, phys as PhysicalBytes, new Int32Array(doorbell), timeoutMs, ioExited);
+  return {
+    guest,
+    async startReclaimer(table, layout) {
+      const rdata: ReclaimerData = {
+        memory: phys.memory, table: table.buffers, layout, channel: reclaimChannel, doorbell, pageSize: store.pageSize, timeoutMs,
+      };
+      const worker = new Worker(workerUrl('reclaimer-worker'), { workerData: rdata });
+      const reclaimerExited = exited(worker);
+      await started(worker, 'reclaimer failed to start');
+      return async () => {
+        table.stopReclaimer();
+        await reclaimerExited();
+      };
+    },
+  };
 }

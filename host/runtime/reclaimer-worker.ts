@@ -1,0 +1,122 @@
+/**
+ * @fileoverview The reclaimer: a worker thread that keeps the free-frame stack between the low and
+ * high watermarks, off the guest's critical path. One round:
+ *
+ *   1. under the lock, run CLOCK until enough victims: referenced frames get a second chance
+ *      (bit cleared, page soft-unmapped); victims are unmapped and marked EVICTING;
+ *   2. publish generation g+1 (control block kGeneration);
+ *   3. wait until the guest acknowledged g+1 (kGuestAck): from then on it cannot hold a stale
+ *      translation to a victim (see pager.ts, eviction safety);
+ *   4. under the lock, for each victim still EVICTING (a touch in between rescued it): hand a dirty
+ *      page to the I/O worker for write-back (copied out, so the frame is free at once), drop a
+ *      clean one, and push the frame on the free stack.
+ *
+ * It sleeps on kReclaimDoorbell, which the guest rings when free frames fall below the low watermark.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { kGeneration, kGuestAck, type Layout } from '../layout.js';
+import {
+  DIRTY, EVICTING, FrameTable, IN_FLIGHT, kEvictions, kHighWater, kLowWater, kReclaimDoorbell, kStop, kWasted, kWriteBacks,
+  PINNED, PREFETCHED, type FrameTableBuffers,
+} from './frame-table.js';
+import { ChannelIo } from './io-channel.js';
+
+export interface ReclaimerData {
+  readonly memory: WebAssembly.Memory;
+  readonly table: FrameTableBuffers;
+  readonly layout: Layout;
+  readonly channel: SharedArrayBuffer;
+  readonly doorbell: SharedArrayBuffer;
+  readonly pageSize: number;
+  readonly timeoutMs: number;
+}
+
+const data = workerData as ReclaimerData;
+const physical = { bytes: new Uint8Array(data.memory.buffer) };
+const table = new FrameTable(data.layout, data.memory.buffer as unknown as SharedArrayBuffer, data.table);
+const cb = new Int32Array(data.memory.buffer, 0, 64);
+const io = new ChannelIo(data.channel, data.pageSize, physical, new Int32Array(data.doorbell), data.timeoutMs, async () => {});
+const c = table.control;
+const victims = new Int32Array(2 * data.table.maxFrames);
+
+function stopping(): boolean {
+  return Atomics.load(c, kStop) !== 0;
+}
+
+/** Selects victims and publishes their generation; returns how many (pairs in `victims`). */
+function select(): { count: number; generation: number } {
+  table.lock();
+  try {
+    const want = c[kHighWater]! - table.freeCount;
+    let count = 0;
+    for (let scanned = 0, frames = table.frames; count < want && scanned < 2 * frames; scanned++) {
+      const f = table.clockStep(PINNED | IN_FLIGHT | EVICTING);
+      if (f < 0) continue;
+      const page = table.pageOfFrame[f]!;
+      table.frameFlags[f]! |= EVICTING;
+      table.unmap(page);
+      victims[2 * count] = f;
+      victims[2 * count + 1] = page;
+      count++;
+    }
+    const generation = count > 0 ? Atomics.add(cb, kGeneration, 1) + 1 : 0;
+    return { count, generation };
+  } finally {
+    table.unlock();
+  }
+}
+
+function finish(count: number): void {
+  table.lock();
+  try {
+    if (physical.bytes.length < data.memory.buffer.byteLength) physical.bytes = new Uint8Array(data.memory.buffer);
+    for (let i = 0; i < count; i++) {
+      const f = victims[2 * i]!;
+      const page = victims[2 * i + 1]!;
+      const flags = table.frameFlags[f]!;
+      if (table.pageOfFrame[f] !== page || !(flags & EVICTING)) continue; // rescued, or evicted by the guest
+      if (flags & DIRTY) {
+        io.write(page, data.layout.frameBase + f * data.pageSize);
+        Atomics.add(c, kWriteBacks, 1);
+      }
+      if (flags & PREFETCHED) Atomics.add(c, kWasted, 1);
+      Atomics.add(c, kEvictions, 1);
+      table.release(f, page);
+    }
+  } finally {
+    table.unlock();
+  }
+}
+
+function run(): void {
+  while (!stopping()) {
+    const bell = Atomics.load(c, kReclaimDoorbell);
+    if (table.freeCount >= c[kLowWater]! || table.frames === 0) {
+      Atomics.wait(c, kReclaimDoorbell, bell, 100);
+      continue;
+    }
+    const { count, generation } = select();
+    if (count === 0) {
+      Atomics.wait(c, kReclaimDoorbell, bell, 10);
+      continue;
+    }
+    // Wait for the guest's safepoint acknowledgement of this generation.
+    for (;;) {
+      const ack = Atomics.load(cb, kGuestAck);
+      if (ack >= generation) break;
+      if (stopping()) break;
+      Atomics.wait(cb, kGuestAck, ack, 20);
+    }
+    if (Atomics.load(cb, kGuestAck) >= generation) finish(count);
+    else break; // stopping with victims un-acknowledged: leave them resident (EVICTING is cleared on touch)
+  }
+}
+
+parentPort!.postMessage({ type: 'ready' });
+try {
+  run();
+  io.drain();
+} catch (err) {
+  parentPort!.postMessage({ type: 'error', message: (err as Error).message });
+}
+await io.close();
