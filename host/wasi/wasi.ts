@@ -52,6 +52,7 @@ const IOV_MAX = 1024;
 const MAX_SUBSCRIPTIONS = 4096;
 /** Sleep between retries when a non-blocking host stdio fd says EAGAIN. */
 const EAGAIN_SLEEP_MS = 1;
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const U64 = (v: bigint): bigint => BigInt.asUintN(64, v);
 
@@ -100,6 +101,10 @@ export class Wasi {
   /** Fixed-size struct staging area (filestat, fdstat, events are built here, then written once). */
   private readonly small = new Uint8Array(Math.max(FILESTAT_SIZE, FDSTAT_SIZE, EVENT_SIZE, 16));
   private readonly smallView = new DataView(this.small.buffer);
+  /** iovec staging: the guest's array is copied in once per call; `iovWords` aliases it as u32s. */
+  private readonly iovBytes = new Uint8Array(IOV_MAX * IOVEC_SIZE);
+  private readonly iovWords = new Uint32Array(this.iovBytes.buffer);
+  private readonly iovView = new DataView(this.iovBytes.buffer);
   private readonly realtimeBase: bigint;
   private started = false;
   /** Unexpected (non-errno) host failures turned into EIO, for tests and diagnostics. */
@@ -241,13 +246,17 @@ export class Wasi {
     return this.scratch;
   }
 
-  /** Reads `count` iovecs at `ptr` into a fresh pair of arrays (bounded by IOV_MAX). */
+  /**
+   * Reads `count` iovecs at `ptr` with one memory access into a reusable array: `iov[2i]` is the
+   * buffer address and `iov[2i + 1]` its length. Bounded by IOV_MAX.
+   */
   private readIovecs(mem: VirtualMemory, ptr: number, count: number): Uint32Array | number {
     if (count > IOV_MAX) return ERRNO.INVAL;
-    const raw = mem.read(ptr, count * IOVEC_SIZE);
-    const iov = new Uint32Array(count * 2);
-    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    for (let i = 0; i < count * 2; i++) iov[i] = view.getUint32(i * 4, true);
+    const raw = this.iovBytes.subarray(0, count * IOVEC_SIZE);
+    mem.readInto(ptr, raw);
+    const iov = this.iovWords.subarray(0, count * 2);
+    if (LITTLE_ENDIAN_HOST) return iov;
+    for (let i = 0; i < count * 2; i++) iov[i] = this.iovView.getUint32(i * 4, true);
     return iov;
   }
 

