@@ -6,6 +6,7 @@
  *
  *   access p (demand fault or first touch of a prefetched page):
  *     a stream predicted p (last + stride == p)  → confidence + 1 (saturating at 8), last = p
+ *     a stream's last page is p (a repeat)       → nothing changes
  *     else                                       → a new stream replaces the least recently used:
  *                                                  last = p, and if some stream's last page q is
  *                                                  within MAX_DISTANCE, stride = p - q (nearest q),
@@ -26,7 +27,7 @@ import { Advice, type FaultInfo, type PrefetchPolicy } from './policy.js';
 
 /** Streams tracked at once (stale guesses age out by LRU, so this is more than the real streams). */
 export const STREAMS = 8;
-/** A fault this many pages or fewer from a stream's last page is taken as that stream moving on. */
+/** A new stream guesses its stride from a stream whose last page is at most this many pages away. */
 export const MAX_DISTANCE = 256;
 /** Most strides ahead of the guest a stream prefetches. */
 export const MAX_DEGREE = 8;
