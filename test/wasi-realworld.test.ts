@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WASI_MODULE, Wasi, assertImportsProvided } from '../host/wasi/index.js';
-import { FLITE, npmWasmCommand, runWithFarmemWasi, runWithNodeWasi } from './support/c-fixtures.js';
+import { FLITE, YOSYS, npmWasmCommand, runWithFarmemWasi, runWithNodeWasi } from './support/c-fixtures.js';
 
 function files(dir: string): Record<string, string> {
   return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')]));
@@ -66,4 +66,30 @@ describe(`${FLITE.pkg}@${FLITE.version} (${FLITE.wasm})`, () => {
       if (args.includes('-o')) expect(Object.keys(files(dirs[0]!))).toHaveLength(2); // in.txt + the WAV
     });
   }
+});
+
+describe.runIf(process.env['FARMEM_TEST_YOSYS'] === '1')(`${YOSYS.pkg}@${YOSYS.version} (${YOSYS.wasm}), opt-in with FARMEM_TEST_YOSYS=1`, () => {
+  it('synthesises a netlist identical to node:wasi', () => {
+    const wasm = npmWasmCommand(YOSYS);
+    const tmp = mkdtempSync(join(tmpdir(), 'farmem-yosys-'));
+    try {
+      const args = ['yosys', '-q', '-p', 'read_verilog /w/top.v; proc; opt; tee -q -o /w/stat.txt stat; write_json /w/out.json'];
+      const dirs = ['ours', 'ref'].map((who) => {
+        const d = join(tmp, who);
+        mkdirSync(d);
+        writeFileSync(join(d, 'top.v'), 'module top(input clk, input [7:0] a, b, output reg [8:0] s);\n  always @(posedge clk) s <= a + b;\nendmodule\n');
+        return d;
+      });
+      const ours = runWithFarmemWasi(wasm, { args, preopens: { '/w': dirs[0]! } });
+      const ref = runWithNodeWasi(wasm, { args, preopens: { '/w': dirs[1]! } }, 120_000);
+      expect(ref.signal).toBeNull();
+      expect(ours.exitCode).toBe(0);
+      expect(ours.exitCode).toBe(ref.exitCode);
+      expect(ours.stdout.toString()).toBe(ref.stdout.toString());
+      expect(files(dirs[0]!)).toEqual(files(dirs[1]!));
+      expect(readFileSync(join(dirs[0]!, 'out.json'), 'utf8')).toContain('"top"');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

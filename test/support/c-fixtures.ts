@@ -146,6 +146,16 @@ export const FLITE = {
 } as const;
 
 /**
+ * Yosys (`@yowasp/yosys`): the core module of YoWASP's component is itself a plain preview1 command
+ * (31 MB, ≈1.4M memory instructions). Slow (≈7 s per run here), so its test is opt-in.
+ */
+export const YOSYS = {
+  pkg: '@yowasp/yosys',
+  version: '0.55.944',
+  wasm: 'package/gen/yosys.core.wasm',
+} as const;
+
+/**
  * Fetches an npm package with `npm pack` into `build/fixtures/npm/` (once; later calls reuse it) and
  * returns the path of `entry.wasm` inside it. Throws if npm or the registry is unavailable.
  */
