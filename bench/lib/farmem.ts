@@ -3,8 +3,8 @@
  * (`instantiate`) and `host/workloads.js` (`WORKLOADS`, `loadWorkload`) and runs a workload as the
  * original module or under farmem, timing only the `run(sizeBytes, seed)` call.
  *
- * The workloads are imported dynamically so that a checkout where they are not built yet still runs
- * the suites that do not need them (peer, charts) and the others skip with a clear reason.
+ * A checkout where the workloads are not built yet (`npm run build:assembly`) still runs the suites
+ * that do not need them (peer) and the others skip with a clear reason.
  * Instrumented modules are cached in a per-user temp directory, so the hundred instantiations of
  * a sweep instrument each workload once per page size.
  */
@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FarmemError } from '../../host/errors.js';
 import { instantiate } from '../../host/index.js';
+import { loadWorkload, WORKLOADS, type AccessPattern, type WorkloadInfo } from '../../host/workloads.js';
 
 export type Prefetcher = 'none' | 'readahead' | 'stride' | 'leap';
 export const PREFETCHERS: readonly Prefetcher[] = ['none', 'readahead', 'stride', 'leap'];
@@ -35,11 +36,6 @@ export interface InstantiateOptions {
   prefetch?: Prefetcher;
 }
 
-interface WorkloadsModule {
-  WORKLOADS: ReadonlyArray<string | { name: string }>;
-  loadWorkload(name: string): Promise<Uint8Array> | Uint8Array;
-}
-
 /** The runtime or the workloads could not be loaded; suites that need them skip with this message. */
 export class RuntimeUnavailableError extends FarmemError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -47,12 +43,11 @@ export class RuntimeUnavailableError extends FarmemError {
   }
 }
 
-// Kept in a variable so the type checker does not require the module to exist yet.
-const WORKLOADS_PATH = '../../host/workloads.js';
-
 export interface Farmem {
   /** Workload names, in the order `host/workloads` lists them. */
   workloads: string[];
+  /** Catalog entry (pattern, default benchmark size) of a workload. */
+  info(name: string): WorkloadInfo;
   /** Module bytes of a workload, cached. */
   bytes(name: string): Promise<Uint8Array>;
   /** Runs the original (uninstrumented) module. */
@@ -64,7 +59,7 @@ export interface Farmem {
 export interface Runner {
   /** Calls `run(size, seed)` and returns its checksum (as a string: i64 comes back as bigint) and time. */
   run(sizeBytes: number, seed: number): { result: string; ns: number };
-  /** Runtime counters (zeros for the original module). */
+  /** Runtime counters (empty for the original module). */
   stats(): RuntimeStats;
   close(): Promise<void>;
 }
@@ -102,31 +97,29 @@ export function loadFarmem(): Promise<Farmem> {
 }
 
 async function load(): Promise<Farmem> {
-  let workloads: WorkloadsModule;
-  try {
-    workloads = (await import(WORKLOADS_PATH)) as WorkloadsModule;
-  } catch (err) {
-    throw new RuntimeUnavailableError(`the workloads (host/workloads) could not be loaded: ${(err as Error).message}`, { cause: err });
-  }
-  if (!Array.isArray(workloads.WORKLOADS) || typeof workloads.loadWorkload !== 'function') {
-    throw new RuntimeUnavailableError('host/workloads must export WORKLOADS and loadWorkload(name)');
-  }
-  const names = workloads.WORKLOADS.map((w) => (typeof w === 'string' ? w : w.name));
+  const names = WORKLOADS.map((w) => w.name);
   const bytesCache = new Map<string, Uint8Array>();
   const bytes = async (name: string): Promise<Uint8Array> => {
     let b = bytesCache.get(name);
     if (!b) {
       try {
-        b = await workloads.loadWorkload(name);
+        b = loadWorkload(name);
       } catch (err) {
-        throw new RuntimeUnavailableError(`workload "${name}" could not be loaded (run \`npm run build:assembly\`?): ${(err as Error).message}`, { cause: err });
+        throw new RuntimeUnavailableError(`workload "${name}" is not built (run \`npm run build:assembly\`): ${(err as Error).message}`, { cause: err });
       }
       bytesCache.set(name, b);
     }
     return b;
   };
+  // Fail early, before any timing, when the modules are missing.
+  await bytes(names[0]!);
   return {
     workloads: names,
+    info: (name) => {
+      const w = WORKLOADS.find((x) => x.name === name);
+      if (!w) throw new RuntimeUnavailableError(`unknown workload "${name}"; known: ${names.join(', ')}`);
+      return w;
+    },
     bytes,
     async original(name) {
       const module = await WebAssembly.compile((await bytes(name)) as Uint8Array<ArrayBuffer>);
@@ -142,13 +135,9 @@ async function load(): Promise<Farmem> {
   };
 }
 
-/** Picks the workload that best matches one of `preferred` names (substring match), or null. */
-export function pickWorkload(names: readonly string[], preferred: readonly string[]): string | null {
-  for (const p of preferred) {
-    const hit = names.find((n) => n === p) ?? names.find((n) => n.includes(p));
-    if (hit) return hit;
-  }
-  return null;
+/** The first workload (catalog order) whose access pattern is `pattern`, or null. */
+export function workloadWithPattern(fm: Farmem, pattern: AccessPattern): string | null {
+  return fm.workloads.find((n) => fm.info(n).pattern === pattern) ?? null;
 }
 
 /** Prefetch accuracy = hits / issued; coverage = hits / (hits + demand major faults). Null when undefined. */
@@ -168,15 +157,38 @@ export interface Measured {
   stats: RuntimeStats;
 }
 
-/** Instantiates a fresh farmem instance, runs the workload once (timed) and closes it. */
+/**
+ * Instantiates a fresh farmem instance, runs the workload twice at `sizeBytes` and closes it. The
+ * first run is untimed: V8 compiles and tiers up the hot code, the guest's memory and the frame
+ * pool grow to full size, and every page gets written once (so no demand-zero faults later). The
+ * second run is timed: the steady state, where a page not in local memory is a real fetch from
+ * the store. The stats are those of the timed run only (counters after minus before).
+ */
 export async function runFresh(fm: Farmem, name: string, options: InstantiateOptions, sizeBytes: number, seed: number): Promise<Measured> {
   const r = await fm.farmem(name, options);
   try {
+    r.run(sizeBytes, seed + 1);
+    const before = r.stats();
     const { ns, result } = r.run(sizeBytes, seed);
-    return { ns, result, stats: r.stats() };
+    return { ns, result, stats: diffStats(r.stats(), before) };
   } finally {
     await r.close();
   }
+}
+
+/** Gauges and ratios in `stats()`: taken from `after`, never subtracted. */
+const NOT_COUNTERS = new Set(['pageSize', 'localBytes', 'virtualBytes', 'residentPages', 'accuracy', 'coverage']);
+
+/** Counters of `after` minus `before` (also inside nested objects such as `prefetch`); gauges from `after`. */
+export function diffStats(after: RuntimeStats, before: RuntimeStats): RuntimeStats {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const b = (before as Record<string, unknown>)[k];
+    if (typeof v === 'number' && typeof b === 'number' && !NOT_COUNTERS.has(k)) out[k] = v - b;
+    else if (v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object') out[k] = diffStats(v as RuntimeStats, b as RuntimeStats);
+    else out[k] = v;
+  }
+  return out as RuntimeStats;
 }
 
 /** Total bytes moved between local memory and the store. */

@@ -12,7 +12,7 @@
  *    through `--store ws://…`): each probe returns rows of the same shape, one per configuration.
  */
 import { histogramChart, stackedBarChart, type HistogramBucket, type StackDatum } from '../lib/charts.js';
-import { loadFarmem, pickWorkload, runFresh, RuntimeUnavailableError, type Farmem, type RuntimeStats } from '../lib/farmem.js';
+import { loadFarmem, runFresh, workloadWithPattern, RuntimeUnavailableError, type Farmem, type RuntimeStats } from '../lib/farmem.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteContext, type SuiteOutput } from '../lib/suite.js';
@@ -78,10 +78,11 @@ export const faultpathSuite: Suite = {
       if (err instanceof RuntimeUnavailableError) return skipped(err.message, config);
       throw err;
     }
-    const name = config.workload ?? pickWorkload(fm.workloads, ['hashtable', 'random', 'hash']) ?? fm.workloads[0];
+    const name = config.workload ?? workloadWithPattern(fm, 'random') ?? fm.workloads[0];
     if (!name) return skipped('no workloads available', config);
     config.workload = name;
     ctx.progress.start('faultpath', config.reps * 2 + FAULT_PATH_PROBES.length);
+    await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' }, config.sizeBytes, config.seed); // priming, untimed
     const base: number[] = [];
     const low: number[] = [];
     let stats: RuntimeStats = {};

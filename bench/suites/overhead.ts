@@ -19,7 +19,8 @@ export const overheadSuite: Suite = {
   async run(ctx): Promise<SuiteOutput> {
     const config = {
       quick: ctx.quick,
-      sizeBytes: opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 32 << 20),
+      /** null = each workload's catalog `defaultSize`. */
+      sizeBytes: opt<number | null>(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : null),
       warmup: opt(ctx, 'warmup', ctx.quick ? 2 : 3),
       reps: opt(ctx, 'reps', ctx.quick ? 5 : 11),
       pageSize: opt(ctx, 'pageSize', 4096),
@@ -41,6 +42,7 @@ export const overheadSuite: Suite = {
     const warnings: string[] = [];
     ctx.progress.start('overhead', names.length * (config.warmup + config.reps));
     for (const name of names) {
+      const size = config.sizeBytes ?? fm.info(name).defaultSize;
       const orig = await fm.original(name);
       const inst = await fm.farmem(name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' });
       try {
@@ -49,8 +51,8 @@ export const overheadSuite: Suite = {
         const i: number[] = [];
         const pairs: number[] = [];
         for (let k = 0; k < config.warmup + config.reps; k++) {
-          const a = orig.run(config.sizeBytes, config.seed);
-          const b = inst.run(config.sizeBytes, config.seed);
+          const a = orig.run(size, config.seed);
+          const b = inst.run(size, config.seed);
           if (a.result !== b.result) identical = false;
           if (k >= config.warmup) {
             o.push(a.ns);
@@ -66,6 +68,7 @@ export const overheadSuite: Suite = {
         if (!identical) warnings.push(`${name}: instrumented result differs from the original — a correctness bug, ratio not trustworthy`);
         rows.push({
           workload: name,
+          sizeBytes: size,
           originalMs: so.median / 1e6,
           instrumentedMs: si.median / 1e6,
           ratio: si.median / so.median,
@@ -104,7 +107,7 @@ export const overheadSuite: Suite = {
         file: 'overhead.svg',
         spec: barChart({
           title: `Instrumentation overhead, all pages resident (geomean ${g.toFixed(2)}x)`,
-          subtitle: `${ctx.subtitle} · ${config.sizeBytes / 2 ** 20} MiB · median of ${config.reps}, bars = min–max of paired ratios`,
+          subtitle: `${ctx.subtitle} · ${config.sizeBytes ? `${config.sizeBytes / 2 ** 20} MiB` : 'default sizes'} · median of ${config.reps}, bars = min–max of paired ratios`,
           xTitle: 'Workload',
           yTitle: 'Instrumented / original time (x)',
           data: rows.map((r) => ({ label: r.workload as string, value: r.ratio as number, lo: r.ratioMin as number, hi: r.ratioMax as number })),

@@ -5,7 +5,7 @@
  * page size measured in this run.
  */
 import { lineChart } from '../lib/charts.js';
-import { bytesMoved, loadFarmem, pickWorkload, runFresh, RuntimeUnavailableError, type Prefetcher } from '../lib/farmem.js';
+import { bytesMoved, loadFarmem, runFresh, workloadWithPattern, RuntimeUnavailableError, type Prefetcher } from '../lib/farmem.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
@@ -19,7 +19,7 @@ export const pagesizeSuite: Suite = {
   async run(ctx): Promise<SuiteOutput> {
     const config = {
       quick: ctx.quick,
-      sizeBytes: opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 32 << 20),
+      sizeBytes: opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 16 << 20),
       reps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
       pageSizes: opt<number[]>(ctx, 'pageSizes', ctx.quick ? QUICK_SIZES : ALL_SIZES),
       localPct: opt(ctx, 'localPct', 25),
@@ -34,16 +34,15 @@ export const pagesizeSuite: Suite = {
       if (err instanceof RuntimeUnavailableError) return skipped(err.message, config);
       throw err;
     }
-    const names = config.workloads ?? [
-      pickWorkload(fm.workloads, ['hashtable', 'random', 'hash']),
-      pickWorkload(fm.workloads, ['seqscan', 'sequential', 'seq']),
-    ].filter((n): n is string => n !== null);
+    const names = config.workloads ?? [workloadWithPattern(fm, 'random'), workloadWithPattern(fm, 'sequential')].filter((n): n is string => n !== null);
     if (names.length === 0) return skipped(`no random or sequential workload among: ${fm.workloads.join(', ')}`, config);
     config.workloads = [...new Set(names)];
     const rows: Row[] = [];
     const warnings: string[] = [];
     ctx.progress.start('pagesize', config.workloads.length * config.pageSizes.length * 2 * config.reps);
     for (const name of config.workloads) {
+      // Untimed priming instance (see sweep.ts).
+      await runFresh(fm, name, { pageSize: 4096, local: { fraction: 1 }, prefetch: config.prefetch }, config.sizeBytes, config.seed);
       for (const pageSize of config.pageSizes) {
         const base: number[] = [];
         const times: number[] = [];

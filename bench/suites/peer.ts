@@ -21,15 +21,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lineChart } from '../lib/charts.js';
-import { loadFarmem, pickWorkload, runFresh, type Farmem } from '../lib/farmem.js';
+import { loadFarmem, runFresh, type Farmem } from '../lib/farmem.js';
 import { buildNative, detectCgroup, getPageCluster, probeLinuxSwap, runCapped, setPageCluster, setupSwap, teardownSwap, type CappedRun, type SwapSetup } from '../lib/linux-swap.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
 
 const PROGRAMS = [
-  { name: 'seqscan', src: 'seqscan.c', wasm: ['seqscan', 'sequential', 'seq'] },
-  { name: 'hashtable', src: 'hashtable.c', wasm: ['hashtable', 'hash', 'random'] },
+  { name: 'seqscan', src: 'seqscan.c' },
+  { name: 'hashtable', src: 'hashtable.c' },
 ] as const;
 
 /** bench/peer/ in the checkout, from either the TS sources or dist/. */
@@ -49,7 +49,7 @@ export const peerSuite: Suite = {
   name: 'peer',
   description: 'native C programs under plain Linux swap (cgroup cap + zram) vs farmem at the same local memory',
   async run(ctx): Promise<SuiteOutput> {
-    const mib = opt(ctx, 'sizeMiB', ctx.quick ? 16 : 128);
+    const mib = opt(ctx, 'sizeMiB', ctx.quick ? 8 : 128);
     const config: Record<string, unknown> = {
       quick: ctx.quick,
       sizeMiB: mib,
@@ -150,9 +150,10 @@ export const peerSuite: Suite = {
           });
           ctx.progress.tick(`${p.name} swap ${pct}%`);
         }
-        const wasm = fm ? pickWorkload(fm.workloads, p.wasm) : null;
+        const wasm = fm && fm.workloads.includes(p.name) ? p.name : null;
         if (fm && !wasm) warnings.push(`no wasm workload matching ${p.name}; farmem curve skipped`);
         if (fm && wasm) {
+          await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1); // priming, untimed
           const fmBase = await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1);
           ctx.progress.tick(`${wasm} farmem all-local`);
           for (const prefetch of prefetchers) {

@@ -5,7 +5,7 @@
  * plus major faults and prefetch accuracy/coverage. One line chart per workload.
  */
 import { lineChart } from '../lib/charts.js';
-import { loadFarmem, pickWorkload, PREFETCHERS, prefetchQuality, runFresh, RuntimeUnavailableError, type Prefetcher } from '../lib/farmem.js';
+import { loadFarmem, PREFETCHERS, prefetchQuality, runFresh, RuntimeUnavailableError, type Prefetcher } from '../lib/farmem.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
@@ -16,7 +16,8 @@ export const sweepSuite: Suite = {
   async run(ctx): Promise<SuiteOutput> {
     const config = {
       quick: ctx.quick,
-      sizeBytes: opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 64 << 20),
+      /** null = each workload's catalog `defaultSize` (~0.1–1 s all-local). */
+      sizeBytes: opt<number | null>(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : null),
       reps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
       pageSize: opt(ctx, 'pageSize', 4096),
       localPercents: opt<number[]>(ctx, 'localPercents', [100, 75, 50, 25, 10]),
@@ -39,11 +40,15 @@ export const sweepSuite: Suite = {
     const perWorkload = 1 + config.prefetchers.length * config.localPercents.length;
     ctx.progress.start('sweep', names.length * perWorkload * config.reps);
     for (const name of names) {
-      // Baseline: all pages local, no prefetcher, same size and page size, this run.
+      const size = config.sizeBytes ?? fm.info(name).defaultSize;
+      // Baseline: all pages local, no prefetcher, same size and page size, this run. One untimed
+      // instance first: the first instance after switching workloads runs measurably slower
+      // (instrumentation cache fill, GC of the previous workload's memories).
+      await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' }, size, config.seed);
       const base: number[] = [];
       let expected = '';
       for (let r = 0; r < config.reps; r++) {
-        const m = await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' }, config.sizeBytes, config.seed);
+        const m = await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' }, size, config.seed);
         base.push(m.ns);
         expected = m.result;
         ctx.progress.tick(`${name} all-local`);
@@ -55,7 +60,7 @@ export const sweepSuite: Suite = {
           let last = null;
           let same = true;
           for (let r = 0; r < config.reps; r++) {
-            last = await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: pct / 100 }, prefetch }, config.sizeBytes, config.seed);
+            last = await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: pct / 100 }, prefetch }, size, config.seed);
             times.push(last.ns);
             if (last.result !== expected) same = false;
             ctx.progress.tick(`${name} ${prefetch} ${pct}%`);
@@ -66,6 +71,7 @@ export const sweepSuite: Suite = {
           const ns = median(times);
           rows.push({
             workload: name,
+            sizeBytes: size,
             prefetch,
             localPct: pct,
             ms: ns / 1e6,
@@ -86,7 +92,7 @@ export const sweepSuite: Suite = {
         file: `sweep-${name}.svg`,
         spec: lineChart({
           title: `${name}: slowdown vs local memory`,
-          subtitle: `${ctx.subtitle} · ${config.sizeBytes / 2 ** 20} MiB, ${config.pageSize} B pages · all-local = ${(baseNs / 1e6).toFixed(1)} ms`,
+          subtitle: `${ctx.subtitle} · ${size / 2 ** 20} MiB, ${config.pageSize} B pages · all-local = ${(baseNs / 1e6).toFixed(1)} ms`,
           xTitle: 'Local memory (% of guest memory)',
           yTitle: 'Slowdown vs all-local (x, log scale)',
           legendTitle: 'Prefetcher',
@@ -99,7 +105,7 @@ export const sweepSuite: Suite = {
     }
     ctx.progress.stop();
     const at = (w: string | null, p: string, pct: number) => rows.find((r) => r.workload === w && r.prefetch === p && r.localPct === pct);
-    const seq = pickWorkload(names, ['seqscan', 'sequential', 'seq']);
+    const seq = names.find((n) => fm.info(n).pattern === 'sequential') ?? null;
     const leap50 = at(seq, 'leap', 50);
     const leap25 = at(seq, 'leap', 25);
     const none25 = at(seq, 'none', 25);
