@@ -146,7 +146,13 @@ export interface LineChartOptions {
   reverseX?: boolean;
   /** Fixed x domain (e.g. [0, 100] for a percentage). */
   xDomain?: [number, number];
+  /** Tick values on the x axis (e.g. the page sizes measured). */
+  xValues?: readonly number[];
+  /** Axis label formatting: `bytes` prints 256 B, 1 KiB, 64 KiB. */
+  xFormat?: 'bytes';
 }
+
+const BYTES_LABEL = "datum.value >= 1048576 ? datum.value / 1048576 + ' MiB' : datum.value >= 1024 ? datum.value / 1024 + ' KiB' : datum.value + ' B'";
 
 /** One line with point markers per series; log-scale y for slowdowns that span decades. */
 export function lineChart(o: LineChartOptions): ChartSpec {
@@ -160,6 +166,10 @@ export function lineChart(o: LineChartOptions): ChartSpec {
             ...(o.logX ? { type: 'log', base: 2 } : { zero: false }),
             ...(o.reverseX ? { reverse: true } : {}),
             ...(o.xDomain ? { domain: o.xDomain } : {}),
+          },
+          axis: {
+            ...(o.xValues ? { values: [...o.xValues] } : {}),
+            ...(o.xFormat === 'bytes' ? { labelExpr: BYTES_LABEL } : {}),
           },
         },
         y: { field: 'y', type: 'quantitative', title: o.yTitle, scale: o.logY ? { type: 'log' } : { zero: true } },

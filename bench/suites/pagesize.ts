@@ -79,7 +79,7 @@ export const pagesizeSuite: Suite = {
     ctx.progress.stop();
     const sub = `${ctx.subtitle} · ${config.sizeBytes / 2 ** 20} MiB at ${config.localPct}% local, prefetch ${config.prefetch}`;
     const series = (key: string) => rows.map((r) => ({ x: r.pageSize as number, y: Math.max(r[key] as number, 1e-3), series: r.workload as string }));
-    const common = { subtitle: sub, xTitle: 'Page size (bytes, log scale)', legendTitle: 'Workload', logX: true };
+    const common = { subtitle: sub, xTitle: 'Page size (log scale)', legendTitle: 'Workload', logX: true, xValues: config.pageSizes, xFormat: 'bytes' as const };
     return {
       status: 'ok',
       config,
