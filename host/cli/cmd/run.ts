@@ -20,6 +20,9 @@ interface RunFlags {
   stats: string;
   cache: boolean;
   cacheDir?: string;
+  store: string;
+  token?: string;
+  replication: string;
   env: string[];
   dir: string[];
 }
@@ -34,6 +37,9 @@ export function registerRun(program: Command): void {
     .option('--local <size|pct>', 'local memory: a fraction of the guest memory (25%) or a size (64MiB)', '100%')
     .option('--page-size <bytes>', 'page size: a power of two from 256 to 64KiB', '4096')
     .option('--prefetch <policy>', 'prefetch policy: none, readahead, stride, leap', 'none')
+    .option('--store <where>', 'where evicted pages live: embedded, or memory servers ws://host:port[,ws://...]', 'embedded')
+    .option('--token <secret>', 'the memory servers\' token (or FARMEM_TOKEN)')
+    .option('--replication <n>', 'copies of every page on distinct servers', '1')
     .option('--stats <format>', 'stats on stderr after the run: text, json or none', 'text')
     .option('--env <K=V>', 'environment variable for a WASI program (repeatable)', collect, [])
     .option('--dir <host[:guest]>', 'preopen a host directory for a WASI program (repeatable)', collect, [])
@@ -50,7 +56,9 @@ Examples:
       if (!['text', 'json', 'none'].includes(flags.stats)) throw new OptionError(`--stats must be text, json or none, got "${flags.stats}"`);
       const bytes = await readModule(file);
       const progress = progressBar('instrumenting');
+      const remote = parseStore(flags);
       const options: FarmemOptions = {
+        ...(remote ? { remote } : {}),
         pageSize,
         local,
         prefetch: flags.prefetch,
@@ -71,6 +79,22 @@ Examples:
         await fm.close();
       }
     }));
+}
+
+/** `--store embedded` (default) or a comma-separated list of `ws://` server URLs. */
+function parseStore(flags: RunFlags): FarmemOptions['remote'] | null {
+  if (flags.store === 'embedded') return null;
+  const urls = flags.store.split(',').map((u) => u.trim()).filter(Boolean);
+  for (const url of urls) {
+    if (!/^wss?:\/\/[^/\s]+/.test(url)) throw new OptionError(`--store must be "embedded" or ws://host:port URLs separated by commas, got "${url}"`);
+  }
+  const token = flags.token ?? process.env.FARMEM_TOKEN;
+  if (!token) throw new OptionError('--store with memory servers needs --token (or FARMEM_TOKEN)');
+  const replication = Number(flags.replication);
+  if (!Number.isInteger(replication) || replication < 1 || replication > urls.length) {
+    throw new OptionError(`--replication must be an integer from 1 to the number of servers (${urls.length}), got "${flags.replication}"`);
+  }
+  return { urls, token, replication };
 }
 
 /** Calls export `name`, converting CLI strings by the export's parameter types. */

@@ -1,0 +1,99 @@
+/**
+ * The threaded runtime against real `farmem serve` processes on loopback: the whole workload suite
+ * through one and through three servers with tiny local memory (I/O worker + reclaimer worker),
+ * a concurrency stress with tiny pools at 256 B and 4 KiB pages, wrong token, and a server killed
+ * in the middle of a run (a clear error, no hang).
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { instantiate } from '../host/index.js';
+import { loadWorkload, workloadPath, WORKLOADS, type WorkloadExports } from '../host/workloads.js';
+import { startServers, type Servers } from './support/servers.js';
+
+const TOKEN = 'remote-test-token';
+const SIZE = 128 * 1024;
+const SEED = 11;
+const CLI = fileURLToPath(new URL('../dist/host/cli/main.js', import.meta.url));
+
+let servers: Servers;
+beforeAll(async () => {
+  servers = await startServers(3, { capacity: '256MiB', token: TOKEN });
+});
+afterAll(async () => {
+  await servers?.close();
+});
+
+async function reference(name: string, size = SIZE, seed = SEED): Promise<bigint> {
+  const { instance } = await WebAssembly.instantiate(loadWorkload(name));
+  return (instance.exports as unknown as WorkloadExports).run(size, seed);
+}
+
+async function remoteRun(name: string, urls: string[], pageSize: number, local: { bytes: number } | { fraction: number }, size = SIZE) {
+  const fm = await instantiate(loadWorkload(name), {}, { pageSize, local, remote: { urls, token: TOKEN } });
+  try {
+    const result = (fm.exports as unknown as WorkloadExports).run(size, SEED);
+    return { result, stats: fm.stats() };
+  } finally {
+    await fm.close();
+  }
+}
+
+describe.each(WORKLOADS.map((w) => w.name))('workload %s through servers', (name) => {
+  it('matches the original through 1 server with 8 frames', async () => {
+    const { result, stats } = await remoteRun(name, servers.urls.slice(0, 1), 4096, { bytes: 8 * 4096 });
+    expect(result).toBe(await reference(name));
+    expect(stats.majorFaults).toBeGreaterThan(0);
+    expect(stats.writeBacks).toBeGreaterThan(0);
+  });
+  it('matches the original through 3 servers at 5% local', async () => {
+    const { result, stats } = await remoteRun(name, servers.urls, 4096, { fraction: 0.05 });
+    expect(result).toBe(await reference(name));
+    expect(stats.evictions).toBeGreaterThan(0);
+  });
+});
+
+describe('concurrency stress: tiny pools, busy reclaimer', () => {
+  for (const pageSize of [256, 4096]) {
+    for (const name of ['hashtable', 'seqscan', 'pointerchase']) {
+      it(`${name} at ${pageSize} B pages gives the same result every time`, async () => {
+        const size = 64 * 1024;
+        const want = await reference(name, size);
+        for (let rep = 0; rep < 3; rep++) {
+          const { result, stats } = await remoteRun(name, servers.urls, pageSize, { bytes: 16 * pageSize }, size);
+          expect(result).toBe(want);
+          expect(stats.evictions).toBeGreaterThan(0);
+        }
+      });
+    }
+  }
+});
+
+describe('failures', () => {
+  it('refuses a wrong token with a clear error', async () => {
+    await expect(instantiate(loadWorkload('seqscan'), {}, { remote: { urls: servers.urls.slice(0, 1), token: 'wrong' } }))
+      .rejects.toThrow(/token/i);
+  });
+
+  it('ends with a clear error, not a hang, when its only server is killed mid-run', async () => {
+    const lone = await startServers(1, { capacity: '256MiB', token: TOKEN });
+    try {
+      const child = spawn(process.execPath, [CLI, 'run', workloadPath('pointerchase'), '--invoke', 'run', String(64 << 20), '1',
+        '--local', '2%', '--store', lone.urls[0]!, '--token', TOKEN, '--no-cache'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => { stderr += String(d); });
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(child.exitCode).toBeNull(); // still running when the server dies
+      await lone.kill(0);
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => { child.kill('SIGKILL'); resolve(-999); }, 30_000);
+        child.once('exit', (c) => { clearTimeout(timer); resolve(c); });
+      });
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/^\(farmem run\) .*(server|store)/im);
+      expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      await lone.close();
+    }
+  });
+});
