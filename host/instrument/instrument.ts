@@ -91,12 +91,13 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
   const numSegments = (module as any).getNumDataSegments() as number;
   for (let i = 0; i < numSegments; i++) {
     const ref = module.getDataSegmentByIndex(i);
-    const seg = (module as any).getDataSegmentInfo(ref) as { name: string; offset: number | null; data: Uint8Array; passive: boolean };
+    const seg = (module as any).getDataSegmentInfo(ref) as { name: string; offset: number | null; data: ArrayBuffer; passive: boolean };
+    const data = new Uint8Array(seg.data);
     segmentIndex.set(seg.name, i);
     const offset = seg.passive ? undefined : ({ kind: 'const', value: seg.offset! >>> 0 } as const);
-    segments.push({ start: dataBytes, length: seg.data.length, ...(offset ? { offset } : {}) });
-    chunks.push(seg.data);
-    dataBytes += seg.data.length;
+    segments.push({ start: dataBytes, length: data.length, ...(offset ? { offset } : {}) });
+    chunks.push(data);
+    dataBytes += data.length;
   }
 
   const functions: Record<string, { params: string[]; results: string[] }> = {};

@@ -4,8 +4,10 @@
  * atomic (temp file + rename); a corrupt or foreign cache entry is ignored and rewritten.
  */
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { instrument, INSTRUMENTER_VERSION } from '../instrument/instrument.js';
 
 export interface CacheOptions {
@@ -17,8 +19,25 @@ export interface CacheOptions {
   onCache?: (hit: boolean, path: string | null) => void;
 }
 
+/**
+ * The instrumenter's own code is part of the key, so any change to it (even without a version bump,
+ * as during development) misses the cache instead of returning stale output.
+ */
+let fingerprint: string | null = null;
+function instrumenterFingerprint(): string {
+  if (fingerprint === null) {
+    const dir = fileURLToPath(new URL('../instrument/', import.meta.url));
+    const hash = createHash('sha256').update(INSTRUMENTER_VERSION);
+    for (const name of readdirSync(dir).sort()) {
+      if (/\.(js|ts|json)$/.test(name) && !name.endsWith('.d.ts')) hash.update(name).update(readFileSync(join(dir, name)));
+    }
+    fingerprint = hash.digest('hex');
+  }
+  return fingerprint;
+}
+
 export function cacheKey(bytes: Uint8Array, pageSize: number): string {
-  return createHash('sha256').update(INSTRUMENTER_VERSION).update(`:${pageSize}:`).update(bytes).digest('hex').slice(0, 32);
+  return createHash('sha256').update(instrumenterFingerprint()).update(`:${pageSize}:`).update(bytes).digest('hex').slice(0, 32);
 }
 
 /** Instruments `bytes` (or loads the cached result) and compiles it. */

@@ -4,7 +4,10 @@
  * module and prints the result. Stats go to stderr (text or JSON) so stdout stays the program's.
  */
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
 import { OptionError } from '../../errors.js';
+import { TraceWriter } from '../../trace/index.js';
+import { Wasi } from '../../wasi/index.js';
 import { instantiate, type FarmemInstance, type FarmemOptions } from '../../runtime/instance.js';
 import type { RuntimeStats } from '../../stats/counters.js';
 import { action } from '../action.js';
@@ -25,6 +28,7 @@ interface RunFlags {
   replication: string;
   env: string[];
   dir: string[];
+  trace?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -43,6 +47,7 @@ export function registerRun(program: Command): void {
     .option('--stats <format>', 'stats on stderr after the run: text, json or none', 'text')
     .option('--env <K=V>', 'environment variable for a WASI program (repeatable)', collect, [])
     .option('--dir <host[:guest]>', 'preopen a host directory for a WASI program (repeatable)', collect, [])
+    .option('--trace <file>', 'record every fault (page, kind, time) to a trace file for farmem trace')
     .option('--cache-dir <dir>', 'where instrumented modules are cached (default ~/.cache/farmem)')
     .option('--no-cache', 'always instrument, never read or write the cache')
     .addHelpText('after', `
@@ -65,20 +70,48 @@ Examples:
         cacheDir: flags.cache ? (flags.cacheDir ?? defaultCacheDir()) : false,
         onProgress: (done, total) => progress.update(done, total),
       };
+      const trace = flags.trace ? TraceWriter.open(flags.trace, { pageSize }) : null;
+      if (trace) options.onFault = (page, kind) => trace.recordNow(page, kind);
       const started = performance.now();
-      if (flags.invoke === undefined) {
-        throw new OptionError('running a WASI program needs host/wasi, which is not wired in yet; use --invoke NAME');
-      }
-      const fm = await instantiate(bytes, {}, options);
+      const wasi = flags.invoke === undefined ? makeWasi(file, args, flags) : null;
+      let fm: FarmemInstance | undefined;
+      const imports = wasi ? wasi.imports(() => fm!.memory!) : {};
+      fm = await instantiate(bytes, imports, options);
       progress.stop();
       try {
-        const result = invoke(fm, flags.invoke, args);
-        if (result !== undefined) process.stdout.write(`${formatValue(result)}\n`);
+        if (wasi) {
+          if (typeof fm.exports._start !== 'function') {
+            throw new OptionError('the module has no _start export, so it is not a WASI command; call an export with --invoke NAME');
+          }
+          process.exitCode = wasi.start(fm.exports);
+        } else {
+          const result = invoke(fm, flags.invoke!, args);
+          if (result !== undefined) process.stdout.write(`${formatValue(result)}\n`);
+        }
       } finally {
+        trace?.close();
         report(fm.stats(), flags.stats, performance.now() - started);
         await fm.close();
       }
     }));
+}
+
+/** A WASI environment from `--env`, `--dir` and the program's arguments. */
+function makeWasi(file: string, args: string[], flags: RunFlags): Wasi {
+  const env: Record<string, string> = {};
+  for (const pair of flags.env) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new OptionError(`--env must be KEY=VALUE, got "${pair}"`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const preopens = flags.dir.map((spec) => {
+    const colon = spec.indexOf(':');
+    const host = colon < 0 ? spec : spec.slice(0, colon);
+    const guest = colon < 0 ? spec : spec.slice(colon + 1);
+    if (!host || !guest) throw new OptionError(`--dir must be HOST or HOST:GUEST, got "${spec}"`);
+    return { host: resolve(host), guest };
+  });
+  return new Wasi({ args: [file, ...args], env, preopens, stdin: 0, stdout: 1, stderr: 2 });
 }
 
 /** `--store embedded` (default) or a comma-separated list of `ws://` server URLs. */
