@@ -201,6 +201,8 @@ async function link(
     },
     drop: (segment: number) => { dropped[segment] = 1; },
     wait: () => { throw new WebAssembly.RuntimeError('atomics wait on non-shared memory'); },
+    // The optional guest-facing hint API (assembly/farmem.ts): madvise-like advice.
+    hint: (addr: number, length: number, advice: number) => pager.hint(addr, length, advice),
   };
   const linked = { ...imports, [ABI_MODULE]: farmemImports };
   checkImports(module, linked);

@@ -16,7 +16,7 @@
  * In embedded mode there is no reclaimer: the guest evicts directly, which is trivially safe.
  */
 import { BOUNCE_ADDRESS, FAULT_WRITE, kGeneration, kGuestAck, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
-import type { FaultInfo, PrefetchPolicy } from '../prefetch/policy.js';
+import { Advice, type FaultInfo, type PrefetchPolicy } from '../prefetch/policy.js';
 import { Counters } from '../stats/counters.js';
 import type { PageIo } from './page-io.js';
 import type { PhysicalMemory } from './physical-memory.js';
@@ -405,6 +405,57 @@ export class Pager {
     return frame;
   }
 
+  /**
+   * `farmem.hint(addr, len, advice)`, like madvise: WillNeed starts reading the range's pages
+   * (at most half the pool), DontNeed pages the range out (dirty pages are written back, never
+   * discarded), Sequential/Random/Normal are passed to the prefetch policy. Out-of-range parts are
+   * ignored, as are unknown advice values: a hint never changes what the program computes.
+   */
+  hint(addr: number, length: number, advice: number): void {
+    if (this.pendingAddr >= 0) this.flushBounce();
+    const start = addr >>> 0;
+    const end = Math.min(start + (length >>> 0), this.virtualBytes);
+    if (end <= start) return;
+    const first = Math.floor(start / this.pageSize);
+    const last = Math.floor((end - 1) / this.pageSize);
+    const count = last - first + 1;
+    if (advice === Advice.WillNeed) {
+      this.lock();
+      try {
+        const limit = Math.min(count, this.table.frames >>> 1);
+        for (let p = first; p < first + limit; p++) if (this.frameOfPage[p] === 0) this.startPrefetch(p);
+      } finally {
+        this.unlock();
+      }
+    } else if (advice === Advice.DontNeed) {
+      this.lock();
+      try {
+        for (let p = first; p <= last; p++) {
+          const frame = this.frameOfPage[p]! - 1;
+          if (frame < 0 || this.frameFlags[frame]! & PINNED) continue;
+          this.evict(frame, p, this.frameFlags[frame]!);
+        }
+      } finally {
+        this.unlock();
+      }
+    } else if (advice === Advice.Sequential || advice === Advice.Random || advice === Advice.Normal) {
+      this.prefetch?.advise?.(first, count, advice);
+    }
+  }
+
+  /** Reads `p` into a free frame, unmapped: its first touch is a minor fault counted as a prefetch hit. */
+  private startPrefetch(p: number): void {
+    const frame = this.takeFrame(p);
+    const ticket = this.io.read(p, this.frameAddress(frame));
+    this.pageOfFrame[frame] = p;
+    this.frameOfPage[p] = frame + 1;
+    this.frameTicket[frame] = ticket;
+    this.frameFlags[frame] = ticket === 0 ? PREFETCHED : PREFETCHED | IN_FLIGHT;
+    this.table.control[kResident]!++;
+    this.counters.prefetchIssued++;
+    this.counters.bytesIn += this.pageSize;
+  }
+
   private runPrefetch(page: number, hit: boolean, pinned: number): void {
     const info = this.faultInfo;
     info.page = page;
@@ -419,16 +470,7 @@ export class Pager {
     const limit = Math.min(count, this.table.frames >>> 1);
     for (let i = 0; i < limit; i++) {
       const p = this.prefetchOut[i]!;
-      if (p < 0 || p >= numPages || this.frameOfPage[p] !== 0) continue;
-      const frame = this.takeFrame(p);
-      const ticket = this.io.read(p, this.frameAddress(frame));
-      this.pageOfFrame[frame] = p;
-      this.frameOfPage[p] = frame + 1;
-      this.frameTicket[frame] = ticket;
-      this.frameFlags[frame] = ticket === 0 ? PREFETCHED : PREFETCHED | IN_FLIGHT;
-      this.table.control[kResident]!++;
-      this.counters.prefetchIssued++;
-      this.counters.bytesIn += this.pageSize;
+      if (p >= 0 && p < numPages && this.frameOfPage[p] === 0) this.startPrefetch(p);
     }
     this.frameFlags[pinned]! &= ~PINNED;
   }
