@@ -3,11 +3,13 @@
  * rendering to well-formed SVG, and a tiny end-to-end run of the overhead and sweep suites (which
  * skip cleanly when the workloads are not built). No timing assertions.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { barChart, binValues, histogramChart, lineChart, renderSvg, stackedBarChart } from '../bench/lib/charts.js';
+import { barChart, binValues, histogramChart, lineChart, renderSvg, stackedBarChart, wrapSubtitle } from '../bench/lib/charts.js';
+import { diffStats, prefetchQuality } from '../bench/lib/farmem.js';
+import { detectCgroup } from '../bench/lib/linux-swap.js';
 import { collectEnv } from '../bench/lib/env.js';
 import { formatTable, RESULT_SCHEMA, validateResult, type BenchResult } from '../bench/lib/results.js';
 import { geomean, grainWarning, median, quantile, summarize } from '../bench/lib/stats.js';
@@ -122,6 +124,37 @@ describe('charts', () => {
   });
 });
 
+describe('helpers', () => {
+  it('subtracts counters, keeps gauges and ratios', () => {
+    const d = diffStats(
+      { majorFaults: 10, localBytes: 4096, prefetch: { issued: 5, hits: 4, accuracy: 0.8 } },
+      { majorFaults: 3, localBytes: 4096, prefetch: { issued: 1, hits: 1, accuracy: 1 } },
+    );
+    expect(d).toEqual({ majorFaults: 7, localBytes: 4096, prefetch: { issued: 4, hits: 3, accuracy: 0.8 } });
+    expect(prefetchQuality(d)).toEqual({ accuracy: 0.75, coverage: 0.3 });
+    expect(prefetchQuality({})).toEqual({ accuracy: null, coverage: null });
+  });
+
+  it('wraps long subtitles at the separators', () => {
+    const lines = wrapSubtitle('a'.repeat(60) + ' · ' + 'b'.repeat(30) + ' · ' + 'c'.repeat(10), 95);
+    expect(lines).toEqual(['a'.repeat(60) + ' · ' + 'b'.repeat(30), 'c'.repeat(10)]);
+  });
+
+  it('detects cgroup v1 and v2 memory controllers', () => {
+    const v1 = path.join(tmp, 'cg1');
+    mkdirSync(path.join(v1, 'memory'), { recursive: true });
+    writeFileSync(path.join(v1, 'memory', 'memory.limit_in_bytes'), '9223372036854771712\n');
+    expect(detectCgroup(v1)).toEqual({ version: 1, parent: path.join(v1, 'memory') });
+    const v2 = path.join(tmp, 'cg2');
+    mkdirSync(v2, { recursive: true });
+    writeFileSync(path.join(v2, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
+    expect(detectCgroup(v2)).toEqual({ version: 2, parent: v2 });
+    const none = path.join(tmp, 'cg0');
+    mkdirSync(none, { recursive: true });
+    expect(detectCgroup(none)).toBeNull();
+  });
+});
+
 describe('farmem bench (tiny configuration)', () => {
   it('runs overhead and sweep and writes valid JSON and SVGs', async () => {
     const out = path.join(tmp, 'run');
@@ -134,7 +167,7 @@ describe('farmem bench (tiny configuration)', () => {
       progress: false,
       out: (t) => lines.push(t),
       err: () => {},
-      overrides: { sizeBytes: 256 << 10, reps: 1, warmup: 0, localPercents: [100, 25], prefetchers: ['none', 'leap'] },
+      overrides: { sizeBytes: 256 << 10, reps: 1, baselineReps: 1, warmup: 0, localPercents: [100, 25], prefetchers: ['none', 'leap'] },
     });
     expect(results.map((r) => r.suite)).toEqual(['overhead', 'sweep']);
     for (const r of results) {

@@ -21,6 +21,8 @@ export const pagesizeSuite: Suite = {
       quick: ctx.quick,
       sizeBytes: opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 16 << 20),
       reps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
+      /** Baseline repetitions (at least): it divides every ratio at its page size. */
+      baselineReps: opt(ctx, 'baselineReps', 3),
       pageSizes: opt<number[]>(ctx, 'pageSizes', ctx.quick ? QUICK_SIZES : ALL_SIZES),
       localPct: opt(ctx, 'localPct', 25),
       prefetch: opt<Prefetcher>(ctx, 'prefetch', 'none'),
@@ -39,7 +41,7 @@ export const pagesizeSuite: Suite = {
     config.workloads = [...new Set(names)];
     const rows: Row[] = [];
     const warnings: string[] = [];
-    ctx.progress.start('pagesize', config.workloads.length * config.pageSizes.length * 2 * config.reps);
+    ctx.progress.start('pagesize', config.workloads.length * config.pageSizes.length * (config.reps + Math.max(config.reps, config.baselineReps)));
     for (const name of config.workloads) {
       // Untimed priming instance (see sweep.ts).
       await runFresh(fm, name, { pageSize: 4096, local: { fraction: 1 }, prefetch: config.prefetch }, config.sizeBytes, config.seed);
@@ -49,11 +51,12 @@ export const pagesizeSuite: Suite = {
         let expected = '';
         let last = null;
         let same = true;
-        for (let r = 0; r < config.reps; r++) {
+        for (let r = 0; r < Math.max(config.reps, config.baselineReps); r++) {
           const b = await runFresh(fm, name, { pageSize, local: { fraction: 1 }, prefetch: config.prefetch }, config.sizeBytes, config.seed);
           base.push(b.ns);
           expected = b.result;
           ctx.progress.tick(`${name} ${pageSize} B all-local`);
+          if (r >= config.reps) continue;
           last = await runFresh(fm, name, { pageSize, local: { fraction: config.localPct / 100 }, prefetch: config.prefetch }, config.sizeBytes, config.seed);
           times.push(last.ns);
           if (last.result !== expected) same = false;

@@ -19,6 +19,8 @@ export const sweepSuite: Suite = {
       /** null = each workload's catalog `defaultSize` (~0.1–1 s all-local). */
       sizeBytes: opt<number | null>(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : null),
       reps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
+      /** The baseline divides every ratio of its workload, so it gets at least 3 repetitions. */
+      baselineReps: opt(ctx, 'baselineReps', 3),
       pageSize: opt(ctx, 'pageSize', 4096),
       localPercents: opt<number[]>(ctx, 'localPercents', [100, 75, 50, 25, 10]),
       prefetchers: opt<Prefetcher[]>(ctx, 'prefetchers', [...PREFETCHERS]),
@@ -38,7 +40,7 @@ export const sweepSuite: Suite = {
     const warnings: string[] = [];
     const charts = [];
     const perWorkload = 1 + config.prefetchers.length * config.localPercents.length;
-    ctx.progress.start('sweep', names.length * perWorkload * config.reps);
+    ctx.progress.start('sweep', names.length * (perWorkload * config.reps + Math.max(0, config.baselineReps - config.reps)));
     for (const name of names) {
       const size = config.sizeBytes ?? fm.info(name).defaultSize;
       // Baseline: all pages local, no prefetcher, same size and page size, this run. One untimed
@@ -47,7 +49,7 @@ export const sweepSuite: Suite = {
       await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' }, size, config.seed);
       const base: number[] = [];
       let expected = '';
-      for (let r = 0; r < config.reps; r++) {
+      for (let r = 0; r < Math.max(config.reps, config.baselineReps); r++) {
         const m = await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' }, size, config.seed);
         base.push(m.ns);
         expected = m.result;
@@ -112,7 +114,7 @@ export const sweepSuite: Suite = {
     return {
       status: 'ok',
       config,
-      baseline: 'each workload with 100% local memory and no prefetcher, same size and page size, median of reps in this run',
+      baseline: 'each workload with 100% local memory and no prefetcher, same size and page size, median of max(reps, baselineReps) runs in this run',
       columns: [
         { key: 'workload', title: 'Workload' },
         { key: 'prefetch', title: 'Prefetch' },
