@@ -91,23 +91,31 @@ function spawnOne(flags: string[], standalone: boolean, timeoutMs: number): Prom
   });
 }
 
+/** Set once the full CLI failed to load in this checkout; later spawns go straight to SERVE_ONLY. */
+let useStandalone = false;
+
 export async function startServers(n: number, options: ServerSpawnOptions = {}): Promise<Servers> {
   if (!existsSync(SERVE)) throw new Error(`${SERVE} is missing: build first with "npx tsc -p tsconfig.json"`);
   const flags = ['--port', '0', '--host', '127.0.0.1', '--capacity', String(options.capacity ?? '64MiB'), '--token', options.token ?? 'test-token', ...(options.args ?? [])];
   const timeoutMs = options.startTimeoutMs ?? 20_000;
-  const started: Array<{ proc: ChildProcess; port: number; err: () => string }> = [];
-  try {
-    for (let i = 0; i < n; i++) {
+  let started: Array<{ proc: ChildProcess; port: number; err: () => string }> = [];
+  const one = async () => {
+    if (!useStandalone) {
       try {
-        started.push(await spawnOne(flags, false, timeoutMs));
+        return await spawnOne(flags, false, timeoutMs);
       } catch (e) {
         if (!/ERR_MODULE_NOT_FOUND/.test((e as { stderr?: string }).stderr ?? '')) throw e;
-        started.push(await spawnOne(flags, true, timeoutMs));
+        useStandalone = true;
       }
     }
-  } catch (e) {
+    return spawnOne(flags, true, timeoutMs);
+  };
+  const results = await Promise.allSettled(Array.from({ length: n }, one));
+  started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) {
     await Promise.all(started.map((s) => stop(s.proc, 'SIGKILL')));
-    throw e;
+    throw (failed as PromiseRejectedResult).reason;
   }
   return {
     urls: started.map((s) => `ws://127.0.0.1:${s.port}`),

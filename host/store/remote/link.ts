@@ -1,0 +1,417 @@
+/**
+ * @fileoverview `ServerLink`: one client connection to one farmem memory server. It does the HELLO
+ * handshake, pipelines requests (matched to replies by request id, at most `maxInFlight` sent and
+ * `maxQueued` waiting), enforces a deadline per request, and reconnects with exponential backoff
+ * when the connection drops, resending what was in flight in its original order (every op is
+ * idempotent, and one connection is ordered, so a resend cannot reorder two writes of a page).
+ *
+ *   state:  connecting ──HELLO_OK──▶ ready ──socket lost──▶ down ──HELLO_OK, same instance──▶ ready
+ *                 │                    │                      │
+ *                 │ ERROR (auth, ...)  │ ERROR, closed        └──HELLO_OK, new instance──▶ lost
+ *                 ▼                    ▼
+ *               failed               failed                 close() from any state ──▶ closed
+ *
+ * A request never hangs: it resolves with its reply or rejects with a typed error by its deadline —
+ * `ProtocolError`/`AuthError`/`ServerOutOfMemoryError` for an ERROR reply, `StoreError` with code
+ * FM_ERR_TIMEOUT (connected, no reply), FM_ERR_SERVER_UNREACHABLE (connection lost and not back in
+ * time), FM_ERR_SERVER_DATA_LOST (the server restarted and lost its pages), FM_ERR_STORE_BUSY
+ * (queue full) or FM_ERR_STORE_CLOSED.
+ */
+import WebSocket from 'ws';
+import { FarmemError, StoreError } from '../../errors.js';
+import {
+  decode, encodeHello, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, Op, PROTOCOL_VERSION, Status,
+  type DecodeContext, type HelloOk, type Reply,
+} from '../../protocol/index.js';
+
+export type LinkState = 'connecting' | 'ready' | 'down' | 'lost' | 'failed' | 'closed';
+
+export interface LinkOptions {
+  readonly url: string;
+  readonly token: string;
+  readonly namespace: string;
+  readonly pageSize: number;
+  readonly timeoutMs: number;
+  readonly maxInFlight: number;
+  readonly maxQueued: number;
+  /** First reconnect delay; doubles per failed attempt up to `maxBackoffMs`. */
+  readonly minBackoffMs: number;
+  readonly maxBackoffMs: number;
+  /** Called once when the server turns out to have restarted (all its pages are gone). */
+  readonly onLost?: (link: ServerLink) => void;
+}
+
+interface Pending {
+  readonly id: number;
+  readonly frame: Uint8Array;
+  readonly deadline: number;
+  readonly resolve: (reply: Reply) => void;
+  readonly reject: (err: Error) => void;
+}
+
+/** Counters of one link, for `RemoteStore.stats`. */
+export interface LinkStats {
+  url: string;
+  state: LinkState;
+  inFlight: number;
+  queued: number;
+  requests: number;
+  timeouts: number;
+  reconnects: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+/**
+ * Client frames are sent with an all-zero mask, which makes ws skip masking on both ends (a copy and
+ * an XOR pass per frame). Masking guards browsers' traffic against cache-poisoning proxies; farmem
+ * clients are not browsers and talk to memory servers directly.
+ */
+function zeroMask(mask: Uint8Array): void {
+  mask.fill(0);
+}
+
+export class ServerLink {
+  readonly url: string;
+  readonly #o: LinkOptions;
+  #state: LinkState = 'connecting';
+  #ws: WebSocket | null = null;
+  #reader: FrameReader = new FrameReader(DEFAULT_LIMITS);
+  #ctx: DecodeContext;
+  #instance = '';
+  #helloId = 0;
+  #nextId = 1;
+  readonly #inFlight = new Map<number, Pending>();
+  #queue: Pending[] = [];
+  #sweeper: NodeJS.Timeout | null = null;
+  #reconnectTimer: NodeJS.Timeout | null = null;
+  #backoffMs: number;
+  /** When the connection was lost (0 while connected); down for longer than timeoutMs → failed. */
+  #downSince = 0;
+  /** Why the connection is not usable (last transport error, or the ERROR that failed it). */
+  #lastError: Error | null = null;
+  #opened: { resolve: () => void; reject: (err: Error) => void } | null = null;
+  readonly #onFrame: (frame: Uint8Array) => void;
+  /** Limits the server announced in HELLO_OK (DEFAULT_LIMITS until then). */
+  maxFrameBytes = DEFAULT_LIMITS.maxFrameBytes;
+  maxPagesPerRequest = DEFAULT_LIMITS.maxPagesPerRequest;
+  /** Placement's estimate of the server's free bytes: from STATS at connect, minus slabs placed since. */
+  freeBytes = 0;
+  readonly stats: LinkStats;
+
+  constructor(options: LinkOptions) {
+    this.url = options.url;
+    this.#o = options;
+    this.#ctx = { ...DEFAULT_LIMITS, pageSize: options.pageSize };
+    this.#backoffMs = options.minBackoffMs;
+    this.#onFrame = (frame) => this.#frame(frame);
+    this.stats = { url: options.url, state: 'connecting', inFlight: 0, queued: 0, requests: 0, timeouts: 0, reconnects: 0, bytesOut: 0, bytesIn: 0 };
+  }
+
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  /** Connected and past HELLO: new slabs are placed only on ready servers. */
+  get ready(): boolean {
+    return this.#state === 'ready';
+  }
+
+  /** Whether requests may still succeed: connected, or reconnecting to the same server. */
+  get usable(): boolean {
+    return this.#state === 'ready' || this.#state === 'down' || this.#state === 'connecting';
+  }
+
+  /** Connects and completes HELLO. Rejects with AuthError, ProtocolError or StoreError. */
+  open(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#opened = { resolve, reject };
+      this.#startSweeper();
+      this.#connect();
+    });
+  }
+
+  /**
+   * Sends a request built by `build(id)` and resolves with its reply (never an ERROR: those reject
+   * with the typed error). Pipelined: does not wait for earlier requests.
+   */
+  call(build: (id: number) => Uint8Array): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      if (!this.usable) {
+        reject(this.#unusableError());
+        return;
+      }
+      if (this.#queue.length >= this.#o.maxQueued) {
+        reject(new StoreError('FM_ERR_STORE_BUSY', `${this.url}: ${this.#o.maxQueued} requests already queued; wait for earlier ones (or raise maxQueued)`));
+        return;
+      }
+      const id = this.#allocId();
+      const p: Pending = { id, frame: build(id), deadline: Date.now() + this.#o.timeoutMs, resolve, reject };
+      this.stats.requests++;
+      if (this.#state === 'ready' && this.#inFlight.size < this.#o.maxInFlight && this.#queue.length === 0) this.#send(p);
+      else this.#queue.push(p);
+    });
+  }
+
+  /** Closes the connection; pending requests reject with FM_ERR_STORE_CLOSED. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#setState('closed');
+    this.#stopTimers();
+    this.#rejectAll(new StoreError('FM_ERR_STORE_CLOSED', `${this.url}: the store was closed with this request pending`));
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
+        t.unref();
+        ws.once('close', () => { clearTimeout(t); resolve(); });
+        ws.close(1000, 'client closing');
+      });
+    }
+  }
+
+  /* ── connection life cycle ──────────────────────────────────────────────────────────────── */
+
+  #connect(): void {
+    const ws = new WebSocket(this.url, {
+      perMessageDeflate: false,
+      maxPayload: this.maxFrameBytes,
+      handshakeTimeout: this.#o.timeoutMs,
+      generateMask: zeroMask,
+    });
+    this.#ws = ws;
+    this.#reader = new FrameReader({ maxFrameBytes: this.maxFrameBytes, maxPagesPerRequest: this.maxPagesPerRequest });
+    ws.on('open', () => {
+      this.#helloId = this.#allocId();
+      const hello = encodeHello(this.#helloId, PROTOCOL_VERSION, this.#o.pageSize, this.#o.token, this.#o.namespace);
+      ws.send(hello);
+      this.stats.bytesOut += hello.length;
+    });
+    ws.on('message', (data, isBinary) => {
+      if (ws !== this.#ws) return;
+      if (!isBinary) {
+        this.#fail(new FrameError(Status.MALFORMED_FRAME, 'server sent a text message'));
+        return;
+      }
+      const buf = data as Buffer;
+      this.stats.bytesIn += buf.length;
+      try {
+        this.#reader.push(buf, this.#onFrame);
+        if (this.#reader.buffered !== 0) throw new FrameError(Status.MALFORMED_FRAME, 'server message ended inside a frame');
+      } catch (err) {
+        this.#fail(err as Error);
+      }
+    });
+    ws.on('error', (err) => {
+      if (ws === this.#ws) this.#lastError = err;
+    });
+    ws.on('close', (code, reason) => {
+      if (ws !== this.#ws) return;
+      this.#ws = null;
+      if (!this.#lastError || this.#state === 'ready') {
+        this.#lastError = new Error(`connection closed (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`);
+      }
+      this.#lost();
+    });
+  }
+
+  /** The socket closed: fail for good, or go down and reconnect. */
+  #lost(): void {
+    const st = this.#state;
+    if (st === 'closed' || st === 'failed' || st === 'lost') return;
+    if (st === 'connecting' && this.#opened) {
+      // The first connection never completed HELLO: report it to open() and stop.
+      this.#setState('failed');
+      const err = this.#lastError instanceof FarmemError
+        ? this.#lastError
+        : new StoreError('FM_ERR_SERVER_UNREACHABLE', `cannot connect to memory server ${this.url}: ${this.#lastError?.message ?? 'closed'}`, { cause: this.#lastError });
+      this.#lastError = err;
+      this.#stopTimers();
+      this.#rejectAll(err);
+      this.#opened.reject(err);
+      this.#opened = null;
+      return;
+    }
+    // Requests in flight go back to the front of the queue, in the order they were sent.
+    if (this.#inFlight.size > 0) {
+      this.#queue = [...this.#inFlight.values(), ...this.#queue];
+      this.#inFlight.clear();
+    }
+    this.#setState('down');
+    if (this.#downSince === 0) this.#downSince = Date.now();
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      if (this.#state !== 'down') return;
+      if (Date.now() - this.#downSince >= this.#o.timeoutMs) {
+        // Gone for a whole request deadline: stop trying, so later requests fail at once.
+        this.#fail(new StoreError('FM_ERR_SERVER_UNREACHABLE',
+          `memory server ${this.url} unreachable for ${this.#o.timeoutMs} ms: ${this.#lastError?.message ?? 'connection lost'} (is it running? the pages stored there have no other copy)`,
+          { cause: this.#lastError }));
+        return;
+      }
+      this.stats.reconnects++;
+      this.#connect();
+    }, this.#backoffMs);
+    this.#reconnectTimer.unref();
+    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#o.maxBackoffMs);
+  }
+
+  #helloOk(h: HelloOk): void {
+    if (h.pageSize !== this.#o.pageSize || h.version !== PROTOCOL_VERSION) {
+      this.#fail(new FrameError(Status.MALFORMED_FRAME, `HELLO_OK for page size ${h.pageSize}, version ${h.version}`));
+      return;
+    }
+    if (this.#instance !== '' && h.instance !== this.#instance) {
+      // Same address, new process: the pages this client stored there are gone.
+      this.#setState('lost');
+      this.#lastError = new StoreError('FM_ERR_SERVER_DATA_LOST', `memory server ${this.url} restarted and lost the pages stored on it`);
+      this.#rejectAll(this.#lastError);
+      this.#o.onLost?.(this);
+      this.#ws?.close(1000, 'server lost our pages');
+      return;
+    }
+    this.#instance = h.instance;
+    this.maxFrameBytes = h.maxFrameBytes;
+    this.maxPagesPerRequest = h.maxPagesPerRequest;
+    this.#ctx = { pageSize: this.#o.pageSize, maxFrameBytes: h.maxFrameBytes, maxPagesPerRequest: h.maxPagesPerRequest };
+    this.#backoffMs = this.#o.minBackoffMs;
+    this.#downSince = 0;
+    this.#lastError = null;
+    this.#setState('ready');
+    if (this.#opened) {
+      this.#opened.resolve();
+      this.#opened = null;
+    }
+    this.#pump();
+  }
+
+  /** A connection-level failure (ERROR without a request, broken frame): fail every request, stop. */
+  #fail(err: Error): void {
+    if (this.#state === 'closed' || this.#state === 'failed') return;
+    this.#setState('failed');
+    this.#lastError = err;
+    this.#stopTimers();
+    this.#rejectAll(err);
+    if (this.#opened) {
+      this.#opened.reject(err);
+      this.#opened = null;
+    }
+    this.#ws?.close(1002, 'protocol error');
+  }
+
+  /* ── requests ───────────────────────────────────────────────────────────────────────────── */
+
+  #frame(frame: Uint8Array): void {
+    const m = decode(frame, this.#ctx);
+    if (m.op === Op.HELLO_OK && m.id === this.#helloId) {
+      this.#helloOk(m);
+      return;
+    }
+    if (m.op === Op.ERROR && (m.id === 0 || m.id === this.#helloId)) {
+      // About the connection (HELLO refused, frame unreadable): the server closes next.
+      this.#fail(errorFromStatus(m.status, m.message, this.url));
+      return;
+    }
+    const p = this.#inFlight.get(m.id);
+    if (!p) return; // its deadline passed and it was already rejected
+    this.#inFlight.delete(m.id);
+    if (m.op === Op.ERROR) p.reject(errorFromStatus(m.status, m.message, this.url));
+    else if (m.op === Op.HELLO_OK || m.op < 0x80) p.reject(new FrameError(Status.MALFORMED_FRAME, `server sent op ${m.op} as a reply`, m.id));
+    else p.resolve(m as Reply);
+    if (this.#queue.length > 0) this.#pump();
+  }
+
+  #send(p: Pending): void {
+    this.#inFlight.set(p.id, p);
+    this.#ws!.send(p.frame);
+    this.stats.bytesOut += p.frame.length;
+  }
+
+  #pump(): void {
+    if (this.#state !== 'ready') return;
+    const q = this.#queue;
+    let i = 0;
+    while (i < q.length && this.#inFlight.size < this.#o.maxInFlight) this.#send(q[i++]!);
+    if (i > 0) this.#queue = q.slice(i);
+  }
+
+  #allocId(): number {
+    let id = this.#nextId;
+    while (id === 0 || this.#inFlight.has(id)) id = (id + 1) >>> 0;
+    this.#nextId = (id + 1) >>> 0;
+    return id;
+  }
+
+  /* ── deadlines ──────────────────────────────────────────────────────────────────────────── */
+
+  #startSweeper(): void {
+    // One timer per link instead of one per request; a request fails at most one tick late.
+    const tick = Math.max(5, Math.min(250, Math.floor(this.#o.timeoutMs / 4)));
+    this.#sweeper = setInterval(() => this.#sweep(), tick);
+    this.#sweeper.unref();
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const p of this.#inFlight.values()) {
+      if (p.deadline > now) break; // sent in order with equal timeouts: later ones expire later
+      this.#inFlight.delete(p.id);
+      this.stats.timeouts++;
+      p.reject(this.#timeoutError());
+    }
+    if (this.#queue.length > 0 && this.#queue[0]!.deadline <= now) {
+      const keep: Pending[] = [];
+      for (const p of this.#queue) {
+        if (p.deadline > now) keep.push(p);
+        else {
+          this.stats.timeouts++;
+          p.reject(this.#timeoutError());
+        }
+      }
+      this.#queue = keep;
+    }
+    if (this.#state === 'ready' && this.#queue.length > 0) this.#pump();
+  }
+
+  #timeoutError(): StoreError {
+    if (this.#state === 'ready') {
+      return new StoreError('FM_ERR_TIMEOUT', `no reply from memory server ${this.url} within ${this.#o.timeoutMs} ms (server overloaded or stuck?)`);
+    }
+    return new StoreError('FM_ERR_SERVER_UNREACHABLE',
+      `memory server ${this.url} unreachable for ${this.#o.timeoutMs} ms: ${this.#lastError?.message ?? 'connecting'} (is it running? the pages stored there have no other copy)`,
+      { cause: this.#lastError });
+  }
+
+  #unusableError(): Error {
+    if (this.#state === 'closed') return new StoreError('FM_ERR_STORE_CLOSED', `${this.url}: the store is closed`);
+    if (this.#lastError instanceof FarmemError) return this.#lastError;
+    return new StoreError('FM_ERR_SERVER_UNREACHABLE', `memory server ${this.url} failed: ${this.#lastError?.message ?? this.#state}`, { cause: this.#lastError });
+  }
+
+  #rejectAll(err: Error): void {
+    const all = [...this.#inFlight.values(), ...this.#queue];
+    this.#inFlight.clear();
+    this.#queue = [];
+    for (const p of all) p.reject(err);
+  }
+
+  #stopTimers(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#sweeper = null;
+    this.#reconnectTimer = null;
+  }
+
+  #setState(s: LinkState): void {
+    this.#state = s;
+    this.stats.state = s;
+  }
+
+  /** Refreshes the in-flight/queued gauges in `stats`. */
+  snapshot(): LinkStats {
+    this.stats.inFlight = this.#inFlight.size;
+    this.stats.queued = this.#queue.length;
+    return { ...this.stats };
+  }
+}
