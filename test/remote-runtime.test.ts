@@ -69,6 +69,21 @@ describe('concurrency stress: tiny pools, busy reclaimer', () => {
   }
 });
 
+describe('prefetching through servers', () => {
+  it('leap prefetches in flight through the I/O worker, results unchanged', async () => {
+    const size = 1 << 20;
+    const fm = await instantiate(loadWorkload('seqscan'), {}, { pageSize: 4096, local: { fraction: 0.25 }, prefetch: 'leap', remote: { urls: servers.urls, token: TOKEN } });
+    try {
+      expect((fm.exports as unknown as WorkloadExports).run(size, SEED)).toBe(await reference('seqscan', size));
+      const p = fm.stats().prefetch;
+      expect(p.hits).toBeGreaterThan(0);
+      expect(p.coverage).toBeGreaterThan(0.5);
+    } finally {
+      await fm.close();
+    }
+  });
+});
+
 describe('failures', () => {
   it('refuses a wrong token with a clear error', async () => {
     await expect(instantiate(loadWorkload('seqscan'), {}, { remote: { urls: servers.urls.slice(0, 1), token: 'wrong' } }))
