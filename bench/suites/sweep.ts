@@ -17,7 +17,7 @@ export const sweepSuite: Suite = {
     const config = {
       quick: ctx.quick,
       /** null = each workload's catalog `defaultSize` (~0.1–1 s all-local). */
-      sizeBytes: opt<number | null>(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : null),
+      sizeBytes: opt<number | null>(ctx, 'sizeBytes', ctx.quick ? 2 << 20 : null),
       reps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
       /** The baseline divides every ratio of its workload, so it gets at least 3 repetitions. */
       baselineReps: opt(ctx, 'baselineReps', 3),
