@@ -281,7 +281,7 @@ describe('in-process MemoryServer', () => {
 describe('spawned farmem serve', () => {
   let servers: Servers;
   beforeAll(async () => {
-    servers = await startServers(1, { capacity: '64KiB', token: TOKEN });
+    servers = await startServers(1, { capacity: '64KiB', token: TOKEN, entry: 'cli' });
   });
   afterAll(async () => {
     await servers?.close();
@@ -316,7 +316,7 @@ describe('spawned farmem serve', () => {
   });
 
   test('SIGTERM shuts down gracefully (exit code 0, clients see close 1001)', async () => {
-    const own = await startServers(1, { capacity: '1MiB', token: TOKEN });
+    const own = await startServers(1, { capacity: '1MiB', token: TOKEN, entry: 'cli' });
     const c = await Raw.connect(own.urls[0]!);
     const proc = own.processes[0]!;
     const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

@@ -201,9 +201,22 @@ export function listBytes(count: number): number { return LIST_ITEMS + 4 * count
 
 /** Allocates a READ_OK frame with its header filled in; the caller copies page i to `data` at i·pageSize. */
 export function allocReadOk(id: number, count: number, pageSize: number): { frame: Uint8Array; data: Uint8Array } {
-  const frame = alloc(readOkBytes(count, pageSize), Op.READ_OK, id);
+  const frame = Buffer.allocUnsafe(readOkBytes(count, pageSize));
+  return { frame, data: initReadOk(frame, id, count) };
+}
+
+/**
+ * Fills the header of a READ_OK frame in a buffer of exactly `readOkBytes(count, pageSize)` bytes
+ * (e.g. a recycled one) and returns the view its page data goes to.
+ */
+export function initReadOk(frame: Uint8Array, id: number, count: number): Uint8Array {
+  wr32(frame, H_LENGTH, frame.length);
+  frame[H_OP] = Op.READ_OK;
+  frame[H_RESERVED8] = 0;
+  wr16(frame, H_RESERVED16, 0);
+  wr32(frame, H_ID, id);
   wr32(frame, LIST_COUNT, count);
-  return { frame, data: frame.subarray(LIST_ITEMS) };
+  return frame.subarray(LIST_ITEMS);
 }
 
 export function encodeReadOk(id: number, data: Uint8Array, pageSize: number): Uint8Array {

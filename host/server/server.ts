@@ -14,12 +14,13 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FarmemError, OptionError } from '../errors.js';
 import {
-  allocReadOk, decode, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, FrameError, FrameReader,
+  initReadOk, decode, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, FrameError, FrameReader,
   peekOp, peekId, readOkBytes, DEFAULT_LIMITS, Op, PROTOCOL_VERSION, Status, STATUS_NAMES,
   type DecodeContext, type Hello, type NamespaceStats, type StatsOk,
 } from '../protocol/index.js';
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
 import { Namespace, SlabArena } from './arena.js';
+import { ReplyPool } from './reply-pool.js';
 
 /** Published for every refused frame, failed connection and internal error. Subscribe to log. */
 export const serverErrorChannel = diagnostics_channel.channel('farmem:server:error');
@@ -106,6 +107,8 @@ export class MemoryServer {
   readonly #tokenDigest: Buffer;
   readonly #opts: Required<Omit<MemoryServerOptions, 'token' | 'capacity'>>;
   readonly #arena: SlabArena;
+  // 64 MiB of recycled reply buffers, each ≤ 1 MiB (+ header): covers 64 in-flight 1 MiB reads.
+  readonly replyPool = new ReplyPool(64 * 1024 * 1024, 1024 * 1024 + 64);
   readonly #namespaces = new Map<string, Namespace>();
   readonly #connections = new Set<Connection>();
   readonly #counters: Counters = { reads: 0, writes: 0, frees: 0, errors: 0, pagesRead: 0, pagesWritten: 0 };
@@ -286,6 +289,9 @@ class Connection {
   #helloTimer: NodeJS.Timeout | null;
   readonly #closed: Promise<void>;
   readonly #onSent: () => void;
+  /** Replies handed to ws, oldest first (null: not recycled); ws calls back in send order. */
+  #sent: Array<Uint8Array | null> = [];
+  #sentHead = 0;
   readonly #onFrame: (frame: Uint8Array) => void;
 
   constructor(server: MemoryServer, ws: WebSocket, remote: string) {
@@ -296,6 +302,16 @@ class Connection {
     this.#reader = new FrameReader(server.limits);
     this.#closed = new Promise((resolve) => ws.once('close', () => resolve()));
     this.#onSent = () => {
+      const buf = this.#sent[this.#sentHead];
+      this.#sent[this.#sentHead++] = null;
+      if (this.#sentHead === this.#sent.length) {
+        this.#sent.length = 0;
+        this.#sentHead = 0;
+      } else if (this.#sentHead >= 1024) {
+        this.#sent = this.#sent.slice(this.#sentHead);
+        this.#sentHead = 0;
+      }
+      if (buf) this.#server.replyPool.give(buf);
       if (this.#paused && this.#ws.bufferedAmount <= this.#server.opts.maxBufferedBytes / 2) {
         this.#paused = false;
         this.#ws.resume();
@@ -381,11 +397,11 @@ class Connection {
         if (readOkBytes(count, ns.pageSize) > this.#ctx.maxFrameBytes) {
           throw new FrameError(Status.TOO_LARGE, `READ of ${count} pages of ${ns.pageSize} bytes needs a reply larger than the ${this.#ctx.maxFrameBytes}-byte frame limit`, m.id);
         }
-        const reply = allocReadOk(m.id, count, ns.pageSize);
-        server.arena.read(ns, m.pages, reply.data);
+        const frame = server.replyPool.take(readOkBytes(count, ns.pageSize));
+        server.arena.read(ns, m.pages, initReadOk(frame, m.id, count));
         c.reads++;
         c.pagesRead += count;
-        this.#send(reply.frame);
+        this.#send(frame, true);
         return;
       }
       case Op.WRITE: {
@@ -439,8 +455,10 @@ class Connection {
     }));
   }
 
-  #send(frame: Uint8Array): void {
+  /** Sends a reply; a `recycle`d buffer goes back to the reply pool once written to the socket. */
+  #send(frame: Uint8Array, recycle = false): void {
     const ws = this.#ws;
+    this.#sent.push(recycle ? frame : null);
     ws.send(frame, this.#onSent);
     if (!this.#paused && ws.bufferedAmount > this.#server.opts.maxBufferedBytes) {
       this.#paused = true;

@@ -7,6 +7,7 @@
  *   await servers.kill(1);   // SIGKILL server 1 (its pages are gone), waits for it to exit
  *   await servers.close();   // SIGTERM the rest, waits for them to exit
  *
+ * By default only the serve subcommand is loaded (fast); `entry: 'cli'` runs the full binary.
  * Each process prints `farmem serve listening on ws://HOST:PORT`; the helper waits for that line
  * (bounded by `startTimeoutMs`) and reports the process's stderr if it exits first.
  */
@@ -18,8 +19,9 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = `${ROOT}dist/host/cli/main.js`;
 const SERVE = `${ROOT}dist/host/cli/cmd/serve.js`;
 /**
- * Runs only the `serve` subcommand (same code, same flags) when the full CLI cannot load because
- * another subcommand is mid-development in this checkout.
+ * Runs only the `serve` subcommand: the same `registerServe` code and flags as `farmem serve`, but
+ * without loading the other subcommands (the full CLI loads binaryen, vega, ... which takes seconds
+ * on a busy machine; a subcommand mid-development may not load at all).
  */
 const SERVE_ONLY = `
 const { Command } = await import('commander');
@@ -36,6 +38,11 @@ export interface ServerSpawnOptions {
   /** More flags for every server, e.g. `['--max-payload', '1MiB']`. */
   args?: readonly string[];
   startTimeoutMs?: number;
+  /**
+   * `'serve'` (default) loads only the serve subcommand; `'cli'` runs `dist/host/cli/main.js serve`,
+   * the full `farmem` binary.
+   */
+  entry?: 'serve' | 'cli';
 }
 
 export interface Servers {
@@ -91,27 +98,13 @@ function spawnOne(flags: string[], standalone: boolean, timeoutMs: number): Prom
   });
 }
 
-/** Set once the full CLI failed to load in this checkout; later spawns go straight to SERVE_ONLY. */
-let useStandalone = false;
-
 export async function startServers(n: number, options: ServerSpawnOptions = {}): Promise<Servers> {
   if (!existsSync(SERVE)) throw new Error(`${SERVE} is missing: build first with "npx tsc -p tsconfig.json"`);
   const flags = ['--port', '0', '--host', '127.0.0.1', '--capacity', String(options.capacity ?? '64MiB'), '--token', options.token ?? 'test-token', ...(options.args ?? [])];
-  const timeoutMs = options.startTimeoutMs ?? 20_000;
-  let started: Array<{ proc: ChildProcess; port: number; err: () => string }> = [];
-  const one = async () => {
-    if (!useStandalone) {
-      try {
-        return await spawnOne(flags, false, timeoutMs);
-      } catch (e) {
-        if (!/ERR_MODULE_NOT_FOUND/.test((e as { stderr?: string }).stderr ?? '')) throw e;
-        useStandalone = true;
-      }
-    }
-    return spawnOne(flags, true, timeoutMs);
-  };
-  const results = await Promise.allSettled(Array.from({ length: n }, one));
-  started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
+  const entry = options.entry ?? 'serve';
+  const results = await Promise.allSettled(Array.from({ length: n }, () => spawnOne(flags, entry === 'serve', timeoutMs)));
+  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {
     await Promise.all(started.map((s) => stop(s.proc, 'SIGKILL')));
