@@ -9,3 +9,7 @@ export { EmbeddedStore } from './store/embedded.js';
 export type { PageStore, SyncPageStore } from './store/page-store.js';
 export type { RuntimeStats } from './stats/counters.js';
 export * from './errors.js';
+export { createPolicy, policyNames, registerPolicy } from './prefetch/registry.js';
+export type { FaultInfo, PrefetchPolicy } from './prefetch/policy.js';
+export { Wasi } from './wasi/index.js';
+export { WORKLOADS, loadWorkload } from './workloads.js';
