@@ -19,7 +19,7 @@ export const pagesizeSuite: Suite = {
   async run(ctx): Promise<SuiteOutput> {
     const config = {
       quick: ctx.quick,
-      sizeBytes: opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 16 << 20),
+      sizeBytes: opt(ctx, 'sizeBytes', ctx.quick ? 2 << 20 : 16 << 20),
       reps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
       /** Baseline repetitions (at least): it divides every ratio at its page size. */
       baselineReps: opt(ctx, 'baselineReps', 3),

@@ -54,7 +54,7 @@ export const peerSuite: Suite = {
       quick: ctx.quick,
       sizeMiB: mib,
       localPercents: opt<number[]>(ctx, 'localPercents', [75, 50, 25]),
-      timeoutMs: opt(ctx, 'timeoutMs', ctx.quick ? 10_000 : 300_000),
+      timeoutMs: opt(ctx, 'timeoutMs', ctx.quick ? 8_000 : 300_000),
       baselineReps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
       farmemPrefetchers: opt<string[]>(ctx, 'prefetchers', ['none', 'leap']),
       pageSize: 4096,
