@@ -49,7 +49,8 @@ export const peerSuite: Suite = {
   name: 'peer',
   description: 'native C programs under plain Linux swap (cgroup cap + zram) vs farmem at the same local memory',
   async run(ctx): Promise<SuiteOutput> {
-    const mib = opt(ctx, 'sizeMiB', ctx.quick ? 8 : 128);
+    const sizeBytes = opt<number | null>(ctx, 'sizeBytes', null);
+    const mib = sizeBytes !== null ? Math.max(1, Math.round(sizeBytes / 2 ** 20)) : opt(ctx, 'sizeMiB', ctx.quick ? 8 : 128);
     const config: Record<string, unknown> = {
       quick: ctx.quick,
       sizeMiB: mib,

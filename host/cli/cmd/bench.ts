@@ -6,13 +6,17 @@
 import type { Command } from 'commander';
 import { runBench, DEFAULT_OUT_DIR } from '../../../bench/run.js';
 import { SUITES } from '../../../bench/suites/index.js';
+import { OptionError } from '../../errors.js';
 import { action } from '../action.js';
+import { parseSize } from '../sizes.js';
 
 interface BenchFlags {
   quick?: boolean;
   out: string;
   json?: boolean;
   liftoff?: boolean;
+  size?: string;
+  reps?: string;
 }
 
 export function registerBench(program: Command): void {
@@ -24,9 +28,22 @@ export function registerBench(program: Command): void {
     .option('--out <dir>', 'output directory for <suite>.json and the charts', DEFAULT_OUT_DIR)
     .option('--json', 'print the results as JSON on stdout instead of tables; no progress bars')
     .option('--liftoff', 'keep V8\'s baseline wasm compiler (default: --no-liftoff for steadier times)')
-    .addHelpText('after', '\n' + SUITES.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n'))
+    .option('--size <size>', 'guest data size for every suite, e.g. 16MiB (default: per suite, smaller with --quick)')
+    .option('--reps <n>', 'timed repetitions per configuration (default: per suite)')
+    .addHelpText('after', '\nSuites:\n' + SUITES.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n'))
     .action(action('bench', async (suites: string[], flags: BenchFlags) => {
-      const results = await runBench({ suites, quick: flags.quick, outDir: flags.out, json: flags.json, liftoff: flags.liftoff });
+      const overrides: Record<string, unknown> = {};
+      if (flags.size !== undefined) {
+        const bytes = parseSize(flags.size, '--size');
+        if (bytes < 65536) throw new OptionError(`--size must be at least 64KiB (the workloads' minimum), got "${flags.size}"`);
+        overrides.sizeBytes = bytes;
+      }
+      if (flags.reps !== undefined) {
+        const reps = Number(flags.reps);
+        if (!Number.isInteger(reps) || reps < 1 || reps > 1000) throw new OptionError(`--reps must be an integer from 1 to 1000, got "${flags.reps}"`);
+        overrides.reps = reps;
+      }
+      const results = await runBench({ suites, quick: flags.quick, outDir: flags.out, json: flags.json, liftoff: flags.liftoff, overrides });
       if (results.some((r) => r.status === 'failed')) process.exitCode = 1;
     }));
 }
