@@ -339,8 +339,7 @@ describe.each(PAGE_SIZES)('memory.init and data.drop at page size %i', (pageSize
     (func (export "drop") (data.drop $p))
     (func (export "drop_active") (data.drop $a)))`);
 
-  // BUG-DATA-SEGMENTS (see 'known bugs'): every segment reads as empty.
-  it.fails('initialises in and out of bounds of the segment and of memory, and after data.drop', async () => {
+  it('initialises in and out of bounds of the segment and of memory, and after data.drop', async () => {
     const inits: [string, number, number, number][] = [
       ['init', 0, 0, 600], ['init', P - 10, 5, 300], ['init', 65536 - 7, 1, 599], ['init', MEM - 10, 0, 10],
       ['init', MEM - 10, 0, 11], ['init', 0, 590, 10], ['init', 0, 590, 11], ['init', 0, 600, 0], ['init', 0, 601, 0],
@@ -357,8 +356,7 @@ describe.each(PAGE_SIZES)('memory.init and data.drop at page size %i', (pageSize
 });
 
 describe.each(PAGE_SIZES)('active data segments at page size %i', (pageSize) => {
-  // BUG-DATA-SEGMENTS (see 'known bugs'): the initial image is all zeros.
-  it.fails('form the initial image, across pages and up to the last byte', async () => {
+  it('form the initial image, across pages and up to the last byte', async () => {
     const mod = wat(`(module (memory (export "memory") ${MEM_PAGES} ${MEM_PAGES})
       (data (i32.const 250) "${watData(700, 1)}")
       (data (i32.const 65530) "${watData(20, 2)}")
@@ -371,8 +369,7 @@ describe.each(PAGE_SIZES)('active data segments at page size %i', (pageSize) => 
     expect(diff.mismatches).toEqual([]);
   });
 
-  // BUG-DATA-SEGMENTS
-  it.fails('are visible to the start function', async () => {
+  it('are visible to the start function', async () => {
     const mod = wat(`(module (memory (export "memory") 1 1)
       (data (i32.const 10) "abc")
       (func $start (i32.store8 (i32.const 11) (i32.add (i32.load8_u (i32.const 10)) (i32.const 1))))
@@ -390,8 +387,7 @@ describe.each(PAGE_SIZES)('active data segments at page size %i', (pageSize) => 
     }
   });
 
-  // BUG-DATA-SEGMENTS: the segment's length is lost, so it is never out of bounds.
-  it.fails('an out-of-bounds active segment fails instantiation with a RuntimeError', async () => {
+  it('an out-of-bounds active segment fails instantiation with a RuntimeError', async () => {
     for (const data of [`(data (i32.const ${MEM - 4}) "12345")`, `(data (i32.const 0) "ok") (data (i32.const ${MEM + 1}) "")`]) {
       const mod = wat(`(module (memory (export "memory") ${MEM_PAGES} ${MEM_PAGES}) ${data})`);
       const diff = await runBoth(mod, [], { pageSize, frames: 2 });
@@ -450,6 +446,46 @@ describe.each(PAGE_SIZES)('evaluation order and nesting at page size %i', (pageS
   });
 });
 
+describe.each(PAGE_SIZES)('the bounce buffer at page size %i', (pageSize) => {
+  const mod = wat(`(module (memory (export "memory") ${MEM_PAGES} ${MEM_PAGES})
+    (func (export "st64") (param $a i32) (param $v i64) (i64.store (local.get $a) (local.get $v)))
+    (func (export "ld64") (param $a i32) (result i64) (i64.load (local.get $a)))
+    (func (export "st16") (param $a i32) (param $v i32) (i32.store16 (local.get $a) (local.get $v)))
+    (func (export "ld8") (param $a i32) (result i32) (i32.load8_u (local.get $a)))
+    (func (export "stv") (param $a i32) (param $v i64) (v128.store offset=1 (local.get $a) (i64x2.splat (local.get $v))))
+    (func (export "ldv") (param $a i32) (result i64) (i64x2.extract_lane 1 (v128.load offset=1 (local.get $a))))
+    (func (export "st_ld") (param $a i32) (param $b i32) (result i64)
+      (i64.store (local.get $a) (i64.const 0x0102030405060708)) (i64.load (local.get $b)))
+    (func (export "st_st_ld") (param $a i32) (param $b i32) (result i64)
+      (i64.store (local.get $a) (i64.const -1)) (i32.store (local.get $b) (i32.const 0x55aa55aa)) (i64.load (local.get $a)))
+    (func (export "st_copy") (param $a i32) (param $d i32)
+      (i64.store (local.get $a) (i64.const 0x1122334455667788)) (memory.copy (local.get $d) (local.get $a) (i32.const 8)))
+    (func (export "st_fill_ld") (param $a i32) (result i64)
+      (i64.store (local.get $a) (i64.const 0x1122334455667788)) (memory.fill (i32.add (local.get $a) (i32.const 3)) (i32.const 0) (i32.const 2))
+      (i64.load (local.get $a)))
+    (func (export "st_grow") (param $a i32) (result i32)
+      (i64.store (local.get $a) (i64.const 0x0badf00d)) (memory.grow (i32.const 0))))`);
+
+  it('pending straddling stores are seen by the next load, store, bulk op and host read', async () => {
+    const P = pageSize;
+    const calls: Call[] = [];
+    for (const b of [P, 2 * P, 65536]) {
+      calls.push(
+        { fn: 'st64', args: [b - 3, 0x1111111111111111n] }, { fn: 'ld64', args: [b - 5] }, { fn: 'ld8', args: [b] },
+        { fn: 'st64', args: [b - 4, 0x2222222222222222n] }, { fn: 'st64', args: [b - 2, 0x3333333333333333n] }, { fn: 'ld64', args: [b - 6] },
+        { fn: 'st16', args: [b - 1, 0x4444] }, { fn: 'ld8', args: [b - 1] },
+        { fn: 'stv', args: [b - 9, 0x5555555555555555n] }, { fn: 'ldv', args: [b - 8] }, { fn: 'ldv', args: [b - 10] },
+        { fn: 'st_ld', args: [b - 5, b - 1] }, { fn: 'st_st_ld', args: [b - 4, b - 2] }, { fn: 'st_st_ld', args: [b - 4, b + 100] },
+        { fn: 'st_copy', args: [b - 7, b - 3] }, { fn: 'st_copy', args: [b - 2, 10] }, { fn: 'st_fill_ld', args: [b - 4] },
+        { fn: 'st_grow', args: [b - 1] }, { fn: 'ld64', args: [b - 1] },
+      );
+    }
+    const diff = await runBoth(mod, calls, { pageSize, frames: 2, memory: 'each' });
+    expect(diff.mismatches).toEqual([]);
+    if (pageSize < 65536) expect(diff.stats!.straddles).toBeGreaterThan(20);
+  });
+});
+
 describe('memory.atomic.wait on unshared memory', () => {
   const mod = wat(`(module (memory (export "memory") 1 1)
     (func (export "w32") (param $a i32) (result i32) (memory.atomic.wait32 (local.get $a) (i32.const 0) (i64.const 0)))
@@ -474,12 +510,9 @@ describe('memory.atomic.wait on unshared memory', () => {
  * fix lands; then the test fails and should become a plain `it`.
  */
 describe('known bugs (minimal reproducers)', () => {
-  // BUG-DATA-SEGMENTS: binaryen 132's getDataSegmentInfo() returns `data` as an ArrayBuffer, not a
-  // Uint8Array, so instrument.ts records `length: undefined` for every segment (dataBytes = NaN,
-  // an empty farmem.data section): active segments never reach the initial image, memory.init
-  // copies nothing (and traps), out-of-bounds segments are not detected. Fix in instrument.ts:
-  // `const data = new Uint8Array(seg.data)` and use it for length and chunks.
-  it.fails('active and passive data segments keep their bytes', async () => {
+  // Was BUG-DATA-SEGMENTS (fixed): binaryen 132's getDataSegmentInfo() returns `data` as an
+  // ArrayBuffer, and every segment was recorded with `length: undefined`.
+  it('active and passive data segments keep their bytes', async () => {
     const mod = wat(`(module (memory (export "memory") 1 1) (data (i32.const 10) "abc") (data $p "xyz")
       (func (export "init") (memory.init $p (i32.const 20) (i32.const 0) (i32.const 3))))`);
     const diff = await runBoth(mod, [{ fn: 'init' }], { pageSize: 256, frames: 2 });
@@ -539,6 +572,27 @@ describe('known bugs (minimal reproducers)', () => {
       (func (export "rmw") (param $a i32) (param $v i64) (result i64) (i64.atomic.rmw.add (local.get $a) (local.get $v))))`);
     const calls: Call[] = [{ fn: 'st', args: [255, -1] }, { fn: 'rmw', args: [1020, 1n] }];
     const diff = await runBoth(mod, calls, { pageSize: 256, frames: 2 });
+    expect(diff.mismatches).toEqual([]);
+  });
+
+  // BUG-OPERAND-ORDER: an access's operands after the address are spilled to locals when they are
+  // not trivial, but a trivial one (local.get/global.get) stays in place, so it is read *after* a
+  // later, spilled operand ran. cmpxchg's `expected` then sees a local or global that its
+  // `replacement` operand changed. Fix in MemoryPass.rewriteAccess: once any later operand is
+  // spilled, also spill every earlier local.get/global.get operand (constants may stay).
+  it.fails('cmpxchg reads `expected` before `replacement` changes it (local)', async () => {
+    const mod = wat(`(module (memory (export "memory") 1 1)
+      (func (export "cx") (param $p i32) (param $a i32) (result i32)
+        (i32.atomic.rmw.cmpxchg (local.get $p) (local.get $a) (local.tee $a (i32.const 5)))))`);
+    const diff = await runBoth(mod, [{ fn: 'cx', args: [0, 0] }], { pageSize: 256, frames: 2 });
+    expect(diff.mismatches).toEqual([]);
+  });
+
+  it.fails('cmpxchg reads `expected` before `replacement` changes it (global)', async () => {
+    const mod = wat(`(module (memory (export "memory") 1 1) (global $g (mut i32) (i32.const 0))
+      (func $set (result i32) (global.set $g (i32.const 9)) (i32.const 7))
+      (func (export "cx") (param $p i32) (result i32) (i32.atomic.rmw.cmpxchg (local.get $p) (global.get $g) (call $set))))`);
+    const diff = await runBoth(mod, [{ fn: 'cx', args: [8] }], { pageSize: 4096, frames: 2 });
     expect(diff.mismatches).toEqual([]);
   });
 
