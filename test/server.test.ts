@@ -9,7 +9,7 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import {
-  decode, encodeFree, encodeHello, encodeRead, encodeStats, encodeWrite, DEFAULT_LIMITS, Op, PROTOCOL_VERSION, Status,
+  decode, encodeFree, encodeHello, FrameReader, encodeRead, encodeStats, encodeWrite, DEFAULT_LIMITS, Op, PROTOCOL_VERSION, Status,
   type Message, type StatsOk,
 } from '../host/protocol/index.js';
 import { MemoryServer, type ServerErrorEvent } from '../host/server/index.js';
@@ -27,16 +27,24 @@ class Raw {
   readonly closed: Promise<{ code: number; reason: string }>;
   readonly opened: Promise<void>;
   pageSize = PS;
+  /** ws messages received (each may hold several frames). */
+  messages = 0;
 
   constructor(url: string) {
     this.ws = new WebSocket(url, { perMessageDeflate: false });
     this.opened = new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
     this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    // A message may hold several replies (the server gathers small ones).
+    const reader = new FrameReader(DEFAULT_LIMITS);
     this.ws.on('message', (data) => {
-      const m = decode(data as Buffer, { ...DEFAULT_LIMITS, pageSize: this.pageSize });
-      const w = this.#waiters.shift();
-      if (w) w(m);
-      else this.#inbox.push(m);
+      this.messages++;
+      reader.push(data as Buffer, (f) => {
+        const m = decode(f, { ...DEFAULT_LIMITS, pageSize: this.pageSize });
+        const w = this.#waiters.shift();
+        if (w) w(m);
+        else this.#inbox.push(m);
+      });
+      expect(reader.buffered).toBe(0);
     });
   }
 
@@ -141,6 +149,8 @@ describe('in-process MemoryServer', () => {
         expect((m as { data: Uint8Array }).data[0]).toBe((i - 1) & 0xff);
       }
     }
+    // Small replies to one incoming message leave gathered in a few ws messages (≤ 256 KiB each).
+    expect(c.messages).toBeLessThan(100);
     c.close();
   });
 

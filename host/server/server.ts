@@ -71,6 +71,14 @@ const DEFAULTS = {
 
 const KNOWN_OPTIONS = new Set(['host', 'port', 'capacity', 'token', ...Object.keys(DEFAULTS)]);
 
+/**
+ * Replies up to this size (a 16 KiB page plus header) are gathered into one ws message per incoming
+ * message; larger ones are sent alone, since copying them costs more than a message header saves.
+ */
+const COALESCE_MAX_FRAME = 16 * 1024 + 16;
+/** A gathered reply message never exceeds this size (nor maxPayload); it leaves at the end of the incoming message. */
+const COALESCE_MAX_MESSAGE = 256 * 1024;
+
 /** Statuses after which the connection stays usable; every other status closes it. */
 function isRequestLevel(status: Status): boolean {
   return status === Status.OUT_OF_CAPACITY || status === Status.TOO_LARGE;
@@ -292,6 +300,11 @@ class Connection {
   /** Replies handed to ws, oldest first (null: not recycled); ws calls back in send order. */
   #sent: Array<Uint8Array | null> = [];
   #sentHead = 0;
+  /** Replies gathered while one incoming message is handled (see #send). */
+  #batching = false;
+  readonly #out: Uint8Array[] = [];
+  readonly #outRecycle: boolean[] = [];
+  #outBytes = 0;
   readonly #onFrame: (frame: Uint8Array) => void;
 
   constructor(server: MemoryServer, ws: WebSocket, remote: string) {
@@ -354,6 +367,7 @@ class Connection {
       this.#fail(new FrameError(Status.MALFORMED_FRAME, 'malformed frame: text message (the protocol is binary)'));
       return;
     }
+    this.#batching = true;
     try {
       this.#reader.push(data, this.#onFrame);
       if (this.#reader.buffered !== 0 && !this.#closing) {
@@ -362,6 +376,9 @@ class Connection {
     } catch (err) {
       // Errors from the reader itself (bad length field): the stream cannot be resynchronised.
       this.#fail(err);
+    } finally {
+      this.#batching = false;
+      this.#flushOut();
     }
   }
 
@@ -456,7 +473,46 @@ class Connection {
   }
 
   /** Sends a reply; a `recycle`d buffer goes back to the reply pool once written to the socket. */
+  /**
+   * Sends a reply. While a message's frames are handled, small replies are gathered and leave as one
+   * ws message (one syscall, one ws header) once the message is done; large ones go out at once.
+   */
   #send(frame: Uint8Array, recycle = false): void {
+    if (this.#batching && frame.length <= COALESCE_MAX_FRAME) {
+      // A gathered message stays within the peer's message limit (our maxPayload).
+      if (this.#outBytes + frame.length > Math.min(COALESCE_MAX_MESSAGE, this.#server.opts.maxPayload)) this.#flushOut();
+      this.#out.push(frame);
+      this.#outRecycle.push(recycle);
+      this.#outBytes += frame.length;
+      return;
+    }
+    this.#flushOut();
+    this.#write(frame, recycle);
+  }
+
+  #flushOut(): void {
+    const n = this.#out.length;
+    if (n === 0) return;
+    if (n === 1) {
+      this.#write(this.#out[0]!, this.#outRecycle[0]!);
+    } else {
+      const pool = this.#server.replyPool;
+      const all = Buffer.allocUnsafe(this.#outBytes);
+      let o = 0;
+      for (let i = 0; i < n; i++) {
+        const f = this.#out[i]!;
+        all.set(f, o);
+        o += f.length;
+        if (this.#outRecycle[i]) pool.give(f);
+      }
+      this.#write(all, false);
+    }
+    this.#out.length = 0;
+    this.#outRecycle.length = 0;
+    this.#outBytes = 0;
+  }
+
+  #write(frame: Uint8Array, recycle: boolean): void {
     const ws = this.#ws;
     this.#sent.push(recycle ? frame : null);
     ws.send(frame, this.#onSent);
@@ -475,6 +531,7 @@ class Connection {
     const id = err instanceof FrameError ? err.requestId : 0;
     this.#server.reportError(this.#remote, status, message, err);
     if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#flushOut(); // replies to earlier frames go first
     this.#ws.send(encodeError(id, status, message));
     this.#ws.close(closeCode(status), `${STATUS_NAMES[status] ?? 'ERROR'}: ${message}`.slice(0, 120));
     const t = setTimeout(() => this.#ws.terminate(), 2000);

@@ -67,6 +67,11 @@ export interface LinkStats {
  * an XOR pass per frame). Masking guards browsers' traffic against cache-poisoning proxies; farmem
  * clients are not browsers and talk to memory servers directly.
  */
+/** Request frames up to this size (a READ of ~1000 pages) are gathered into one message per tick. */
+const COALESCE_MAX_FRAME = 4096;
+/** A gathered message is at most this size, and at most the server's maxFrameBytes. */
+const COALESCE_MAX_MESSAGE = 64 * 1024;
+
 function zeroMask(mask: Uint8Array): void {
   mask.fill(0);
 }
@@ -92,6 +97,11 @@ export class ServerLink {
   #lastError: Error | null = null;
   #opened: { resolve: () => void; reject: (err: Error) => void } | null = null;
   readonly #onFrame: (frame: Uint8Array) => void;
+  /** Small request frames gathered in this tick (see #send). */
+  readonly #out: Uint8Array[] = [];
+  #outBytes = 0;
+  #flushQueued = false;
+  readonly #flushFn: () => void;
   /** Limits the server announced in HELLO_OK (DEFAULT_LIMITS until then). */
   maxFrameBytes = DEFAULT_LIMITS.maxFrameBytes;
   maxPagesPerRequest = DEFAULT_LIMITS.maxPagesPerRequest;
@@ -105,6 +115,10 @@ export class ServerLink {
     this.#ctx = { ...DEFAULT_LIMITS, pageSize: options.pageSize };
     this.#backoffMs = options.minBackoffMs;
     this.#onFrame = (frame) => this.#frame(frame);
+    this.#flushFn = () => {
+      this.#flushQueued = false;
+      this.#flushOut();
+    };
     this.stats = { url: options.url, state: 'connecting', inFlight: 0, queued: 0, requests: 0, timeouts: 0, reconnects: 0, bytesOut: 0, bytesIn: 0 };
   }
 
@@ -234,6 +248,8 @@ export class ServerLink {
       return;
     }
     // Requests in flight go back to the front of the queue, in the order they were sent.
+    this.#out.length = 0;
+    this.#outBytes = 0;
     if (this.#inFlight.size > 0) {
       this.#queue = [...this.#inFlight.values(), ...this.#queue];
       this.#inFlight.clear();
@@ -322,10 +338,36 @@ export class ServerLink {
     if (this.#queue.length > 0) this.#pump();
   }
 
+  /**
+   * Sends a request. Small frames issued in the same tick leave as one ws message, flushed in a
+   * microtask (no added delay); large ones are sent at once, after any gathered ones (order kept).
+   */
   #send(p: Pending): void {
     this.#inFlight.set(p.id, p);
-    this.#ws!.send(p.frame);
     this.stats.bytesOut += p.frame.length;
+    const f = p.frame;
+    if (f.length > COALESCE_MAX_FRAME) {
+      this.#flushOut();
+      this.#ws!.send(f);
+      return;
+    }
+    if (this.#outBytes + f.length > Math.min(COALESCE_MAX_MESSAGE, this.maxFrameBytes)) this.#flushOut();
+    this.#out.push(f);
+    this.#outBytes += f.length;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushFn);
+    }
+  }
+
+  #flushOut(): void {
+    const n = this.#out.length;
+    if (n === 0) return;
+    const ws = this.#ws;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(n === 1 ? this.#out[0]! : Buffer.concat(this.#out, this.#outBytes));
+    // Otherwise the connection is gone; these requests are in #inFlight and get resent or failed.
+    this.#out.length = 0;
+    this.#outBytes = 0;
   }
 
   #pump(): void {
