@@ -11,7 +11,9 @@
  * Writes `bench/results/server-throughput.json` (machine, date, config, per-size results, ratios).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { collectEnv } from '../lib/env.js';
@@ -63,6 +65,22 @@ function spawnServer(args: string[], pattern: RegExp): Promise<{ proc: ChildProc
       if (m) resolve({ proc, url: m[1]! });
     });
   });
+}
+
+/** CPU seconds (user + system) a child process used so far, from /proc (Linux); NaN elsewhere. */
+function childCpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return NaN;
+  }
+}
+
+function selfCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
 /** `total` requests with `window` in flight; returns seconds. */
@@ -119,6 +137,9 @@ class RawClient {
 interface SideResult {
   throughputMBps: number[];
   rttUs: { p50: number; p99: number };
+  /** CPU time per request, client process and server process: robust to a busy machine, unlike MB/s. */
+  clientCpuUsPerReq: number[];
+  serverCpuUsPerReq: number[];
 }
 
 async function main(): Promise<void> {
@@ -150,13 +171,22 @@ async function main(): Promise<void> {
       await pipelined(warm, config.window, farmemRead);
       await pipelined(warm, config.window, rawRead);
 
-      const f: SideResult = { throughputMBps: [], rttUs: { p50: 0, p99: 0 } };
-      const r: SideResult = { throughputMBps: [], rttUs: { p50: 0, p99: 0 } };
+      const f: SideResult = { throughputMBps: [], rttUs: { p50: 0, p99: 0 }, clientCpuUsPerReq: [], serverCpuUsPerReq: [] };
+      const r: SideResult = { throughputMBps: [], rttUs: { p50: 0, p99: 0 }, clientCpuUsPerReq: [], serverCpuUsPerReq: [] };
       const fr: number[] = [];
       const rr: number[] = [];
+      /** Runs one throughput sample and records client and server CPU per request. */
+      const sample = async (side: SideResult, srv: ChildProcess, one: () => Promise<unknown>) => {
+        const c0 = selfCpuSeconds();
+        const s0 = childCpuSeconds(srv.pid);
+        const secs = await pipelined(total, config.window, one);
+        side.clientCpuUsPerReq.push(((selfCpuSeconds() - c0) / total) * 1e6);
+        side.serverCpuUsPerReq.push(((childCpuSeconds(srv.pid) - s0) / total) * 1e6);
+        return secs;
+      };
       for (let rep = 0; rep < config.reps; rep++) {
-        const sf = await pipelined(total, config.window, farmemRead);
-        const sr = await pipelined(total, config.window, rawRead);
+        const sf = await sample(f, farmemSrv.proc, farmemRead);
+        const sr = await sample(r, rawSrv.proc, rawRead);
         f.throughputMBps.push((total * pageSize) / sf / 1e6);
         r.throughputMBps.push((total * pageSize) / sr / 1e6);
         fr.push(...await roundTrips(Math.ceil(config.rttSamples / config.reps), farmemRead));
@@ -170,14 +200,22 @@ async function main(): Promise<void> {
         pageSize,
         pagesResident: pages,
         requestsPerSample: total,
-        farmem: { throughputMBps: summarize(f.throughputMBps), rttUs: f.rttUs },
-        raw: { throughputMBps: summarize(r.throughputMBps), rttUs: r.rttUs },
+        farmem: {
+          throughputMBps: summarize(f.throughputMBps), rttUs: f.rttUs,
+          clientCpuUsPerReq: median(f.clientCpuUsPerReq), serverCpuUsPerReq: median(f.serverCpuUsPerReq),
+        },
+        raw: {
+          throughputMBps: summarize(r.throughputMBps), rttUs: r.rttUs,
+          clientCpuUsPerReq: median(r.clientCpuUsPerReq), serverCpuUsPerReq: median(r.serverCpuUsPerReq),
+        },
         ratios: {
           // farmem / raw, per repetition then the median: ≥ 0.9 is DESIGN.md's target at 64 KiB.
           throughput: median(ratios),
           throughputPerRep: ratios,
           rttP50: f.rttUs.p50 / r.rttUs.p50,
           rttP99: f.rttUs.p99 / r.rttUs.p99,
+          // Total CPU per request (client + server), farmem / raw: what throughput converges to when CPU-bound.
+          cpuPerRequest: (median(f.clientCpuUsPerReq) + median(f.serverCpuUsPerReq)) / (median(r.clientCpuUsPerReq) + median(r.serverCpuUsPerReq)),
         },
       });
       raw.ws.close();
@@ -189,6 +227,12 @@ async function main(): Promise<void> {
   }
   const out = {
     bench: 'server-throughput',
+    notes: [
+      'farmem: one RemoteStore.read of one page per request, `window` in flight; raw: one ws message per request, same reply size, same ws options.',
+      'farmem gathers small requests (client, per tick) and small replies (server, per incoming message) into one ws message; the raw echo server does not.',
+      'throughput ratio = median over repetitions of farmem/raw MB/s measured back to back; on a shared machine prefer cpuPerRequest.',
+    ],
+    loadAverage: os.loadavg(),
     machine: env,
     node: process.version,
     date: env.date,
@@ -202,7 +246,9 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${x.pageSize / 1024} KiB: farmem ${x.farmem.throughputMBps.median.toFixed(0)} MB/s vs raw ws ${x.raw.throughputMBps.median.toFixed(0)} MB/s ` +
       `(ratio ${x.ratios.throughput.toFixed(2)}); rtt p50 ${x.farmem.rttUs.p50.toFixed(1)} vs ${x.raw.rttUs.p50.toFixed(1)} µs ` +
-      `(${x.ratios.rttP50.toFixed(2)}x), p99 ${x.farmem.rttUs.p99.toFixed(1)} vs ${x.raw.rttUs.p99.toFixed(1)} µs\n`);
+      `(${x.ratios.rttP50.toFixed(2)}x), p99 ${x.farmem.rttUs.p99.toFixed(1)} vs ${x.raw.rttUs.p99.toFixed(1)} µs; ` +
+      `cpu/req client+server ${x.farmem.clientCpuUsPerReq.toFixed(1)}+${x.farmem.serverCpuUsPerReq.toFixed(1)} vs ` +
+      `${x.raw.clientCpuUsPerReq.toFixed(1)}+${x.raw.serverCpuUsPerReq.toFixed(1)} µs (${x.ratios.cpuPerRequest.toFixed(2)}x)\n`);
   }
   process.stdout.write(`wrote ${file}\n`);
 }
