@@ -19,8 +19,8 @@ export const overheadSuite: Suite = {
   async run(ctx): Promise<SuiteOutput> {
     const config = {
       quick: ctx.quick,
-      /** null = each workload's catalog `defaultSize`. */
-      sizeBytes: opt<number | null>(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : null),
+      /** null = each workload's catalog `defaultSize` (a quarter of it with --quick). */
+      sizeBytes: opt<number | null>(ctx, 'sizeBytes', null),
       warmup: opt(ctx, 'warmup', ctx.quick ? 2 : 3),
       reps: opt(ctx, 'reps', ctx.quick ? 5 : 11),
       pageSize: opt(ctx, 'pageSize', 4096),
@@ -42,7 +42,7 @@ export const overheadSuite: Suite = {
     const warnings: string[] = [];
     ctx.progress.start('overhead', names.length * (config.warmup + config.reps));
     for (const name of names) {
-      const size = config.sizeBytes ?? fm.info(name).defaultSize;
+      const size = config.sizeBytes ?? (ctx.quick ? Math.max(65536, fm.info(name).defaultSize / 4) : fm.info(name).defaultSize);
       const orig = await fm.original(name);
       const inst = await fm.farmem(name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' });
       try {
