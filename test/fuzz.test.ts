@@ -1,7 +1,7 @@
 /**
  * @fileoverview Fuzz differential: random modules from binaryen's translate-to-fuzz (`wasm-opt -ttf`)
  * run unmodified on V8 and instrumented under farmem with a tiny frame pool, at page sizes 256,
- * 4096 and 65536; every export's result or trap, every logged value and the final memory must match.
+ * 4096 and 65536, with every prefetcher; every export's result or trap, every logged value and the final memory must match.
  *
  * Modules are generated here from a fixed seed list (seed → pseudo-random input bytes → wasm-opt,
  * every fourth seed also with -O2, which folds constants into offsets and reshapes accesses), so a
@@ -14,6 +14,7 @@
  * `<seed>.wasm` (the generated module, so the case survives a different wasm-opt). Environment:
  *   FARMEM_FUZZ_SEEDS=n    number of seeds (default 200)      FARMEM_FUZZ_START=s  first seed (default 1)
  *   FARMEM_FUZZ_SAVE=1     save new failing seeds as fixtures  FARMEM_FUZZ_VERBOSE=1  print every mismatch
+ *   FARMEM_FUZZ_FEATURES="--enable-..."  extra ttf feature flags   FARMEM_FUZZ_PREFETCH=leap  prefetch policy
  *   FARMEM_FUZZ_WASM_OPT=path   another generator, e.g. node_modules/binaryen/bin/wasm-opt (binaryen 132)
  * `scripts/fuzz-soak.mjs` runs thousands of seeds this way.
  */
@@ -39,6 +40,8 @@ const VERBOSE = process.env.FARMEM_FUZZ_VERBOSE === '1';
 const FEATURE_FLAGS = [
   '--enable-sign-ext', '--enable-bulk-memory', '--enable-nontrapping-float-to-int', '--enable-simd',
   '--enable-mutable-globals', '--enable-multivalue', '--enable-threads',
+  // More flags for a soak, e.g. "--enable-reference-types --enable-tail-call --enable-exception-handling".
+  ...(process.env.FARMEM_FUZZ_FEATURES ?? '').split(/\s+/).filter(Boolean),
 ];
 
 function findWasmOpt(): string[] | null {
@@ -133,14 +136,20 @@ function callsFor(bytes: Uint8Array, seed: number): Call[] {
 
 const PAGE_SIZES = [256, 4096, 65536] as const;
 
+const PREFETCH = ['none', 'leap', 'stride', 'readahead'] as const;
+
 /**
- * Page size and pool size for a seed: every page size; mostly 2 to 5 frames, and one seed in five
- * a roomy 4 MiB pool (larger than the module's memory, so physical memory extends far past the
- * page tables and stray accesses cannot rely on landing outside it).
+ * Page size, pool size and prefetcher for a seed: every page size; mostly 2 to 5 frames, and one
+ * seed in five a roomy 4 MiB pool (larger than the module's memory, so physical memory extends far
+ * past the page tables and stray accesses cannot rely on landing outside it); every prefetcher.
+ * `FARMEM_FUZZ_PREFETCH` forces one.
  */
-export function configFor(seed: number): { pageSize: number; frames: number } {
+export function configFor(seed: number): { pageSize: number; frames: number; prefetch: string } {
   const pageSize = PAGE_SIZES[seed % 3]!;
-  return { pageSize, frames: seed % 5 === 4 ? (4 << 20) / pageSize : 2 + ((seed >>> 2) % 4) };
+  const prefetch = process.env.FARMEM_FUZZ_PREFETCH ?? PREFETCH[(seed >>> 3) % 4]!;
+  let frames = seed % 5 === 4 ? (4 << 20) / pageSize : 2 + ((seed >>> 2) % 4);
+  if (prefetch === 'readahead' && frames === 2) frames = 3; // BUG-PREFETCH-CLASH (instrument-ops.test.ts)
+  return { pageSize, frames, prefetch };
 }
 
 type Outcome =
@@ -150,8 +159,8 @@ type Outcome =
 
 async function runModule(bytes: Uint8Array, seed: number): Promise<Outcome> {
   if (!WebAssembly.validate(bytes as BufferSource)) return { kind: 'skipped', reason: 'V8 rejects it' };
-  const { pageSize, frames } = configFor(seed);
-  const diff = await runBoth(bytes, callsFor(bytes, seed), { pageSize, frames, before: 'hangLimitInitializer' });
+  const { pageSize, frames, prefetch } = configFor(seed);
+  const diff = await runBoth(bytes, callsFor(bytes, seed), { pageSize, frames, prefetch, before: 'hangLimitInitializer' });
   // A module farmem refuses by design (an unsupported feature) is skipped, not a failure.
   if (diff.farmem.instantiate.startsWith('error InstrumentError')) return { kind: 'skipped', reason: diff.farmem.instantiate };
   return diff.mismatches.length === 0 ? { kind: 'ok', diff } : { kind: 'mismatch', diff };

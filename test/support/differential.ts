@@ -25,6 +25,8 @@ export interface DiffOptions {
   /** Frame pool size in frames (default 2); ignored when `local` is given. */
   readonly frames?: number;
   readonly local?: FarmemOptions['local'];
+  /** Prefetch policy for the farmem run (default none). */
+  readonly prefetch?: string;
   /** Builds the caller's imports for one run; `log` records import calls for comparison. */
   readonly imports?: (log: string[]) => WebAssembly.Imports;
   /** Export called (unlogged) before every call, e.g. ttf's `hangLimitInitializer`. */
@@ -163,7 +165,7 @@ export async function runFarmem(wasm: Uint8Array, calls: readonly Call[], option
   let fm: FarmemInstance | null = null;
   const local = options.local ?? { bytes: options.pageSize * (options.frames ?? 2) };
   const record = await drive(async (imports) => {
-    fm = await instantiate(wasm, imports, { pageSize: options.pageSize, local });
+    fm = await instantiate(wasm, imports, { pageSize: options.pageSize, local, ...(options.prefetch ? { prefetch: options.prefetch } : {}) });
     const inst = fm;
     return {
       exports: inst.exports,
