@@ -31,7 +31,10 @@ import { runBoth, type Call, type DiffResult } from './support/differential.js';
 const run = promisify(execFile);
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'fuzz-regressions');
-const SEEDS = Number(process.env.FARMEM_FUZZ_SEEDS ?? 200);
+const wasmOpt = findWasmOpt();
+/** The npm package's JS wasm-opt takes ~1.4 s per module: without the native one, run fewer. */
+const NATIVE = wasmOpt !== null && wasmOpt.length === 1;
+const SEEDS = Number(process.env.FARMEM_FUZZ_SEEDS ?? (NATIVE ? 200 : 40));
 const START = Number(process.env.FARMEM_FUZZ_START ?? 1);
 const SAVE = process.env.FARMEM_FUZZ_SAVE === '1';
 const VERBOSE = process.env.FARMEM_FUZZ_VERBOSE === '1';
@@ -77,7 +80,6 @@ function unshareMemory(bytes: Uint8Array): void {
   }
 }
 
-const wasmOpt = findWasmOpt();
 let workDir = '';
 
 async function generate(seed: number, input: Uint8Array): Promise<Uint8Array> {
@@ -142,14 +144,21 @@ const PREFETCH = ['none', 'leap', 'stride', 'readahead'] as const;
  * Page size, pool size and prefetcher for a seed: every page size; mostly 2 to 5 frames, and one
  * seed in five a roomy 4 MiB pool (larger than the module's memory, so physical memory extends far
  * past the page tables and stray accesses cannot rely on landing outside it); every prefetcher.
- * `FARMEM_FUZZ_PREFETCH` forces one.
+ * `FARMEM_FUZZ_PREFETCH` and `FARMEM_FUZZ_FRAMES` force one.
  */
-export function configFor(seed: number): { pageSize: number; frames: number; prefetch: string } {
+export function configFor(seed: number): FuzzConfig {
   const pageSize = PAGE_SIZES[seed % 3]!;
   const prefetch = process.env.FARMEM_FUZZ_PREFETCH ?? PREFETCH[(seed >>> 3) % 4]!;
   let frames = seed % 5 === 4 ? (4 << 20) / pageSize : 2 + ((seed >>> 2) % 4);
-  if (prefetch === 'readahead' && frames === 2) frames = 3; // BUG-PREFETCH-CLASH (instrument-ops.test.ts)
+  if (prefetch !== 'none' && frames === 2) frames = 3; // BUG-PREFETCH-CLASH (instrument-ops.test.ts)
+  if (process.env.FARMEM_FUZZ_FRAMES) frames = Number(process.env.FARMEM_FUZZ_FRAMES);
   return { pageSize, frames, prefetch };
+}
+
+interface FuzzConfig {
+  readonly pageSize: number;
+  readonly frames: number;
+  readonly prefetch: string;
 }
 
 type Outcome =
@@ -157,9 +166,9 @@ type Outcome =
   | { kind: 'skipped'; reason: string }
   | { kind: 'mismatch'; diff: DiffResult };
 
-async function runModule(bytes: Uint8Array, seed: number): Promise<Outcome> {
+async function runModule(bytes: Uint8Array, seed: number, config: FuzzConfig = configFor(seed)): Promise<Outcome> {
   if (!WebAssembly.validate(bytes as BufferSource)) return { kind: 'skipped', reason: 'V8 rejects it' };
-  const { pageSize, frames, prefetch } = configFor(seed);
+  const { pageSize, frames, prefetch } = config;
   const diff = await runBoth(bytes, callsFor(bytes, seed), { pageSize, frames, prefetch, before: 'hangLimitInitializer' });
   // A module farmem refuses by design (an unsupported feature) is skipped, not a failure.
   if (diff.farmem.instantiate.startsWith('error InstrumentError')) return { kind: 'skipped', reason: diff.farmem.instantiate };
@@ -167,25 +176,31 @@ async function runModule(bytes: Uint8Array, seed: number): Promise<Outcome> {
 }
 
 /**
- * Saved regression seeds: 1, 2, 6 failed under BUG-DATA-SEGMENTS (every data segment lost; fixed).
+ * Saved regression seeds: 1, 2, 6 failed under BUG-DATA-SEGMENTS (every data segment lost; fixed);
+ * 6097, 6162, 6513 fail with stride prefetching and two frames (BUG-PREFETCH-CLASH).
  *
  * Seeds that fail because of a bug already reported (see test/instrument-ops.test.ts, "known
  * bugs"). Their regression case expects the mismatch until the fix lands, then fails as a reminder
  * to delete the entry.
  */
-const KNOWN: Record<number, string> = {};
+const KNOWN: Record<number, string> = {
+  6097: 'BUG-PREFETCH-CLASH', 6162: 'BUG-PREFETCH-CLASH', 6513: 'BUG-PREFETCH-CLASH',
+};
 
-async function loadRegressions(): Promise<{ seed: number; bytes: Uint8Array }[]> {
+/** Saved cases: `<seed>.bin` input, `<seed>.wasm` module, optional `<seed>.json` config it failed with. */
+async function loadRegressions(): Promise<{ seed: number; bytes: Uint8Array; config: FuzzConfig }[]> {
   if (!existsSync(FIXTURES)) return [];
   const names = (await readdir(FIXTURES)).filter((n) => n.endsWith('.bin'));
-  const out: { seed: number; bytes: Uint8Array }[] = [];
+  const out: { seed: number; bytes: Uint8Array; config: FuzzConfig }[] = [];
   for (const name of names) {
     const seed = Number(name.slice(0, -4));
     const wasmPath = join(FIXTURES, `${seed}.wasm`);
     const bytes = existsSync(wasmPath)
       ? new Uint8Array(await readFile(wasmPath))
       : await generate(seed, new Uint8Array(await readFile(join(FIXTURES, name))));
-    out.push({ seed, bytes });
+    const configPath = join(FIXTURES, `${seed}.json`);
+    const config = existsSync(configPath) ? JSON.parse(await readFile(configPath, 'utf8')) as FuzzConfig : configFor(seed);
+    out.push({ seed, bytes, config });
   }
   return out.sort((a, b) => a.seed - b.seed);
 }
@@ -195,6 +210,7 @@ describe.skipIf(wasmOpt === null)('fuzz differential (wasm-opt -ttf)', () => {
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
+  if (!NATIVE) console.warn('fuzz: native wasm-opt not found (apt-get install -y binaryen); using the slow JS build and 40 seeds');
   it(`${SEEDS} random modules from seeds ${START}..${START + SEEDS - 1} behave identically`, async () => {
     const seeds = Array.from({ length: SEEDS }, (_, i) => START + i);
     // Generate two at a time (wasm-opt is a separate process), run as they arrive.
@@ -224,14 +240,18 @@ describe.skipIf(wasmOpt === null)('fuzz differential (wasm-opt -ttf)', () => {
       calls += outcome.diff.original.results.length;
       faults += outcome.diff.stats?.majorFaults ?? 0;
       if (outcome.kind === 'mismatch') {
-        if (KNOWN[seed]) { known++; continue; }
-        failures.push({ seed, mismatches: outcome.diff.mismatches });
-        if (VERBOSE) console.log(`seed ${seed} (${JSON.stringify(configFor(seed))}):\n  ${outcome.diff.mismatches.slice(0, 8).join('\n  ')}`);
         if (SAVE) {
           await mkdir(FIXTURES, { recursive: true });
           await writeFile(join(FIXTURES, `${seed}.bin`), seedBytes(seed));
           await writeFile(join(FIXTURES, `${seed}.wasm`), bytes);
+          await writeFile(join(FIXTURES, `${seed}.json`), `${JSON.stringify(configFor(seed))}\n`);
         }
+        if (KNOWN[seed]) {
+          known++;
+          continue;
+        }
+        failures.push({ seed, mismatches: outcome.diff.mismatches });
+        if (VERBOSE) console.log(`seed ${seed} (${JSON.stringify(configFor(seed))}):\n  ${outcome.diff.mismatches.slice(0, 8).join('\n  ')}`);
       }
     }
     console.log(`fuzz: ${seeds.length} seeds, ${skipped.length} skipped, ${failures.length} failing, ${known} known-failing; ${calls} export calls, ${faults} major faults`);
@@ -246,8 +266,8 @@ describe.skipIf(wasmOpt === null)('fuzz differential (wasm-opt -ttf)', () => {
   describe('regressions', async () => {
     const cases = await loadRegressions();
     if (cases.length === 0) it.skip('no regression seeds saved yet', () => {});
-    it.each(cases.map((c) => [c.seed, c] as const))('seed %i', async (_seed, { seed, bytes }) => {
-      const outcome = await runModule(bytes, seed);
+    it.each(cases.map((c) => [c.seed, c] as const))('seed %i', async (_seed, { seed, bytes, config }) => {
+      const outcome = await runModule(bytes, seed, config);
       expect(outcome.kind === 'skipped' ? outcome.reason : 'ran').toBe('ran');
       const check = () => expect(outcome.kind === 'mismatch' ? outcome.diff.mismatches : []).toEqual([]);
       if (KNOWN[seed]) expect(check).toThrow(); // still failing: see KNOWN
