@@ -33,6 +33,7 @@ export interface BenchOptions {
   err?: (text: string) => void;
 }
 
+/** Where results go unless --out says otherwise (the CLI's default matches). */
 export const DEFAULT_OUT_DIR = 'bench-results';
 
 /** Runs the suites and returns their results (also written to disk). */

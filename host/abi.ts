@@ -74,3 +74,30 @@ export function decodeMeta(bytes: ArrayBuffer | Uint8Array): GuestMeta {
   if (meta.abiVersion !== ABI_VERSION) throw new Error(`instrumented module has ABI version ${meta.abiVersion}, this farmem expects ${ABI_VERSION}; instrument it again`);
   return meta;
 }
+
+/** Does this binary carry farmem metadata (was it produced by the instrumenter)? Reads section headers only. */
+export function isInstrumentedBinary(bytes: Uint8Array): boolean {
+  const name = new TextEncoder().encode(META_SECTION);
+  let pos = 8;
+  const uleb = (): number => {
+    let result = 0;
+    for (let shift = 0; pos < bytes.length; shift += 7) {
+      const byte = bytes[pos++]!;
+      result += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return result;
+    }
+    return -1;
+  };
+  while (pos < bytes.length) {
+    const id = bytes[pos++]!;
+    const size = uleb();
+    if (size < 0) return false;
+    const end = pos + size;
+    if (id === 0) {
+      const length = uleb();
+      if (length === name.length && name.every((b, i) => bytes[pos + i] === b)) return true;
+    }
+    pos = end;
+  }
+  return false;
+}

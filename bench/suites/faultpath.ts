@@ -16,6 +16,7 @@ import { loadFarmem, runFresh, workloadWithPattern, RuntimeUnavailableError, typ
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteContext, type SuiteOutput } from '../lib/suite.js';
+import { SUITE_DESCRIPTIONS } from './catalog.js';
 
 /** Percentile summary of one latency histogram, nanoseconds. */
 export interface LatencySummary {
@@ -59,7 +60,7 @@ function latencyOf(s: RuntimeStats): FaultLatencyStats | null {
 
 export const faultpathSuite: Suite = {
   name: 'faultpath',
-  description: 'cost of a major fault (amortized, and the runtime\'s latency histograms when it exposes them)',
+  description: SUITE_DESCRIPTIONS.faultpath,
   async run(ctx): Promise<SuiteOutput> {
     const config = {
       quick: ctx.quick,

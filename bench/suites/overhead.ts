@@ -10,12 +10,13 @@ import { loadFarmem, RuntimeUnavailableError } from '../lib/farmem.js';
 import { geomean, grainWarning, summarize } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
+import { SUITE_DESCRIPTIONS } from './catalog.js';
 
 const TARGET = 1.3;
 
 export const overheadSuite: Suite = {
   name: 'overhead',
-  description: 'instrumented vs original module, all pages resident (ratio of median times)',
+  description: SUITE_DESCRIPTIONS.overhead,
   async run(ctx): Promise<SuiteOutput> {
     const config = {
       quick: ctx.quick,

@@ -9,13 +9,14 @@ import { bytesMoved, loadFarmem, runFresh, workloadWithPattern, RuntimeUnavailab
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
+import { SUITE_DESCRIPTIONS } from './catalog.js';
 
 const ALL_SIZES = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
 const QUICK_SIZES = [256, 1024, 4096, 16384, 65536];
 
 export const pagesizeSuite: Suite = {
   name: 'pagesize',
-  description: 'page size 256 B … 64 KiB on random and sequential workloads: bytes moved, faults, time',
+  description: SUITE_DESCRIPTIONS.pagesize,
   async run(ctx): Promise<SuiteOutput> {
     const config = {
       quick: ctx.quick,

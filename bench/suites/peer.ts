@@ -26,6 +26,7 @@ import { buildNative, detectCgroup, getPageCluster, probeLinuxSwap, runCapped, s
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
+import { SUITE_DESCRIPTIONS } from './catalog.js';
 
 const PROGRAMS = [
   { name: 'seqscan', src: 'seqscan.c' },
@@ -47,7 +48,7 @@ function peerSourceDir(): string | null {
 
 export const peerSuite: Suite = {
   name: 'peer',
-  description: 'native C programs under plain Linux swap (cgroup cap + zram) vs farmem at the same local memory',
+  description: SUITE_DESCRIPTIONS.peer,
   async run(ctx): Promise<SuiteOutput> {
     const sizeBytes = opt<number | null>(ctx, 'sizeBytes', null);
     const mib = sizeBytes !== null ? Math.max(1, Math.round(sizeBytes / 2 ** 20)) : opt(ctx, 'sizeMiB', ctx.quick ? 8 : 128);

@@ -9,10 +9,11 @@ import { loadFarmem, PREFETCHERS, prefetchQuality, runFresh, RuntimeUnavailableE
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
+import { SUITE_DESCRIPTIONS } from './catalog.js';
 
 export const sweepSuite: Suite = {
   name: 'sweep',
-  description: 'workload × prefetcher × local memory: slowdown vs all-local, faults, prefetch accuracy/coverage',
+  description: SUITE_DESCRIPTIONS.sweep,
   async run(ctx): Promise<SuiteOutput> {
     const config = {
       quick: ctx.quick,

@@ -160,14 +160,40 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
     data.set(chunk, at);
     at += chunk.length;
   }
-  module.addCustomSection(META_SECTION, encodeMeta(meta));
-  module.addCustomSection(DATA_SECTION, data);
-
   if (options.validate !== false && !module.validate()) {
     throw diagnostic('FM1015', 'binaryen validation failed');
   }
-  const binary = module.emitBinary();
+  // Custom sections are appended to the emitted bytes: binaryen.js's addCustomSection copies its
+  // payload through the C stack, which megabytes of data segments overflow.
+  const binary = appendCustomSections(module.emitBinary(), [[META_SECTION, encodeMeta(meta)], [DATA_SECTION, data]]);
   return { binary, meta, layout, counts: { ...pass.counts, functions: instrumented } };
+}
+
+/** Appends custom sections: id 0 | size uleb | name (uleb length + UTF-8) | payload. */
+function appendCustomSections(binary: Uint8Array, sections: [string, Uint8Array][]): Uint8Array {
+  const uleb = (n: number): number[] => {
+    const out: number[] = [];
+    do {
+      let byte = n & 0x7f;
+      n = Math.floor(n / 128);
+      if (n > 0) byte |= 0x80;
+      out.push(byte);
+    } while (n > 0);
+    return out;
+  };
+  const parts: Uint8Array[] = [binary];
+  for (const [name, payload] of sections) {
+    const nameBytes = new TextEncoder().encode(name);
+    const body = [...uleb(nameBytes.length), ...nameBytes];
+    parts.push(Uint8Array.from([0, ...uleb(body.length + payload.length), ...body]), payload);
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /**

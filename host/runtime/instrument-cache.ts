@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { instrument, INSTRUMENTER_VERSION } from '../instrument/instrument.js';
+import { isInstrumentedBinary } from '../abi.js';
 
 export interface CacheOptions {
   pageSize: number;
@@ -20,14 +20,14 @@ export interface CacheOptions {
 }
 
 /**
- * The instrumenter's own code is part of the key, so any change to it (even without a version bump,
- * as during development) misses the cache instead of returning stale output.
+ * The instrumenter's own code (its version constant included) is part of the key, so any change to
+ * it misses the cache instead of returning stale output.
  */
 let fingerprint: string | null = null;
 function instrumenterFingerprint(): string {
   if (fingerprint === null) {
     const dir = fileURLToPath(new URL('../instrument/', import.meta.url));
-    const hash = createHash('sha256').update(INSTRUMENTER_VERSION);
+    const hash = createHash('sha256');
     for (const name of readdirSync(dir).sort()) {
       if (/\.(js|ts|json)$/.test(name) && !name.endsWith('.d.ts')) hash.update(name).update(readFileSync(join(dir, name)));
     }
@@ -42,6 +42,7 @@ export function cacheKey(bytes: Uint8Array, pageSize: number): string {
 
 /** Instruments `bytes` (or loads the cached result) and compiles it. */
 export async function instrumentCached(bytes: Uint8Array, options: CacheOptions): Promise<WebAssembly.Module> {
+  if (isInstrumentedBinary(bytes)) return WebAssembly.compile(bytes as BufferSource); // from `farmem instrument`
   const path = options.cacheDir ? join(options.cacheDir, `${cacheKey(bytes, options.pageSize)}.wasm`) : null;
   if (path) {
     const cached = await readFile(path).catch(() => null);
@@ -55,6 +56,8 @@ export async function instrumentCached(bytes: Uint8Array, options: CacheOptions)
       }
     }
   }
+  // binaryen loads only on a cache miss: a cached run starts without it.
+  const { instrument } = await import('../instrument/instrument.js');
   const { binary } = instrument(bytes, { pageSize: options.pageSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   if (path && options.cacheDir) {
     await mkdir(options.cacheDir, { recursive: true });

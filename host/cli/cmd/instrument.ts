@@ -4,7 +4,6 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { instrument } from '../../instrument/instrument.js';
 import { action } from '../action.js';
 import { parsePageSize, readModule } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -23,6 +22,7 @@ export function registerInstrument(program: Command): void {
       const bytes = await readModule(file);
       const progress = progressBar('instrumenting');
       const started = performance.now();
+      const { instrument } = await import('../../instrument/instrument.js');
       const result = instrument(bytes, { pageSize, validate: opts.validate, onProgress: (d, t) => progress.update(d, t) });
       progress.stop();
       await writeFile(opts.output, result.binary);

@@ -1,0 +1,14 @@
+/**
+ * @fileoverview Names and one-line descriptions of the benchmark suites, without loading them: the
+ * CLI's help lists suites from here, so `farmem --help` does not pay for vega and the runtime.
+ */
+export const SUITE_DESCRIPTIONS = {
+  overhead: 'instrumented vs original module, all pages resident (ratio of median times)',
+  sweep: 'workload × prefetcher × local memory: slowdown vs all-local, faults, prefetch accuracy/coverage',
+  pagesize: 'page size 256 B … 64 KiB on random and sequential workloads: bytes moved, faults, time',
+  faultpath: 'cost of a major fault (amortized, and the runtime\'s latency histograms when it exposes them)',
+  peer: 'native C programs under plain Linux swap (cgroup cap + zram) vs farmem at the same local memory',
+} as const;
+
+export type SuiteName = keyof typeof SUITE_DESCRIPTIONS;
+export const SUITE_NAMES = Object.keys(SUITE_DESCRIPTIONS) as SuiteName[];
