@@ -17,10 +17,16 @@
  *   entry = (frameAddress - pageAddress) mod 2^32     when mapped
  *   entry = 0                                         when not mapped (fault)
  *
- * so the guest's fast path is `e = RT[ea >>> shift]; if (e == 0) fault; access(ea + e)`. The runtime
- * never maps a page to the frame whose address equals the page's own address, so a mapped entry is
- * never 0. RT maps pages that may be read; WT only pages that are resident *and* dirty, so the first
- * store to a clean page takes a cheap minor fault that marks it dirty.
+ * so the guest's fast path is `e = RT[ea >>> shift]; if (e == 0) fault; access(ea + e)`. Frames sit
+ * FRAME_SKEW (64) bytes past a page boundary of physical memory, so frameAddress - pageAddress is
+ * ≡ 64 (mod pageSize) and a mapped entry is never 0; physical and virtual addresses stay equal
+ * modulo 64, so alignment (atomics) and cache-line placement are those of the original. RT maps pages
+ * that may be read; WT only pages that are resident *and* dirty, so the first store to a clean page
+ * takes a cheap minor fault that marks it dirty.
+ *
+ * The tables cover the whole 32-bit space (2^32 / pageSize entries, whatever the module's maximum):
+ * an access past the maximum finds a zero entry and faults, and the fault handler traps it. Pages
+ * of the tables that are never touched cost no memory.
  */
 
 /** Bytes in a WebAssembly page. */
@@ -51,6 +57,8 @@ export const CONTROL_BLOCK_BYTES = 256;
 export const BOUNCE_ADDRESS = 256;
 export const BOUNCE_BYTES = 64;
 export const READ_TABLE_ADDRESS = 4096;
+/** Offset of frame 0 from the 64 KiB-aligned frame area; see the header. */
+export const FRAME_SKEW = 64;
 
 /** Fault `info` argument: access size in bytes in the low byte, write flag above it. */
 export const FAULT_WRITE = 0x100;
@@ -58,11 +66,11 @@ export const FAULT_WRITE = 0x100;
 export interface Layout {
   readonly pageSize: number;
   readonly pageShift: number;
-  /** Virtual pages covered by the page tables (the module's maximum memory). */
+  /** Virtual pages covered by the page tables: the whole 32-bit space. */
   readonly numPages: number;
   readonly readTable: number;
   readonly writeTable: number;
-  /** Address of frame 0; 64 KiB aligned. */
+  /** Address of frame 0 (64 KiB aligned + FRAME_SKEW). */
   readonly frameBase: number;
   /** Most frames physical memory can hold. */
   readonly maxFrames: number;
@@ -72,16 +80,20 @@ export function isValidPageSize(pageSize: number): boolean {
   return Number.isInteger(pageSize) && pageSize >= MIN_PAGE_SIZE && pageSize <= MAX_PAGE_SIZE && (pageSize & (pageSize - 1)) === 0;
 }
 
-/** Computes the layout for a guest whose memory may grow to `maxWasmPages`. */
-export function computeLayout(pageSize: number, maxWasmPages: number): Layout {
+/** Computes the layout for a page size. */
+export function computeLayout(pageSize: number): Layout {
   if (!isValidPageSize(pageSize)) throw new RangeError(`page size must be a power of two between ${MIN_PAGE_SIZE} and ${MAX_PAGE_SIZE}`);
   const pageShift = Math.log2(pageSize);
-  const numPages = Math.ceil((maxWasmPages * WASM_PAGE) / pageSize);
+  const numPages = (MAX_WASM_PAGES * WASM_PAGE) / pageSize;
   const readTable = READ_TABLE_ADDRESS;
   const writeTable = readTable + numPages * 4;
-  const frameBase = Math.ceil((writeTable + numPages * 4) / WASM_PAGE) * WASM_PAGE;
+  const frameBase = Math.ceil((writeTable + numPages * 4) / WASM_PAGE) * WASM_PAGE + FRAME_SKEW;
   const maxFrames = Math.floor((MAX_PHYS_WASM_PAGES * WASM_PAGE - frameBase) / pageSize);
   return { pageSize, pageShift, numPages, readTable, writeTable, frameBase, maxFrames };
+}
+
+export function frameAddress(layout: Layout, frame: number): number {
+  return layout.frameBase + frame * layout.pageSize;
 }
 
 /** Wasm pages of physical memory needed for `frames` frames. */

@@ -176,16 +176,10 @@ async function runModule(bytes: Uint8Array, seed: number, config: FuzzConfig = c
 }
 
 /**
- * Saved regression seeds: 1, 2, 6 failed under BUG-DATA-SEGMENTS (every data segment lost; fixed);
- * 6097, 6162, 6513 fail with stride prefetching and two frames (BUG-PREFETCH-CLASH).
- *
- * Seeds that fail because of a bug already reported (see test/instrument-ops.test.ts, "known
- * bugs"). Their regression case expects the mismatch until the fix lands, then fails as a reminder
- * to delete the entry.
+ * Saved regression seeds: 1, 2, 6 failed when every data segment was lost; 6097, 6162, 6513 with
+ * stride prefetching and two frames, when a prefetch could clash with the zero-delta frame. Both
+ * fixed; each must now run clean.
  */
-const KNOWN: Record<number, string> = {
-  6097: 'BUG-PREFETCH-CLASH', 6162: 'BUG-PREFETCH-CLASH', 6513: 'BUG-PREFETCH-CLASH',
-};
 
 /** Saved cases: `<seed>.bin` input, `<seed>.wasm` module, optional `<seed>.json` config it failed with. */
 async function loadRegressions(): Promise<{ seed: number; bytes: Uint8Array; config: FuzzConfig }[]> {
@@ -246,15 +240,11 @@ describe.skipIf(wasmOpt === null)('fuzz differential (wasm-opt -ttf)', () => {
           await writeFile(join(FIXTURES, `${seed}.wasm`), bytes);
           await writeFile(join(FIXTURES, `${seed}.json`), `${JSON.stringify(configFor(seed))}\n`);
         }
-        if (KNOWN[seed]) {
-          known++;
-          continue;
-        }
         failures.push({ seed, mismatches: outcome.diff.mismatches });
         if (VERBOSE) console.log(`seed ${seed} (${JSON.stringify(configFor(seed))}):\n  ${outcome.diff.mismatches.slice(0, 8).join('\n  ')}`);
       }
     }
-    console.log(`fuzz: ${seeds.length} seeds, ${skipped.length} skipped, ${failures.length} failing, ${known} known-failing; ${calls} export calls, ${faults} major faults`);
+    console.log(`fuzz: ${seeds.length} seeds, ${skipped.length} skipped, ${failures.length} failing; ${calls} export calls, ${faults} major faults`);
     if (skipped.length > 0) console.log(`skipped:\n  ${skipped.slice(0, 10).join('\n  ')}`);
     // Most generated modules must really run, and really fault with a tiny pool.
     expect(skipped.length).toBeLessThan(seeds.length * 0.1);
@@ -269,9 +259,7 @@ describe.skipIf(wasmOpt === null)('fuzz differential (wasm-opt -ttf)', () => {
     it.each(cases.map((c) => [c.seed, c] as const))('seed %i', async (_seed, { seed, bytes, config }) => {
       const outcome = await runModule(bytes, seed, config);
       expect(outcome.kind === 'skipped' ? outcome.reason : 'ran').toBe('ran');
-      const check = () => expect(outcome.kind === 'mismatch' ? outcome.diff.mismatches : []).toEqual([]);
-      if (KNOWN[seed]) expect(check).toThrow(); // still failing: see KNOWN
-      else check();
+      expect(outcome.kind === 'mismatch' ? outcome.diff.mismatches : []).toEqual([]);
     });
   });
 });

@@ -11,7 +11,7 @@ import { computeLayout, isValidPageSize, MAX_PHYS_WASM_PAGES, MAX_WASM_PAGES, ty
 import { OptionError } from '../errors.js';
 import { binaryen, C, FEATURES, VERSION, type Module } from './binaryen.js';
 import { diagnostic } from './diagnostics.js';
-import { addAbiImports, MemoryPass, type PassCounts } from './memory-pass.js';
+import { addAbiImports, MemoryPass, NestedPop, type PassCounts } from './memory-pass.js';
 import { scanMemories } from './sections.js';
 import { expressionName, UnsupportedExpression } from './visitor.js';
 
@@ -81,7 +81,7 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
   const initialPages = info?.initial ?? 0;
   const hasMaximum = info?.max !== undefined && info.max !== null;
   const maximumPages = hasMaximum ? Math.min(info!.max!, MAX_WASM_PAGES) : MAX_WASM_PAGES;
-  const layout = computeLayout(pageSize, hasMemory ? maximumPages : 1);
+  const layout = computeLayout(pageSize);
 
   // Data segments: recorded in metadata, removed from the module.
   const segmentIndex = new Map<string, number>();
@@ -135,6 +135,7 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
       pass.runOnFunction(func);
     } catch (err) {
       if (err instanceof UnsupportedExpression) throw diagnostic('FM1013', expressionName(err.id), binaryen.getFunctionInfo(func).name);
+      if (err instanceof NestedPop) throw diagnostic('FM1016', binaryen.getFunctionInfo(func).name);
       throw err;
     }
     instrumented++;

@@ -45,8 +45,11 @@ const ID = {
   AtomicWait: b.AtomicWaitId!, AtomicNotify: b.AtomicNotifyId!, SIMDLoad: b.SIMDLoadId!,
   SIMDLoadStoreLane: b.SIMDLoadStoreLaneId!, MemorySize: b.MemorySizeId!, MemoryGrow: b.MemoryGrowId!,
   MemoryCopy: b.MemoryCopyId!, MemoryFill: b.MemoryFillId!, MemoryInit: b.MemoryInitId!, DataDrop: b.DataDropId!,
-  Const: b.ConstId!, LocalGet: b.LocalGetId!, GlobalGet: b.GlobalGetId!,
+  Const: b.ConstId!, LocalGet: b.LocalGetId!, GlobalGet: b.GlobalGetId!, Pop: b.PopId!,
 };
+
+/** An access takes an operand straight from a catch's `pop` (see rewriteAccess). */
+export class NestedPop extends Error {}
 
 /** Internal names of the functions the pass calls; imported from module `farmem`. */
 export const IMPORT_NAMES = {
@@ -113,12 +116,22 @@ const ACCESS = new Map<number, AccessKind>([
   [ID.Store, access('Store', C._BinaryenStoreGetBytes!, () => true, ['Value'])],
   [ID.AtomicRMW, access('AtomicRMW', C._BinaryenAtomicRMWGetBytes!, () => true, ['Value'])],
   [ID.AtomicCmpxchg, access('AtomicCmpxchg', C._BinaryenAtomicCmpxchgGetBytes!, () => true, ['Expected', 'Replacement'])],
-  [ID.AtomicWait, access('AtomicWait', atomicWaitBytes, () => false, ['Expected', 'Timeout'])],
-  [ID.AtomicNotify, access('AtomicNotify', () => 4, () => false, ['NotifyCount'])],
+  [ID.AtomicWait, { ...access('AtomicWait', atomicWaitBytes, () => false, ['Expected', 'Timeout']), getOffset: offsetFromText }],
+  [ID.AtomicNotify, { ...access('AtomicNotify', () => 4, () => false, ['NotifyCount']), getOffset: offsetFromText }],
   [ID.SIMDLoad, access('SIMDLoad', (e) => simdLoadBytes.get(C._BinaryenSIMDLoadGetOp!(e))!, () => false, [])],
   [ID.SIMDLoadStoreLane, access('SIMDLoadStoreLane', (e) => laneBytes.get(C._BinaryenSIMDLoadStoreLaneGetOp!(e))!,
     (e) => C._BinaryenSIMDLoadStoreLaneIsStore!(e) !== 0, ['Vec'])],
 ]);
+
+/**
+ * binaryen.js has no offset getter for memory.atomic.wait/notify; the printed form has it
+ * (`(memory.atomic.notify offset=8 ...`). These instructions are rare, so printing one is fine.
+ */
+function offsetFromText(expr: ExpressionRef): number {
+  const head = binaryen.emitText(expr).slice(0, 200);
+  const m = /^\(memory\.atomic\.(?:notify|wait32|wait64)(?: \$\S+)? offset=(\d+)/.exec(head);
+  return m ? Number(m[1]) : 0;
+}
 
 const getId = C._BinaryenExpressionGetId!;
 const getType = C._BinaryenExpressionGetType!;
@@ -226,20 +239,26 @@ export class MemoryPass extends Visitor {
     const ptr = kind.ptr.get(expr);
     if (getType(ptr) === binaryen.unreachable) return expr; // never executes
     for (const op of kind.operands) if (getType(op.get(expr)) === binaryen.unreachable) return expr;
+    // Spilling a catch's `pop` into a block would nest it, which is invalid; binaryen.js does not
+    // expose the utility that hoists such pops, so refuse clearly rather than emit a broken module.
+    if (getId(ptr) === ID.Pop || kind.operands.some((op) => getId(op.get(expr)) === ID.Pop)) throw new NestedPop();
     this.counts.accesses++;
 
     const scratch = this.scratch!;
     const prelude: ExpressionRef[] = [];
-    // Operands after the address keep their place when they are trivially pure; else spill them.
-    let spilled = false;
+    // Operands after the address are spilled, in order, up to the last one that is not trivially
+    // pure (a later operand may write a local an earlier local.get reads); trailing trivial
+    // operands (constants, local.get, global.get) keep their place after the translation.
+    let lastImpure = -1;
+    kind.operands.forEach((op, slot) => { if (!isTrivial(op.get(expr))) lastImpure = slot; });
+    const spilled = lastImpure >= 0;
     kind.operands.forEach((op, slot) => {
+      if (slot > lastImpure) return;
       const value = op.get(expr);
-      if (isTrivial(value)) return;
       const type = getType(value);
       const local = scratch.at(this.depth, type, slot + 1);
       prelude.push(m.local.set(local, value));
       op.set(expr, m.local.get(local, type));
-      spilled = true;
     });
     // The address: re-evaluable if constant, or a local.get with nothing evaluated in between.
     let base: () => ExpressionRef;
@@ -258,7 +277,13 @@ export class MemoryPass extends Visitor {
     const bytes = kind.bytes(expr);
     const write = kind.isWrite(expr);
     const translated = this.translate(base, offset, bytes, write);
-    kind.ptr.set(expr, prelude.length === 0 ? translated : m.block(null, [...prelude, translated], binaryen.i32));
+    const physical = prelude.length === 0 ? translated : m.block(null, [...prelude, translated], binaryen.i32);
+    if (id === ID.AtomicNotify) {
+      // No offset setter in binaryen.js: rebuild the notify with offset 0 on the translated address.
+      // Notify on the (unshared) original memory wakes nobody and returns 0; so does ours.
+      return m.memory.atomic.notify(physical, kind.operands[0]!.get(expr), this.memory);
+    }
+    kind.ptr.set(expr, physical);
     kind.setOffset(expr, 0);
 
     if (id === ID.AtomicWait) {

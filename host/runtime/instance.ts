@@ -39,6 +39,8 @@ export interface FarmemOptions {
   onFault?: (page: number, kind: FaultKind) => void;
   /** Called with (done, total) while instrumenting. */
   onProgress?: (done: number, total: number) => void;
+  /** Record fault latency histograms per stage (`stats().latency`). Default false. */
+  latency?: boolean;
 }
 
 export interface RemoteOptions {
@@ -64,7 +66,7 @@ export interface FarmemInstance {
   close(): Promise<void>;
 }
 
-const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'remote', 'prefetch', 'cacheDir', 'onFault', 'onProgress']);
+const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'remote', 'prefetch', 'cacheDir', 'onFault', 'onProgress', 'latency']);
 
 /** Smallest pool: one frame serves any access (straddles go through the bounce buffer). */
 export const MIN_FRAMES = 1;
@@ -109,7 +111,7 @@ export async function instantiate(
   if (meta.pageSize !== pageSize && options.pageSize !== undefined) {
     throw new OptionError(`module was instrumented for ${meta.pageSize}-byte pages, but pageSize is ${pageSize}`);
   }
-  const layout = computeLayout(meta.pageSize, meta.maximumPages);
+  const layout = computeLayout(meta.pageSize);
 
   if (options.store && options.remote) throw new OptionError('"store" and "remote" are exclusive: pages live either in-process or on servers');
   const store = options.remote ? null : options.store ?? new EmbeddedStore(meta.pageSize);
@@ -143,6 +145,7 @@ export async function instantiate(
     maximumPages: meta.maximumPages,
     prefetch,
     onFault: options.onFault ?? null,
+    latency: options.latency ?? false,
   }, phys, io);
   let stopReclaimer = async (): Promise<void> => {};
   const shutdown = async () => {
@@ -200,7 +203,7 @@ async function link(
       pager.writeVirtual(dst, data, src, n);
     },
     drop: (segment: number) => { dropped[segment] = 1; },
-    wait: () => { throw new WebAssembly.RuntimeError('atomics wait on non-shared memory'); },
+    wait: () => { throw new WebAssembly.RuntimeError('Atomics.wait cannot be called in this context'); }, // V8's message
     // The optional guest-facing hint API (assembly/farmem.ts): madvise-like advice.
     hint: (addr: number, length: number, advice: number) => pager.hint(addr, length, advice),
   };
@@ -241,6 +244,7 @@ async function link(
           coverage: ratio(c.prefetchHits, c.prefetchHits + c.majorFaults),
         },
         store: storeName,
+        ...(pager.latency ? { latency: pager.latency.summary() } : {}),
       };
     },
     async close(): Promise<void> {
@@ -264,7 +268,7 @@ function writeInitialImage(pager: Pager, meta: GuestMeta, segments: Uint8Array[]
     if (!segment.offset) return;
     if (segment.offset.kind !== 'const') throw new OptionError('data segments with non-constant offsets are not supported yet');
     const start = segment.offset.value;
-    if (start + segment.length > size) throw new WebAssembly.RuntimeError(`data segment ${i} is out of bounds`);
+    if (start + segment.length > size) throw new WebAssembly.RuntimeError('data segment is out of bounds'); // V8's message
     if (segment.length > 0) pager.writeInitialImage(start, segments[i]!);
   });
 }

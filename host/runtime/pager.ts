@@ -18,6 +18,7 @@
 import { BOUNCE_ADDRESS, FAULT_WRITE, kGeneration, kGuestAck, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
 import { Advice, type FaultInfo, type PrefetchPolicy } from '../prefetch/policy.js';
 import { Counters } from '../stats/counters.js';
+import { FaultLatency } from '../stats/latency.js';
 import type { PageIo } from './page-io.js';
 import type { PhysicalMemory } from './physical-memory.js';
 import {
@@ -40,6 +41,8 @@ export interface PagerOptions {
   readonly prefetch: PrefetchPolicy | null;
   /** Called for every fault with (page, kind) when tracing; null when off. */
   readonly onFault: ((page: number, kind: FaultKind) => void) | null;
+  /** Record per-stage fault latency histograms (costs two clock reads per fault). */
+  readonly latency: boolean;
 }
 
 export const enum FaultKind {
@@ -62,6 +65,8 @@ export class Pager {
   readonly layout: Layout;
   readonly memory: WebAssembly.Memory;
   readonly counters = new Counters();
+  /** Latency histograms, or null when not recording. */
+  readonly latency: FaultLatency | null;
   readonly table: FrameTable;
   private readonly phys: PhysicalMemory;
   private readonly io: PageIo;
@@ -88,6 +93,12 @@ export class Pager {
   private readonly scratch: Uint8Array;
   private readonly prefetchOut = new Int32Array(MAX_PREFETCH);
   private readonly faultInfo: FaultInfo = { page: 0, prefetchHit: false, time: 0, numPages: 0 };
+  /** Marks of the fault being served (performance.now() ms) and what it turned out to be. */
+  private timing = false;
+  private markSent = 0;
+  private markReply = 0;
+  private markMapped = 0;
+  private servedKind = 0;
 
   constructor(options: PagerOptions, phys: PhysicalMemory, io: PageIo) {
     const { layout } = options;
@@ -97,6 +108,7 @@ export class Pager {
     this.io = io;
     this.prefetch = options.prefetch;
     this.onFault = options.onFault;
+    this.latency = options.latency ? new FaultLatency() : null;
     this.pageSize = layout.pageSize;
     this.pageShift = layout.pageShift;
     this.budget = options.budget;
@@ -163,11 +175,15 @@ export class Pager {
     const page = Math.floor(ea / this.pageSize);
     const within = ea - page * this.pageSize;
     if (within + size <= this.pageSize) {
-      return (this.frameAddress(this.ensure(page, write)) + within) | 0;
+      if (this.latency === null) return (this.frameAddress(this.ensure(page, write)) + within) | 0;
+      return this.timedFault(page, write, within);
     }
     // Straddles two pages: serve it from the bounce buffer, keeping the address's alignment.
     this.counters.straddles++;
     const bounce = BOUNCE_ADDRESS + (ea & 15);
+    // Load the current bytes first: a store usually overwrites them all, but a misaligned atomic
+    // store traps before writing, and the later flush must then write back what was there.
+    this.readVirtual(ea, this.phys.bytes, bounce, size);
     if (write) {
       // The guest stores into the bounce buffer next; both pages are unmapped so any access to
       // them enters the host, which first copies the bounce buffer back (flushBounce).
@@ -175,10 +191,21 @@ export class Pager {
       this.unmap(page + 1);
       this.pendingAddr = ea;
       this.pendingBytes = size;
-    } else {
-      this.readVirtual(ea, this.phys.bytes, bounce, size);
     }
     return bounce;
+  }
+
+  /** `fault()` with latency marks: entry → request sent → reply → mapped → resumed. */
+  private timedFault(page: number, write: boolean, within: number): number {
+    const entry = performance.now();
+    this.timing = true;
+    this.servedKind = 0;
+    const address = (this.frameAddress(this.ensure(page, write)) + within) | 0;
+    this.timing = false;
+    const resumed = performance.now();
+    if (this.servedKind === 1) this.latency!.recordMajor(entry, this.markSent, this.markReply, this.markMapped, resumed);
+    else if (this.servedKind === 2) this.latency!.recordMinor(entry, resumed);
+    return address;
   }
 
   /** `farmem.grow(delta)`: memory.grow on the virtual memory. */
@@ -367,6 +394,7 @@ export class Pager {
       const wasMapped = this.readTable[page] !== 0;
       if (!wasMapped || (write && this.writeTable[page] === 0)) {
         this.counters.minorFaults++;
+        this.servedKind = 2;
         if (prefetchHit) {
           this.counters.prefetchHits++;
           flags &= ~PREFETCHED;
@@ -377,8 +405,10 @@ export class Pager {
         }
       }
     } else {
-      frame = this.takeFrame(page);
+      frame = this.takeFrame();
       const ticket = this.io.read(page, this.frameAddress(frame));
+      if (this.timing) this.markSent = performance.now();
+      this.servedKind = 1;
       this.counters.majorFaults++;
       this.counters.bytesIn += this.pageSize;
       this.pageOfFrame[frame] = page;
@@ -393,6 +423,7 @@ export class Pager {
       }
       this.frameFlags[frame]! |= PINNED; // keep the reclaimer away while the read lands
       this.io.wait(ticket);
+      if (this.timing) this.markReply = performance.now();
     }
     flags |= REFERENCED;
     const delta = (this.frameAddress(frame) - page * this.pageSize) | 0;
@@ -402,6 +433,7 @@ export class Pager {
       this.writeTable[page] = delta;
     }
     this.frameFlags[frame] = flags;
+    if (this.timing) this.markMapped = performance.now();
     return frame;
   }
 
@@ -445,7 +477,7 @@ export class Pager {
 
   /** Reads `p` into a free frame, unmapped: its first touch is a minor fault counted as a prefetch hit. */
   private startPrefetch(p: number): void {
-    const frame = this.takeFrame(p);
+    const frame = this.takeFrame();
     const ticket = this.io.read(p, this.frameAddress(frame));
     this.pageOfFrame[frame] = p;
     this.frameOfPage[p] = frame + 1;
@@ -475,24 +507,17 @@ export class Pager {
     this.frameFlags[pinned]! &= ~PINNED;
   }
 
-  /** A free frame for `page`, evicting if none is free. Never the frame at `page`'s own address. */
-  private takeFrame(page: number): number {
-    const clash = page - this.layout.frameBase / this.pageSize;
-    for (;;) {
-      let frame = this.table.popFree();
-      if (frame < 0) {
-        this.counters.directReclaims++;
-        frame = this.evictOne();
-      } else if (this.threaded && this.table.freeCount < this.table.control[kLowWater]!) {
-        Atomics.add(this.table.control, kReclaimDoorbell, 1);
-        Atomics.notify(this.table.control, kReclaimDoorbell);
-      }
-      if (frame !== clash) return frame;
-      // That frame would give a zero delta (= "unmapped"); take another, then return this one.
-      const other = this.takeFrame(page);
-      this.table.pushFree(frame);
-      return other;
+  /** A free frame, evicting if none is free. */
+  private takeFrame(): number {
+    let frame = this.table.popFree();
+    if (frame < 0) {
+      this.counters.directReclaims++;
+      frame = this.evictOne();
+    } else if (this.threaded && this.table.freeCount < this.table.control[kLowWater]!) {
+      Atomics.add(this.table.control, kReclaimDoorbell, 1);
+      Atomics.notify(this.table.control, kReclaimDoorbell);
     }
+    return frame;
   }
 
   /**

@@ -32,7 +32,4 @@ export class PhysicalMemory {
     }
   }
 
-  frameAddress(frame: number): number {
-    return this.layout.frameBase + frame * this.layout.pageSize;
-  }
 }

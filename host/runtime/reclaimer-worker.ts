@@ -14,7 +14,7 @@
  * It sleeps on kReclaimDoorbell, which the guest rings when free frames fall below the low watermark.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { kGeneration, kGuestAck, type Layout } from '../layout.js';
+import { frameAddress, kGeneration, kGuestAck, type Layout } from '../layout.js';
 import {
   DIRTY, EVICTING, FrameTable, IN_FLIGHT, kEvictions, kHighWater, kLowWater, kReclaimDoorbell, kStop, kWasted, kWriteBacks,
   PINNED, PREFETCHED, type FrameTableBuffers,
@@ -76,7 +76,7 @@ function finish(count: number): void {
       const flags = table.frameFlags[f]!;
       if (table.pageOfFrame[f] !== page || !(flags & EVICTING)) continue; // rescued, or evicted by the guest
       if (flags & DIRTY) {
-        io.write(page, data.layout.frameBase + f * data.pageSize);
+        io.write(page, frameAddress(data.layout, f));
         Atomics.add(c, kWriteBacks, 1);
       }
       if (flags & PREFETCHED) Atomics.add(c, kWasted, 1);

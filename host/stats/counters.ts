@@ -1,3 +1,5 @@
+import type { FaultLatencyStats } from './latency.js';
+
 /**
  * @fileoverview Fault-path counters. One plain object with numeric fields, mutated in place on the
  * fault path (no allocation) and copied out by `snapshot()` for `runtime.stats()`.
@@ -62,6 +64,8 @@ export interface RuntimeStats {
   readonly hostAccesses: number;
   readonly prefetch: PrefetchStats;
   readonly store: string;
+  /** Per-stage fault latency, when the run records it (`latency: true`, `--latency`). */
+  readonly latency?: FaultLatencyStats;
 }
 
 export function ratio(num: number, den: number): number {
