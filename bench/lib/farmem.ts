@@ -34,6 +34,10 @@ export interface InstantiateOptions {
   pageSize: number;
   local: { fraction: number } | { bytes: number };
   prefetch?: Prefetcher;
+  /** Record fault latency histograms (stats().latency). */
+  latency?: boolean;
+  /** Memory servers instead of the embedded store. */
+  remote?: { urls: string[]; token: string };
 }
 
 /** The runtime or the workloads could not be loaded; suites that need them skip with this message. */
@@ -177,14 +181,15 @@ export async function runFresh(fm: Farmem, name: string, options: InstantiateOpt
 }
 
 /** Gauges and ratios in `stats()`: taken from `after`, never subtracted. */
-const NOT_COUNTERS = new Set(['pageSize', 'localBytes', 'virtualBytes', 'residentPages', 'accuracy', 'coverage']);
+const NOT_COUNTERS = new Set(['pageSize', 'localBytes', 'virtualBytes', 'residentPages', 'accuracy', 'coverage', 'latency']);
 
 /** Counters of `after` minus `before` (also inside nested objects such as `prefetch`); gauges from `after`. */
 export function diffStats(after: RuntimeStats, before: RuntimeStats): RuntimeStats {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(after)) {
     const b = (before as Record<string, unknown>)[k];
-    if (typeof v === 'number' && typeof b === 'number' && !NOT_COUNTERS.has(k)) out[k] = v - b;
+    if (NOT_COUNTERS.has(k)) out[k] = v; // gauges, ratios, and histograms (which cover both runs)
+    else if (typeof v === 'number' && typeof b === 'number') out[k] = v - b;
     else if (v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object') out[k] = diffStats(v as RuntimeStats, b as RuntimeStats);
     else out[k] = v;
   }

@@ -10,15 +10,15 @@
  * request at a time. Measurements alternate farmem/raw per repetition so drift affects both.
  * Writes `bench/results/server-throughput.json` (machine, date, config, per-size results, ratios).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
 import { collectEnv } from '../lib/env.js';
 import { median, quantile, summarize } from '../lib/stats.js';
 import { RemoteStore } from '../../host/store/remote.js';
+import { ECHO_SERVER, RawClient, roundTrips, spawnServer } from '../lib/raw-ws.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/server → repo root
 const TOKEN = 'bench-token';
@@ -37,35 +37,6 @@ const config = {
   rttSamples: arg('rtt', 2000),
   warmupFraction: 0.2,
 };
-
-/** The raw baseline: answers every binary message with `size` bytes (set by the first message's content). */
-const ECHO_SERVER = `
-import { WebSocketServer } from 'ws';
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
-wss.on('listening', () => console.log('raw listening on ws://127.0.0.1:' + wss.address().port));
-wss.on('connection', (ws) => {
-  let reply = null;
-  ws.on('message', (data) => {
-    const size = data.readUInt32LE(0);
-    if (!reply || reply.length !== size) reply = Buffer.alloc(size, 7);
-    ws.send(reply);
-  });
-});
-process.on('SIGTERM', () => process.exit(0));
-`;
-
-function spawnServer(args: string[], pattern: RegExp): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${args.join(' ')}`)));
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = pattern.exec(out);
-      if (m) resolve({ proc, url: m[1]! });
-    });
-  });
-}
 
 /** CPU seconds (user + system) a child process used so far, from /proc (Linux); NaN elsewhere. */
 function childCpuSeconds(pid: number | undefined): number {
@@ -97,43 +68,6 @@ async function pipelined(total: number, window: number, one: () => Promise<unkno
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-/** Round-trip samples in µs, one request at a time. */
-async function roundTrips(n: number, one: () => Promise<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    await one();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e3);
-  }
-  return out;
-}
-
-/** A pipelined raw ws client: `request()` resolves with the next reply (replies come in order). */
-class RawClient {
-  readonly ws: WebSocket;
-  readonly #waiting: Array<() => void> = [];
-  readonly #req: Buffer;
-
-  constructor(url: string, replySize: number) {
-    this.ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20, generateMask: (m) => { m.fill(0); } });
-    // Same size as a one-page READ frame (20 bytes); the first 4 bytes tell the server the reply size.
-    this.#req = Buffer.alloc(20);
-    this.#req.writeUInt32LE(replySize, 0);
-    this.ws.on('message', () => this.#waiting.shift()!());
-  }
-
-  open(): Promise<void> {
-    return new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
-  }
-
-  request(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#waiting.push(resolve);
-      this.ws.send(this.#req);
-    });
-  }
-}
-
 interface SideResult {
   throughputMBps: number[];
   rttUs: { p50: number; p99: number };
@@ -144,9 +78,9 @@ interface SideResult {
 
 async function main(): Promise<void> {
   const env = collectEnv();
-  const farmemSrv = await spawnServer([`${ROOT}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', '1GiB', '--token', TOKEN],
+  const farmemSrv = await spawnServer(ROOT, [`${ROOT}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', '1GiB', '--token', TOKEN],
     /farmem serve listening on (ws:\/\/\S+)/);
-  const rawSrv = await spawnServer(['--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
+  const rawSrv = await spawnServer(ROOT, ['--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
   const results = [];
   try {
     for (const pageSize of config.pageSizes) {

@@ -1,17 +1,16 @@
 /**
- * @fileoverview Suite `faultpath`: what one fault costs. Today it measures, for the embedded store,
- * the amortized cost of a major fault on a random workload — (time at low local memory − all-local
- * time) / major faults, both from this run — and charts whatever latency histograms the runtime's
- * `stats()` exposes.
- *
- * HOOK for the runtime owner: the fault-path histograms (entry → request sent → reply → mapped →
- * resumed, minor-fault latency) and the ws-loopback store with its raw ws round trip. Either
- *  - make `fm.stats().latency` a `FaultLatencyStats` (below) and this suite charts it as is, or
- *  - add a `FaultPathProbe` to `FAULT_PATH_PROBES` (e.g. one that starts `farmem serve` on an
- *    ephemeral loopback port, measures a raw ws round trip of one page, then runs the workload
- *    through `--store ws://…`): each probe returns rows of the same shape, one per configuration.
+ * @fileoverview Suite `faultpath`: what one fault costs. For the embedded store: the amortized
+ * cost of a major fault on a random workload — (time at low local memory − all-local time) / major
+ * faults, both from this run — and the runtime's latency histograms (`stats().latency`: whole major
+ * fault, its stages entry → request sent → reply → mapped → resumed, and minor faults). Then the
+ * ws-loopback probe: a `farmem serve` child process and a raw ws echo child process, the raw round
+ * trip of one page measured first, then the same workload through the server, so the major-fault
+ * latency is compared against the raw round trip of the same size from the same run.
  */
+import { fileURLToPath } from 'node:url';
+import * as hdr from 'hdr-histogram-js';
 import { histogramChart, stackedBarChart, type HistogramBucket, type StackDatum } from '../lib/charts.js';
+import { ECHO_SERVER, RawClient, roundTrips, spawnServer } from '../lib/raw-ws.js';
 import { loadFarmem, runFresh, workloadWithPattern, RuntimeUnavailableError, type Farmem, type RuntimeStats } from '../lib/farmem.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
@@ -46,12 +45,61 @@ export interface FaultPathMeasurement {
   /** Amortized ns per major fault (from end-to-end times), or null. */
   amortizedNs: number | null;
   latency: FaultLatencyStats | null;
+  /** Fraction of major faults that found a free frame (no direct reclaim on the guest thread). */
+  noDirectReclaim?: number;
 }
 
 export type FaultPathProbe = (ctx: SuiteContext, fm: Farmem) => Promise<FaultPathMeasurement[]>;
 
-/** Extra probes (ws loopback, raw ws round trip); see the header. */
-export const FAULT_PATH_PROBES: FaultPathProbe[] = [];
+/** Raw ws round trip of one page, then the workload through a `farmem serve` on loopback. */
+const wsLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
+  const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
+  const pageSize = opt(ctx, 'pageSize', 4096);
+  const token = 'faultpath-bench';
+  const server = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', '2GiB', '--token', token],
+    /listening on (ws:\/\/\S+)/);
+  const echo = await spawnServer(root, ['--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
+  try {
+    const raw = new RawClient(echo.url, 16 + pageSize);
+    await raw.open();
+    await roundTrips(200, () => raw.request()); // warm up
+    const rtt = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 2 });
+    for (const us of await roundTrips(ctx.quick ? 1000 : 5000, () => raw.request())) rtt.recordValue(Math.max(1, Math.round(us * 1e3)));
+    raw.ws.close();
+    const name = opt<string | null>(ctx, 'workload', null) ?? workloadWithPattern(fm, 'random') ?? fm.workloads[0]!;
+    const size = opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 32 << 20) / (ctx.quick ? 4 : 2);
+    const m = await runFresh(fm, name, { pageSize, local: { fraction: opt(ctx, 'localPct', 25) / 100 }, prefetch: 'none', latency: true, remote: { urls: [server.url], token } }, size, 1);
+    const rawSummary: LatencySummary = { count: rtt.totalCount, p50: rtt.getValueAtPercentile(50), p99: rtt.getValueAtPercentile(99), mean: rtt.mean };
+    return [
+      { config: 'raw ws round trip', majorFaults: null, amortizedNs: null, latency: { major: rawSummary } },
+      {
+        config: 'ws loopback',
+        majorFaults: m.stats.majorFaults ?? null,
+        amortizedNs: null,
+        latency: latencyOf(m.stats),
+        noDirectReclaim: m.stats.majorFaults ? 1 - (Number(m.stats.directReclaims) || 0) / m.stats.majorFaults : 1,
+      },
+    ];
+  } finally {
+    server.proc.kill('SIGTERM');
+    echo.proc.kill('SIGTERM');
+  }
+};
+
+/** Major-fault latency through ws over the raw round trip of the same size, same run (p50, p99). */
+function wsVersusRaw(measurements: FaultPathMeasurement[]): Record<string, number | null> {
+  const raw = measurements.find((m) => m.config === 'raw ws round trip')?.latency?.major;
+  const ws = measurements.find((m) => m.config === 'ws loopback');
+  const major = ws?.latency?.major;
+  return {
+    wsMajorOverRawP50: raw && major ? major.p50 / raw.p50 : null,
+    wsMajorOverRawP99: raw && major ? major.p99 / raw.p99 : null,
+    wsServedWithoutDirectReclaim: ws?.noDirectReclaim ?? null,
+  };
+}
+
+/** Extra probes beyond the embedded store. */
+export const FAULT_PATH_PROBES: FaultPathProbe[] = [wsLoopbackProbe];
 
 function latencyOf(s: RuntimeStats): FaultLatencyStats | null {
   const l = s.latency as FaultLatencyStats | undefined;
@@ -90,7 +138,7 @@ export const faultpathSuite: Suite = {
     for (let r = 0; r < config.reps; r++) {
       base.push((await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' }, config.sizeBytes, config.seed)).ns);
       ctx.progress.tick('all-local');
-      const m = await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: config.localPct / 100 }, prefetch: 'none' }, config.sizeBytes, config.seed);
+      const m = await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: config.localPct / 100 }, prefetch: 'none', latency: true }, config.sizeBytes, config.seed);
       low.push(m.ns);
       stats = m.stats;
       ctx.progress.tick(`${config.localPct}% local`);
@@ -150,7 +198,10 @@ export const faultpathSuite: Suite = {
         { key: 'minorP50Us', title: 'Minor p50', unit: 'µs', digits: 2 },
       ],
       rows,
-      summary: { embeddedAmortizedUs: rows[0]!.amortizedUs ?? null },
+      summary: {
+        embeddedAmortizedUs: rows[0]!.amortizedUs ?? null,
+        ...wsVersusRaw(measurements),
+      },
       warnings,
       charts,
     };

@@ -124,8 +124,10 @@ export class FrameTable {
     for (let f = first + count - 1; f >= first; f--) this.freeFrames[c[kFreeTop]!++] = f;
     c[kFrames] = first + count;
     const frames = c[kFrames]!;
-    c[kLowWater] = Math.max(1, frames >>> 5);
-    c[kHighWater] = Math.max(2, frames >>> 3);
+    // The reclaimer wakes below 1/8 of the pool free and refills to 1/4: a few faults' worth of slack
+    // while it waits for the guest's acknowledgement (and for a core, on a busy machine).
+    c[kLowWater] = Math.max(2, frames >>> 3);
+    c[kHighWater] = Math.max(4, frames >>> 2);
   }
 
   popFree(): number {

@@ -386,7 +386,8 @@ export class Pager {
         const ticket = this.frameTicket[frame]!;
         if (!this.io.landed(ticket)) {
           this.counters.prefetchLate++;
-          this.io.wait(ticket);
+          this.frameFlags[frame]! |= PINNED;
+          this.waitUnlocked(ticket);
         }
         flags &= ~IN_FLIGHT;
       }
@@ -422,7 +423,7 @@ export class Pager {
         this.runPrefetch(page, false, frame);
       }
       this.frameFlags[frame]! |= PINNED; // keep the reclaimer away while the read lands
-      this.io.wait(ticket);
+      this.waitUnlocked(ticket);
       if (this.timing) this.markReply = performance.now();
     }
     flags |= REFERENCED;
@@ -488,6 +489,20 @@ export class Pager {
     this.counters.bytesIn += this.pageSize;
   }
 
+  /**
+   * Waits for a read without holding the frame-table lock, so the reclaimer can work meanwhile. The
+   * frame being read is PINNED (and unmapped), so nothing else touches it.
+   */
+  private waitUnlocked(ticket: number): void {
+    if (!this.threaded) return this.io.wait(ticket);
+    this.table.unlock();
+    try {
+      this.io.wait(ticket);
+    } finally {
+      this.table.lock();
+    }
+  }
+
   private runPrefetch(page: number, hit: boolean, pinned: number): void {
     const info = this.faultInfo;
     info.page = page;
@@ -510,12 +525,13 @@ export class Pager {
   /** A free frame, evicting if none is free. */
   private takeFrame(): number {
     let frame = this.table.popFree();
+    if (this.threaded && this.table.freeCount < this.table.control[kLowWater]!) {
+      Atomics.add(this.table.control, kReclaimDoorbell, 1);
+      Atomics.notify(this.table.control, kReclaimDoorbell);
+    }
     if (frame < 0) {
       this.counters.directReclaims++;
       frame = this.evictOne();
-    } else if (this.threaded && this.table.freeCount < this.table.control[kLowWater]!) {
-      Atomics.add(this.table.control, kReclaimDoorbell, 1);
-      Atomics.notify(this.table.control, kReclaimDoorbell);
     }
     return frame;
   }
