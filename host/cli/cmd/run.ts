@@ -29,6 +29,7 @@ interface RunFlags {
   env: string[];
   dir: string[];
   trace?: string;
+  latency: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -47,6 +48,7 @@ export function registerRun(program: Command): void {
     .option('--stats <format>', 'stats on stderr after the run: text, json or none', 'text')
     .option('--env <K=V>', 'environment variable for a WASI program (repeatable)', collect, [])
     .option('--dir <host[:guest]>', 'preopen a host directory for a WASI program (repeatable)', collect, [])
+    .option('--latency', 'record per-stage fault latency histograms (shown in the stats)', false)
     .option('--trace <file>', 'record every fault (page, kind, time) to a trace file for farmem trace')
     .option('--cache-dir <dir>', 'where instrumented modules are cached (default ~/.cache/farmem)')
     .option('--no-cache', 'always instrument, never read or write the cache')
@@ -67,6 +69,7 @@ Examples:
         pageSize,
         local,
         prefetch: flags.prefetch,
+        latency: flags.latency,
         cacheDir: flags.cache ? (flags.cacheDir ?? defaultCacheDir()) : false,
         onProgress: (done, total) => progress.update(done, total),
       };
@@ -187,6 +190,12 @@ function report(stats: RuntimeStats, format: string, elapsedMs: number): void {
     `  faults: ${stats.majorFaults} major, ${stats.minorFaults} minor, ${stats.straddles} straddling; evictions ${stats.evictions}, write-backs ${stats.writeBacks}, direct reclaims ${stats.directReclaims}`,
     `  traffic: in ${formatBytes(stats.bytesIn)}, out ${formatBytes(stats.bytesOut)}`,
   ];
+  const l = stats.latency;
+  if (l && l.major.count + l.minor.count > 0) {
+    const us = (ns: number) => (ns / 1000).toFixed(2);
+    const stages = Object.entries(l.stages).map(([name, s]) => `${name} ${us(s.p50)}`).join(', ');
+    lines.push(`  latency µs: major p50 ${us(l.major.p50)} p99 ${us(l.major.p99)} (${stages}); minor p50 ${us(l.minor.p50)} p99 ${us(l.minor.p99)}`);
+  }
   const p = stats.prefetch;
   if (p.policy !== 'none') {
     lines.push(`  prefetch ${p.policy}: ${p.issued} issued, ${p.hits} hits, ${p.wasted} wasted; accuracy ${(100 * p.accuracy).toFixed(1)}%, coverage ${(100 * p.coverage).toFixed(1)}%`);
