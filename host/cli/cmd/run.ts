@@ -81,6 +81,7 @@ Examples:
       const imports = wasi ? wasi.imports(() => fm!.memory!) : {};
       fm = await instantiate(bytes, imports, options);
       progress.stop();
+      let completed = false;
       try {
         if (wasi) {
           if (typeof fm.exports._start !== 'function') {
@@ -91,9 +92,11 @@ Examples:
           const result = invoke(fm, flags.invoke!, args);
           if (result !== undefined) process.stdout.write(`${formatValue(result)}\n`);
         }
+        completed = true;
       } finally {
         trace?.close();
-        report(fm.stats(), flags.stats, performance.now() - started);
+        // After a failure the error line is the whole story; stats describe completed runs.
+        if (completed) report(fm.stats(), flags.stats, performance.now() - started);
         await fm.close();
       }
     }));
