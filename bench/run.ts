@@ -11,7 +11,8 @@ import { collectEnv, describeEnv } from './lib/env.js';
 import { writeChart } from './lib/charts.js';
 import { createProgress } from './lib/progress.js';
 import { formatTable, RESULT_SCHEMA, validateResult, writeResult, type BenchResult } from './lib/results.js';
-import type { SuiteContext, SuiteOutput } from './lib/suite.js';
+import { skipped, type SuiteContext, type SuiteOutput } from './lib/suite.js';
+import { RuntimeUnavailableError } from './lib/farmem.js';
 import { SUITES } from './suites/index.js';
 
 export interface BenchOptions {
@@ -75,9 +76,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
       output = await suite.run(ctx);
     } catch (e) {
       progress.stop();
-      failure = (e as Error)?.message ?? String(e);
-      if (process.env.FARMEM_DEBUG) err(`${(e as Error)?.stack}\n`);
-      output = { status: 'skipped', config: { quick: ctx.quick }, baseline: 'none (failed)', columns: [], rows: [] };
+      if (e instanceof RuntimeUnavailableError) {
+        // The runtime or the workloads are not built: every suite that needs them skips, the same way.
+        output = skipped(e.message, { quick: ctx.quick });
+      } else {
+        failure = (e as Error)?.message ?? String(e);
+        if (process.env.FARMEM_DEBUG) err(`${(e as Error)?.stack}\n`);
+        output = { status: 'skipped', config: { quick: ctx.quick }, baseline: 'none (failed)', columns: [], rows: [] };
+      }
     }
     const charts: string[] = [];
     for (const c of output.charts ?? []) {

@@ -11,29 +11,18 @@ import { join } from 'node:path';
 import binaryen from 'binaryen';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instantiate, type FarmemOptions } from '../host/index.js';
-import { Wasi } from '../host/wasi/index.js';
-import { buildCFixtures, runWithFarmemWasi, type WasiRunResult, type WasiRunSpec } from './support/c-fixtures.js';
+import { buildCFixtures, capturingWasi, runWithFarmemWasi, type WasiRunResult, type WasiRunSpec } from './support/c-fixtures.js';
 import { startServers, type Servers } from './support/servers.js';
 import { CASES, snapshot } from './support/wasi-cases.js';
 
 const TOKEN = 'wasi-far-token';
 
 async function runFar(wasmPath: string, spec: WasiRunSpec, options: FarmemOptions): Promise<WasiRunResult & { majorFaults: number }> {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const wasi = new Wasi({
-    args: spec.args,
-    env: spec.env ?? {},
-    preopens: spec.preopens ?? {},
-    stdin: spec.stdin ?? new Uint8Array(0),
-    stdout: (c) => { out.push(Buffer.from(c)); },
-    stderr: (c) => { err.push(Buffer.from(c)); },
-  });
+  const { wasi, result } = capturingWasi(spec);
   let fm: Awaited<ReturnType<typeof instantiate>> | undefined;
   fm = await instantiate(new Uint8Array(readFileSync(wasmPath)), wasi.imports(() => fm!.memory!), options);
   try {
-    const exitCode = wasi.start(fm.exports);
-    return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode, signal: null, majorFaults: fm.stats().majorFaults };
+    return { ...result(wasi.start(fm.exports)), majorFaults: fm.stats().majorFaults };
   } finally {
     await fm.close();
   }
@@ -52,14 +41,16 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-const STORES: [string, () => Partial<FarmemOptions>][] = [
-  ['embedded store', () => ({})],
-  ['a memory server', () => ({ remote: { urls: servers.urls, token: TOKEN } })],
+/** Where pages live, and whether to use the cases' smaller inputs (every fault a round trip). */
+const STORES: [string, () => Partial<FarmemOptions>, boolean][] = [
+  ['embedded store', () => ({}), false],
+  ['a memory server', () => ({ remote: { urls: servers.urls, token: TOKEN } }), true],
 ];
 
-for (const [where, store] of STORES) {
+for (const [where, store, small] of STORES) {
   describe(`C fixtures at 5% local memory on ${where}`, () => {
-    for (const c of CASES) {
+    for (const full of CASES) {
+      const c = small && full.small ? { ...full, ...full.small } : full;
       it(`${c.name}: same as the uninstrumented program`, async () => {
         const dirs = ['far', 'plain'].map((who) => {
           const d = join(tmp, `${where.replace(/\W+/g, '-')}-${c.name}-${who}`);

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { histogramChart, stackedBarChart, type HistogramBucket, type StackDatum } from '../lib/charts.js';
 import { ECHO_SERVER, RawClient, roundTrips, spawnServer } from '../lib/raw-ws.js';
-import { loadFarmem, runFresh, workloadWithPattern, RuntimeUnavailableError, type Farmem, type RuntimeStats } from '../lib/farmem.js';
+import { loadFarmem, runFresh, workloadWithPattern, type Farmem, type RuntimeStats } from '../lib/farmem.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteContext, type SuiteOutput } from '../lib/suite.js';
@@ -120,13 +120,7 @@ export const faultpathSuite: Suite = {
       workload: opt<string | null>(ctx, 'workload', null),
       probes: FAULT_PATH_PROBES.length,
     };
-    let fm;
-    try {
-      fm = await loadFarmem();
-    } catch (err) {
-      if (err instanceof RuntimeUnavailableError) return skipped(err.message, config);
-      throw err;
-    }
+    const fm = await loadFarmem(); // RuntimeUnavailableError makes the runner skip the suite
     const name = config.workload ?? workloadWithPattern(fm, 'random') ?? fm.workloads[0];
     if (!name) return skipped('no workloads available', config);
     config.workload = name;

@@ -5,7 +5,7 @@
  * page size measured in this run.
  */
 import { lineChart } from '../lib/charts.js';
-import { bytesMoved, loadFarmem, runFresh, workloadWithPattern, RuntimeUnavailableError, type Prefetcher } from '../lib/farmem.js';
+import { bytesMoved, loadFarmem, runFresh, workloadWithPattern, type Prefetcher } from '../lib/farmem.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
@@ -30,13 +30,7 @@ export const pagesizeSuite: Suite = {
       seed: 1,
       workloads: opt<string[] | null>(ctx, 'workloads', null),
     };
-    let fm;
-    try {
-      fm = await loadFarmem();
-    } catch (err) {
-      if (err instanceof RuntimeUnavailableError) return skipped(err.message, config);
-      throw err;
-    }
+    const fm = await loadFarmem(); // RuntimeUnavailableError makes the runner skip the suite
     const names = config.workloads ?? [workloadWithPattern(fm, 'random'), workloadWithPattern(fm, 'sequential')].filter((n): n is string => n !== null);
     if (names.length === 0) return skipped(`no random or sequential workload among: ${fm.workloads.join(', ')}`, config);
     config.workloads = [...new Set(names)];

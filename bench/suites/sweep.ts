@@ -5,10 +5,10 @@
  * plus major faults and prefetch accuracy/coverage. One line chart per workload.
  */
 import { lineChart } from '../lib/charts.js';
-import { loadFarmem, PREFETCHERS, prefetchQuality, runFresh, RuntimeUnavailableError, type Prefetcher } from '../lib/farmem.js';
+import { loadFarmem, PREFETCHERS, prefetchQuality, runFresh, type Prefetcher } from '../lib/farmem.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
-import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
+import { opt, type Suite, type SuiteOutput } from '../lib/suite.js';
 import { SUITE_DESCRIPTIONS } from './catalog.js';
 
 export const sweepSuite: Suite = {
@@ -28,13 +28,7 @@ export const sweepSuite: Suite = {
       seed: 1,
       workloads: opt<string[] | null>(ctx, 'workloads', null),
     };
-    let fm;
-    try {
-      fm = await loadFarmem();
-    } catch (err) {
-      if (err instanceof RuntimeUnavailableError) return skipped(err.message, config);
-      throw err;
-    }
+    const fm = await loadFarmem(); // RuntimeUnavailableError makes the runner skip the suite
     const names = config.workloads ?? fm.workloads;
     config.workloads = names;
     const rows: Row[] = [];

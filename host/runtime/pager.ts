@@ -22,7 +22,7 @@ import { FaultLatency } from '../stats/latency.js';
 import type { PageIo } from './page-io.js';
 import type { PhysicalMemory } from './physical-memory.js';
 import {
-  DIRTY, EVICTING, FrameTable, IN_FLIGHT, kEvictions, kHighWater, kLowWater, kReclaimDoorbell, kResident, kWasted, kWriteBacks,
+  DIRTY, EVICTING, FrameTable, IN_FLIGHT, kEvictions, kLowWater, kReclaimDoorbell, kResident, kWasted, kWriteBacks,
   PINNED, PREFETCHED, REFERENCED,
 } from './frame-table.js';
 
@@ -75,7 +75,6 @@ export class Pager {
   private readonly prefetch: PrefetchPolicy | null;
   private readonly onFault: PagerOptions['onFault'];
   private readonly pageSize: number;
-  private readonly pageShift: number;
   private readonly budget: FrameBudget;
   private readonly maximumPages: number;
 
@@ -110,7 +109,6 @@ export class Pager {
     this.onFault = options.onFault;
     this.latency = options.latency ? new FaultLatency() : null;
     this.pageSize = layout.pageSize;
-    this.pageShift = layout.pageShift;
     this.budget = options.budget;
     this.maximumPages = options.maximumPages;
     this.scratch = new Uint8Array(layout.pageSize);

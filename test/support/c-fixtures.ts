@@ -90,8 +90,8 @@ export interface WasiRunResult {
   signal: string | null;
 }
 
-/** Runs `wasmPath` under farmem's `Wasi` with `PlainMemory`, in this process. */
-export function runWithFarmemWasi(wasmPath: string, spec: WasiRunSpec): WasiRunResult {
+/** A `Wasi` for `spec` whose stdout and stderr are collected in memory. */
+export function capturingWasi(spec: WasiRunSpec): { wasi: Wasi; result: (exitCode: number) => WasiRunResult } {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const wasi = new Wasi({
@@ -102,14 +102,19 @@ export function runWithFarmemWasi(wasmPath: string, spec: WasiRunSpec): WasiRunR
     stdout: (c) => { out.push(Buffer.from(c)); },
     stderr: (c) => { err.push(Buffer.from(c)); },
   });
+  return { wasi, result: (exitCode) => ({ stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode, signal: null }) };
+}
+
+/** Runs `wasmPath` under farmem's `Wasi` with `PlainMemory`, in this process. */
+export function runWithFarmemWasi(wasmPath: string, spec: WasiRunSpec): WasiRunResult {
+  const { wasi, result } = capturingWasi(spec);
   const module = new WebAssembly.Module(readFileSync(wasmPath));
   let memory: PlainMemory | undefined;
   const imports = wasi.imports(() => memory!);
   assertImportsProvided(module, imports);
   const instance = new WebAssembly.Instance(module, imports);
   memory = new PlainMemory(instance.exports['memory'] as WebAssembly.Memory);
-  const exitCode = wasi.start(instance.exports);
-  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode, signal: null };
+  return result(wasi.start(instance.exports));
 }
 
 const NODE_WASI_CHILD = `
