@@ -4,8 +4,8 @@
 # Usage: bash examples/three-servers.sh [workload] [size]      (after npm ci)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-workload=${1:-hashtable}
-size=${2:-1048576}
+workload=${1:-seqscan}
+size=${2:-4194304}
 token=example-token
 farmem="node dist/host/cli/main.js"
 pids=()
