@@ -137,6 +137,7 @@ describe('running', () => {
       expect(r.code, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/Usage: farmem/);
     }
-    expect(farmem(['run', '--help']).stdout).toMatch(/Examples:/);
+    for (const cmd of ['run', 'serve', 'trace', 'bench']) expect(farmem([cmd, '--help']).stdout, cmd).toMatch(/Examples:/);
+    expect(farmem(['instrument', '--help']).stdout).toMatch(/Example:/);
   });
 });

@@ -29,7 +29,8 @@ export function registerBench(program: Command): void {
     .option('--liftoff', 'keep V8\'s baseline wasm compiler (default: --no-liftoff for steadier times)')
     .option('--size <size>', 'guest data size for every suite, e.g. 16MiB (default: per suite, smaller with --quick)')
     .option('--reps <n>', 'timed repetitions per configuration (default: per suite)')
-    .addHelpText('after', '\nSuites:\n' + SUITE_NAMES.map((name) => `  ${name.padEnd(10)} ${SUITE_DESCRIPTIONS[name]}`).join('\n'))
+    .addHelpText('after', '\nSuites:\n' + SUITE_NAMES.map((name) => `  ${name.padEnd(10)} ${SUITE_DESCRIPTIONS[name]}`).join('\n')
+      + '\n\nExamples:\n  farmem bench --quick\n  farmem bench sweep --out results/\n  sudo farmem bench peer   # Linux swap needs root (cgroup, zram)')
     .action(action('bench', async (suites: string[], flags: BenchFlags) => {
       const overrides: Record<string, unknown> = {};
       if (flags.size !== undefined) {

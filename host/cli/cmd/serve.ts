@@ -33,6 +33,11 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('Run a memory server that holds pages for farmem clients (binary protocol over ws).')
+    .addHelpText('after', `
+Examples:
+  farmem serve --port 7070 --capacity 8GiB --token secret
+  FARMEM_TOKEN=secret farmem serve --port 0        # prints the URL it listens on
+  farmem run prog.wasm --store ws://127.0.0.1:7070 --token secret --local 25%`)
     .option('--port <port>', 'TCP port to listen on; 0 picks a free one', '7070')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--capacity <size>', 'bytes of page data to hold, e.g. 4GiB (allocated lazily)', '4GiB')

@@ -65,7 +65,12 @@ export function replayTable(results: readonly ReplayResult[]): string {
 export function registerTrace(program: Command): void {
   const trace = program
     .command('trace')
-    .description('Inspect fault traces (farmem run --trace) and replay them offline against other prefetchers and memory sizes.');
+    .description('Inspect fault traces (farmem run --trace) and replay them offline against other prefetchers and memory sizes.')
+    .addHelpText('after', `
+Examples:
+  farmem run prog.wasm --local 10% --trace run.fmt
+  farmem trace info run.fmt
+  farmem trace replay run.fmt --prefetch none,readahead,stride,leap --local 10%,25%,50%`);
 
   trace
     .command('info <file>')
