@@ -90,6 +90,32 @@ describe('failures', () => {
       .rejects.toThrow(/token/i);
   });
 
+  it('with replication 2, a run survives one of three servers killed mid-run, output identical', async () => {
+    const trio = await startServers(3, { capacity: '256MiB', token: TOKEN });
+    try {
+      const size = 32 << 20;
+      const child = spawn(process.execPath, [CLI, 'run', workloadPath('seqscan'), '--invoke', 'run', String(size), '1',
+        '--local', '5%', '--store', trio.urls.join(','), '--token', TOKEN, '--replication', '2', '--no-cache', '--stats', 'json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => { stdout += String(d); });
+      child.stderr.on('data', (d) => { stderr += String(d); });
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(child.exitCode).toBeNull(); // still running when the server dies
+      await trio.kill(1);
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => { child.kill('SIGKILL'); resolve(-999); }, 120_000);
+        child.once('exit', (c) => { clearTimeout(timer); resolve(c); });
+      });
+      expect(code, stderr).toBe(0);
+      expect(stdout.trim()).toBe(String(await reference('seqscan', size, 1)));
+      expect(JSON.parse(stderr).majorFaults).toBeGreaterThan(0);
+    } finally {
+      await trio.close();
+    }
+  });
+
   it('ends with a clear error, not a hang, when its only server is killed mid-run', async () => {
     const lone = await startServers(1, { capacity: '256MiB', token: TOKEN });
     try {
