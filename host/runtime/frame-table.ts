@@ -6,7 +6,7 @@
  *
  *   control     Int32[16]           kLock | kFreeTop | kHand | kFrames | kResident | kReclaimDoorbell
  *                                   | kStop | kEvictions | kWriteBacks | kWasted | kLowWater | kHighWater
- *   pageOfFrame Int32[maxFrames]    page held by a frame, -1 if free
+ *   framePage   Int32[maxFrames]    page + 1 held by a frame, 0 if free (zero-initialized: no fill)
  *   frameFlags  Int32[maxFrames]    REFERENCED | DIRTY | PREFETCHED | PINNED | IN_FLIGHT | EVICTING
  *   frameTicket Int32[maxFrames]    I/O ticket of a read still landing in the frame (IN_FLIGHT)
  *   freeFrames  Int32[maxFrames]    stack of free frames, top at control[kFreeTop]
@@ -53,7 +53,8 @@ export interface FrameTableBuffers {
 
 export class FrameTable {
   readonly control: Int32Array;
-  readonly pageOfFrame: Int32Array;
+  /** page + 1 per frame (0 = free); read through pageOf(). */
+  private readonly framePage: Int32Array;
   readonly frameFlags: Int32Array;
   readonly frameTicket: Int32Array;
   readonly freeFrames: Int32Array;
@@ -75,7 +76,7 @@ export class FrameTable {
       return view;
     };
     this.control = ints(CONTROL_SLOTS);
-    this.pageOfFrame = ints(maxFrames);
+    this.framePage = ints(maxFrames);
     this.frameFlags = ints(maxFrames);
     this.frameTicket = ints(maxFrames);
     this.freeFrames = ints(maxFrames);
@@ -87,9 +88,16 @@ export class FrameTable {
   static allocate(layout: Layout, physical: SharedArrayBuffer, maxFrames: number): FrameTable {
     const shared = new SharedArrayBuffer((CONTROL_SLOTS + 4 * maxFrames) * 4);
     const pages = new SharedArrayBuffer(layout.numPages * 4);
-    const table = new FrameTable(layout, physical, { shared, pages, maxFrames, numPages: layout.numPages });
-    table.pageOfFrame.fill(-1);
-    return table;
+    return new FrameTable(layout, physical, { shared, pages, maxFrames, numPages: layout.numPages });
+  }
+
+  /** The page a frame holds, or -1 if it is free. */
+  pageOf(frame: number): number {
+    return this.framePage[frame]! - 1;
+  }
+
+  setPageOf(frame: number, page: number): void {
+    this.framePage[frame] = page + 1;
   }
 
   lock(): void {
@@ -148,7 +156,7 @@ export class FrameTable {
     const c = this.control;
     const f = c[kHand]!;
     c[kHand] = f + 1 >= c[kFrames]! ? 0 : f + 1;
-    const page = this.pageOfFrame[f]!;
+    const page = this.pageOf(f);
     if (page < 0) return -1;
     const flags = this.frameFlags[f]!;
     if (flags & skip) return -1;
@@ -176,7 +184,7 @@ export class FrameTable {
   /** Forgets a frame's page after eviction and frees the frame. Under the lock. */
   release(frame: number, page: number): void {
     this.frameOfPage[page] = 0;
-    this.pageOfFrame[frame] = -1;
+    this.framePage[frame] = 0;
     this.frameFlags[frame] = 0;
     this.control[kResident]!--;
     this.pushFree(frame);

@@ -82,7 +82,6 @@ export class Pager {
   private readonly readTable: Int32Array;
   private readonly writeTable: Int32Array;
   private readonly frameOfPage: Int32Array;
-  private readonly pageOfFrame: Int32Array;
   private readonly frameFlags: Int32Array;
   private readonly frameTicket: Int32Array;
 
@@ -121,7 +120,6 @@ export class Pager {
     this.readTable = table.readTable;
     this.writeTable = table.writeTable;
     this.frameOfPage = table.frameOfPage;
-    this.pageOfFrame = table.pageOfFrame;
     this.frameFlags = table.frameFlags;
     this.frameTicket = table.frameTicket;
     this.control[kVirtualPages] = options.initialPages;
@@ -214,7 +212,7 @@ export class Pager {
     if (pages > this.maximumPages) return -1;
     this.control[kVirtualPages] = pages;
     if ('fraction' in this.budget) {
-      const want = Math.min(this.pageOfFrame.length, this.framesFor(pages));
+      const want = Math.min(this.table.buffers.maxFrames, this.framesFor(pages));
       if (want > this.table.frames) this.addFrames(want - this.table.frames);
     }
     return old;
@@ -314,7 +312,7 @@ export class Pager {
     if (this.pendingAddr >= 0) this.flushBounce();
     this.lock();
     for (let f = 0; f < this.table.frames; f++) {
-      const page = this.pageOfFrame[f]!;
+      const page = this.table.pageOf(f);
       if (page >= 0 && this.frameFlags[f]! & DIRTY) {
         this.io.write(page, this.frameAddress(f));
         this.frameFlags[f]! &= ~DIRTY;
@@ -410,7 +408,7 @@ export class Pager {
       this.servedKind = 1;
       this.counters.majorFaults++;
       this.counters.bytesIn += this.pageSize;
-      this.pageOfFrame[frame] = page;
+      this.table.setPageOf(frame, page);
       this.frameOfPage[page] = frame + 1;
       this.table.control[kResident]!++;
       flags = 0;
@@ -478,7 +476,7 @@ export class Pager {
   private startPrefetch(p: number): void {
     const frame = this.takeFrame();
     const ticket = this.io.read(p, this.frameAddress(frame));
-    this.pageOfFrame[frame] = p;
+    this.table.setPageOf(frame, p);
     this.frameOfPage[p] = frame + 1;
     this.frameTicket[frame] = ticket;
     this.frameFlags[frame] = ticket === 0 ? PREFETCHED : PREFETCHED | IN_FLIGHT;
@@ -543,7 +541,7 @@ export class Pager {
       if (scanned > 3 * this.table.frames) throw new Error('farmem: every frame is pinned; the frame pool is too small');
       const f = this.table.clockStep(PINNED);
       if (f < 0) continue;
-      const page = this.pageOfFrame[f]!;
+      const page = this.table.pageOf(f);
       this.evict(f, page, this.frameFlags[f]!);
       // evict() released the frame onto the free stack; take it back.
       return this.table.popFree();

@@ -52,7 +52,7 @@ function select(): { count: number; generation: number } {
     for (let scanned = 0, frames = table.frames; count < want && scanned < 2 * frames; scanned++) {
       const f = table.clockStep(PINNED | IN_FLIGHT | EVICTING);
       if (f < 0) continue;
-      const page = table.pageOfFrame[f]!;
+      const page = table.pageOf(f);
       table.frameFlags[f]! |= EVICTING;
       table.unmap(page);
       victims[2 * count] = f;
@@ -74,7 +74,7 @@ function finish(count: number): void {
       const f = victims[2 * i]!;
       const page = victims[2 * i + 1]!;
       const flags = table.frameFlags[f]!;
-      if (table.pageOfFrame[f] !== page || !(flags & EVICTING)) continue; // rescued, or evicted by the guest
+      if (table.pageOf(f) !== page || !(flags & EVICTING)) continue; // rescued, or evicted by the guest
       if (flags & DIRTY) {
         io.write(page, frameAddress(data.layout, f));
         Atomics.add(c, kWriteBacks, 1);
