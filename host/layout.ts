@@ -30,6 +30,8 @@
  */
 
 /** Bytes in a WebAssembly page. */
+import { OptionError } from './errors.js';
+
 export const WASM_PAGE = 65536;
 /** Largest 32-bit virtual memory, in wasm pages (4 GiB). */
 export const MAX_WASM_PAGES = 65536;
@@ -78,6 +80,13 @@ export interface Layout {
 
 export function isValidPageSize(pageSize: number): boolean {
   return Number.isInteger(pageSize) && pageSize >= MIN_PAGE_SIZE && pageSize <= MAX_PAGE_SIZE && (pageSize & (pageSize - 1)) === 0;
+}
+
+/** Throws an OptionError naming `what` (an option or a flag) unless `pageSize` is valid. */
+export function checkPageSize(pageSize: number, what: string): void {
+  if (!isValidPageSize(pageSize)) {
+    throw new OptionError(`${what} must be a power of two between ${MIN_PAGE_SIZE} and ${MAX_PAGE_SIZE}, got ${pageSize}`);
+  }
 }
 
 /** Computes the layout for a page size. */

@@ -5,13 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { FarmemError, OptionError } from '../errors.js';
-import { isValidPageSize } from '../layout.js';
+import { FarmemError } from '../errors.js';
+import { checkPageSize } from '../layout.js';
 import { parseLocal, parseSize, type LocalMemory } from './sizes.js';
 
 export function parsePageSize(text: string): number {
   const bytes = parseSize(text, '--page-size');
-  if (!isValidPageSize(bytes)) throw new OptionError(`--page-size must be a power of two between 256 and 65536, got "${text}"`);
+  checkPageSize(bytes, '--page-size');
   return bytes;
 }
 

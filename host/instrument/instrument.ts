@@ -7,7 +7,7 @@
  * the backing store as the initial image and serves memory.init from the recorded bytes.
  */
 import { ABI_VERSION, DATA_SECTION, META_SECTION, encodeMeta, type GuestMeta, type SegmentMeta } from '../abi.js';
-import { computeLayout, isValidPageSize, MAX_PHYS_WASM_PAGES, MAX_WASM_PAGES, type Layout } from '../layout.js';
+import { checkPageSize, computeLayout, MAX_PHYS_WASM_PAGES, MAX_WASM_PAGES, type Layout } from '../layout.js';
 import { OptionError } from '../errors.js';
 import { binaryen, C, FEATURES, VERSION, type Module } from './binaryen.js';
 import { diagnostic } from './diagnostics.js';
@@ -41,7 +41,7 @@ export function checkInstrumentOptions(options: InstrumentOptions): Required<Pic
     if (!OPTION_KEYS.has(key)) throw new OptionError(`Invalid option in instrument() call: "${key}"`);
   }
   const pageSize = options.pageSize ?? 4096;
-  if (!isValidPageSize(pageSize)) throw new OptionError(`"pageSize" must be a power of two between 256 and 65536, got ${pageSize}`);
+  checkPageSize(pageSize, '"pageSize"');
   return { pageSize };
 }
 

@@ -6,7 +6,7 @@
  */
 import { ABI_MODULE, DATA_SECTION, decodeMeta, META_SECTION, type GuestMeta } from '../abi.js';
 import { LinkError, OptionError } from '../errors.js';
-import { computeLayout, isValidPageSize, WASM_PAGE } from '../layout.js';
+import { checkPageSize, computeLayout, WASM_PAGE } from '../layout.js';
 import type { PrefetchPolicy } from '../prefetch/policy.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import type { SyncPageStore } from '../store/page-store.js';
@@ -75,9 +75,7 @@ export function checkOptions(options: FarmemOptions): void {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new OptionError(`Invalid option in instantiate() call: "${key}"`);
   }
-  if (options.pageSize !== undefined && !isValidPageSize(options.pageSize)) {
-    throw new OptionError(`"pageSize" must be a power of two between 256 and 65536, got ${options.pageSize}`);
-  }
+  if (options.pageSize !== undefined) checkPageSize(options.pageSize, '"pageSize"');
   const local = options.local;
   if (local !== undefined) {
     if ('fraction' in local) {

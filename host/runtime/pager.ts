@@ -15,7 +15,7 @@
  * instruction, never across a call into the host). A touch of an EVICTING page rescues it (minor).
  * In embedded mode there is no reclaimer: the guest evicts directly, which is trivially safe.
  */
-import { BOUNCE_ADDRESS, FAULT_WRITE, kGeneration, kGuestAck, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
+import { BOUNCE_ADDRESS, FAULT_WRITE, frameAddress, kGeneration, kGuestAck, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
 import { Advice, type FaultInfo, type PrefetchPolicy } from '../prefetch/policy.js';
 import { Counters } from '../stats/counters.js';
 import { FaultLatency } from '../stats/latency.js';
@@ -341,7 +341,7 @@ export class Pager {
   }
 
   private frameAddress(frame: number): number {
-    return this.layout.frameBase + frame * this.pageSize;
+    return frameAddress(this.layout, frame);
   }
 
   private addFrames(count: number): void {
