@@ -148,9 +148,13 @@ export async function instantiate(
   let stopReclaimer = async (): Promise<void> => {};
   const shutdown = async () => {
     try {
-      await stopReclaimer();
+      try {
+        await stopReclaimer();
+      } finally {
+        await pager.close();
+      }
     } finally {
-      await pager.close();
+      if (store && !options.store) await store.close(); // a store we created is ours to close
     }
   };
   try {
@@ -158,13 +162,7 @@ export async function instantiate(
       pager.enableReclaimer();
       stopReclaimer = await remote.startReclaimer(pager.table, layout);
     }
-    return await link(module, meta, imports, pager, options, prefetch?.name ?? 'none', storeName, async () => {
-      try {
-        await shutdown();
-      } finally {
-        if (store && !options.store) await store.close();
-      }
-    });
+    return await link(module, meta, imports, pager, options, prefetch?.name ?? 'none', storeName, shutdown);
   } catch (err) {
     await shutdown().catch(() => {});
     throw err;
