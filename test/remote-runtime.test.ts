@@ -5,6 +5,9 @@
  * in the middle of a run (a clear error, no hang).
  */
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instantiate } from '../host/index.js';
@@ -15,6 +18,22 @@ const TOKEN = 'remote-test-token';
 const SIZE = 128 * 1024;
 const SEED = 11;
 const CLI = fileURLToPath(new URL('../dist/host/cli/main.js', import.meta.url));
+
+const traceDir = mkdtempSync(join(tmpdir(), 'farmem-remote-'));
+const traceFile = (name: string) => join(traceDir, `${name}.fmt`);
+
+/**
+ * Resolves once a child run is really faulting through its servers: its fault trace has been
+ * flushed at least once (the writer buffers 64 KiB of records), so it connected and is mid-run.
+ */
+async function faulting(trace: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (existsSync(trace) && statSync(trace).size > 4096) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${trace}: the run never started faulting`);
+}
 
 let servers: Servers;
 beforeAll(async () => {
@@ -95,13 +114,14 @@ describe('failures', () => {
     try {
       const size = 32 << 20;
       const child = spawn(process.execPath, [CLI, 'run', workloadPath('seqscan'), '--invoke', 'run', String(size), '1',
-        '--local', '5%', '--store', trio.urls.join(','), '--token', TOKEN, '--replication', '2', '--no-cache', '--stats', 'json'],
+        '--local', '5%', '--store', trio.urls.join(','), '--token', TOKEN, '--replication', '2', '--no-cache', '--stats', 'json',
+        '--trace', traceFile('replicated')],
       { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => { stdout += String(d); });
       child.stderr.on('data', (d) => { stderr += String(d); });
-      await new Promise((r) => setTimeout(r, 2500));
+      await faulting(traceFile('replicated'));
       expect(child.exitCode).toBeNull(); // still running when the server dies
       await trio.kill(1);
       const code = await new Promise<number | null>((resolve) => {
@@ -120,10 +140,10 @@ describe('failures', () => {
     const lone = await startServers(1, { capacity: '256MiB', token: TOKEN });
     try {
       const child = spawn(process.execPath, [CLI, 'run', workloadPath('pointerchase'), '--invoke', 'run', String(64 << 20), '1',
-        '--local', '2%', '--store', lone.urls[0]!, '--token', TOKEN, '--no-cache'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        '--local', '2%', '--store', lone.urls[0]!, '--token', TOKEN, '--no-cache', '--trace', traceFile('lone')], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d) => { stderr += String(d); });
-      await new Promise((r) => setTimeout(r, 3000));
+      await faulting(traceFile('lone'));
       expect(child.exitCode).toBeNull(); // still running when the server dies
       await lone.kill(0);
       const code = await new Promise<number | null>((resolve) => {
