@@ -7,6 +7,7 @@
  * errno mapping, option validation and import checking.
  */
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ describe('C fixtures under farmem Wasi (PlainMemory) and node:wasi', () => {
   });
 
   it('builds every fixture', () => {
-    for (const name of ['copy', 'sort', 'wordcount', 'churn', 'grow', 'escape', 'fsops']) {
+    for (const name of ['copy', 'sort', 'wordcount', 'churn', 'grow', 'escape', 'fsops', 'poll']) {
       expect(bins[name], name).toMatch(/\.wasm$/);
     }
   });
@@ -375,5 +376,38 @@ describe('import checking', () => {
       'module needs 2 imports that farmem does not provide: wasi_snapshot_preview1.fd_frobnicate (function): not a WASI preview1 function; env.host_thing (function). Rebuild the program without it, or run it where that import exists.',
     );
     expect(() => assertImportsProvided(moduleImporting([[WASI_MODULE, 'fd_write']]), imports)).not.toThrow();
+  });
+});
+
+describe('poll_oneoff on a host stdin pipe (farmem run, fd 0 lent as-is)', () => {
+  const CLI = join(import.meta.dirname, '../dist/host/cli/main.js');
+  let poll: string;
+  beforeAll(async () => { poll = (await buildCFixtures())['poll']!; });
+
+  /**
+   * Runs the poll fixture under `farmem run` with `writer`'s output on its stdin, through a shell
+   * pipe (a real pipe(2): Node's own child-process stdio pipes are socket pairs).
+   */
+  function runPiped(writer: string): string {
+    const cmd = `${writer} | "${process.execPath}" "${CLI}" run "${poll}" --stats none -- poll`;
+    const r = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    return r.stdout;
+  }
+
+  it('a closed pipe reports POLLIN | POLLHUP, as node:wasi does, with and without input left', () => {
+    expect(runPiped('true')).toBe(readFileSync(join(GOLDEN_DIR, 'poll-empty.stdout'), 'utf8'));
+    expect(runPiped('printf "hello\\n"')).toBe(readFileSync(join(GOLDEN_DIR, 'poll-input.stdout'), 'utf8'));
+  });
+
+  it('an open pipe with no data blocks until data comes (POLLIN), then reports the hang-up', () => {
+    // The first stdin poll waits (up to its 2 s timeout) while the writer is open and silent.
+    const out = runPiped('(sleep 0.3; printf "late\\n"; sleep 0.3)');
+    expect(out.split('\n').slice(3)).toEqual([
+      'stdin: ret=1 [fd 0: IN]', "read: 5 'late", "'",
+      'stdin: ret=1 [fd 0: IN HUP]', "read: 0 ''",
+      'stdin: ret=1 [fd 0: IN HUP]', "read: 0 ''", '',
+    ]);
   });
 });

@@ -66,6 +66,8 @@ export const WHENCE = { SET: 0, CUR: 1, END: 2 } as const;
 export const CLOCKID = { REALTIME: 0, MONOTONIC: 1, PROCESS_CPUTIME_ID: 2, THREAD_CPUTIME_ID: 3 } as const;
 /** `eventtype` (u8) of poll_oneoff subscriptions and events. */
 export const EVENTTYPE = { CLOCK: 0, FD_READ: 1, FD_WRITE: 2 } as const;
+/** `eventrwflags` (u16) of an fd event: the peer closed its end (wasi-libc's poll() adds POLLHUP). */
+export const EVENTRWFLAGS_FD_READWRITE_HANGUP = 1;
 /** `subclockflags` (u16). */
 export const SUBCLOCK_ABSTIME = 1;
 /** `preopentype` (u8). */

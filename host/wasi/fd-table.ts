@@ -5,6 +5,7 @@
  * a directory (a host fd plus its position below its preopen root, for path resolution).
  */
 
+import { closeSync } from 'node:fs';
 import { ERRNO } from './constants.js';
 
 export const KIND_STREAM = 0;
@@ -49,6 +50,10 @@ export class FdEntry {
   /** Input of an in-process stream, consumed from `sourcePos`. */
   source: Uint8Array | null;
   sourcePos: number;
+  /** Whether `hostFd` is a pipe (its readiness can be asked without blocking; see stdio.ts). */
+  fifo: boolean;
+  /** Bytes a readiness check took from the host pipe, served before the next host read. */
+  peeked: Uint8Array | null;
   listing: DirListing | null;
 
   constructor(kind: number, hostFd: number, filetype: number, rightsBase: bigint, rightsInheriting: bigint) {
@@ -66,7 +71,14 @@ export class FdEntry {
     this.sink = null;
     this.source = null;
     this.sourcePos = 0;
+    this.fifo = false;
+    this.peeked = null;
     this.listing = null;
+  }
+
+  /** Closes the host fd if this entry owns it (stdio fds the embedder lent are left open). */
+  closeHost(): void {
+    if (this.ownsHostFd && this.hostFd >= 0) closeSync(this.hostFd);
   }
 }
 

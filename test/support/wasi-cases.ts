@@ -119,6 +119,10 @@ export const CASES: Case[] = [
   },
   { name: 'churn', fixture: 'churn', args: ['churn', '30000', '7'], exitCode: 0, small: { args: ['churn', '5000', '7'] } },
   { name: 'grow', fixture: 'grow', args: ['grow', '48', '512'], exitCode: 0 },
+  // Node's WASI test `poll`: stdin is a pipe whose writer has closed (node:wasi's child) or
+  // in-process input (farmem's run); both must report POLLIN | POLLHUP once the input is used up.
+  { name: 'poll-empty', fixture: 'poll', args: ['poll'], exitCode: 0 },
+  { name: 'poll-input', fixture: 'poll', args: ['poll'], stdin: () => Buffer.from('hello\n'), exitCode: 0 },
   {
     name: 'fsops',
     fixture: 'fsops',
