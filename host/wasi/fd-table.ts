@@ -32,48 +32,36 @@ export class FdEntry {
   /** Host fd, or -1 for in-process streams. */
   hostFd: number;
   /** Whether closing this entry closes `hostFd` (not for stdio fds the embedder lent us). */
-  ownsHostFd: boolean;
+  ownsHostFd = true;
   filetype: number;
-  fdflags: number;
+  fdflags = 0;
   rightsBase: bigint;
   rightsInheriting: bigint;
   /** Byte offset of a regular file (farmem tracks it; reads and writes are positional). */
-  position: number;
+  position = 0;
   /** Preopen root (host realpath) of files and directories; '' for streams. */
-  root: string;
+  root = '';
   /** Components below `root` of a directory. */
-  rel: string[];
+  rel: string[] = [];
   /** The guest name of a preopened directory; null otherwise. */
-  preopenName: Uint8Array | null;
+  preopenName: Uint8Array | null = null;
   /** Output of an in-process stream. */
-  sink: OutputSink | null;
+  sink: OutputSink | null = null;
   /** Input of an in-process stream, consumed from `sourcePos`. */
-  source: Uint8Array | null;
-  sourcePos: number;
+  source: Uint8Array | null = null;
+  sourcePos = 0;
   /** Whether `hostFd` is a pipe (its readiness can be asked without blocking; see stdio.ts). */
-  fifo: boolean;
+  fifo = false;
   /** Bytes a readiness check took from the host pipe, served before the next host read. */
-  peeked: Uint8Array | null;
-  listing: DirListing | null;
+  peeked: Uint8Array | null = null;
+  listing: DirListing | null = null;
 
   constructor(kind: number, hostFd: number, filetype: number, rightsBase: bigint, rightsInheriting: bigint) {
     this.kind = kind;
     this.hostFd = hostFd;
-    this.ownsHostFd = true;
     this.filetype = filetype;
-    this.fdflags = 0;
     this.rightsBase = rightsBase;
     this.rightsInheriting = rightsInheriting;
-    this.position = 0;
-    this.root = '';
-    this.rel = [];
-    this.preopenName = null;
-    this.sink = null;
-    this.source = null;
-    this.sourcePos = 0;
-    this.fifo = false;
-    this.peeked = null;
-    this.listing = null;
   }
 
   /** Closes the host fd if this entry owns it (stdio fds the embedder lent are left open). */

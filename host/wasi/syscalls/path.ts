@@ -16,6 +16,14 @@ import { filetypeOfStats, U64, type WasiContext } from '../context.js';
 import { FdEntry, KIND_DIR, KIND_FILE } from '../fd-table.js';
 import type { SyscallFamily } from './table.js';
 
+/** Resolves a path to create or remove (`resolveEntry`) and applies `op` to its host path. */
+function atEntry(ctx: WasiContext, fd: number, pathPtr: number, pathLen: number, op: (host: string) => void): number {
+  const r = ctx.resolveEntry(ctx.getMemory(), fd, pathPtr, pathLen);
+  if (typeof r === 'number') return r;
+  op(r.host);
+  return ERRNO.SUCCESS;
+}
+
 export const path = {
   path_open(this: WasiContext, dirFd: number, dirflags: number, pathPtr: number, pathLen: number, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number, fdPtr: number): number {
     const mem = this.getMemory();
@@ -83,24 +91,15 @@ export const path = {
   },
 
   path_create_directory(this: WasiContext, fd: number, pathPtr: number, pathLen: number): number {
-    const r = this.resolveEntry(this.getMemory(), fd, pathPtr, pathLen);
-    if (typeof r === 'number') return r;
-    mkdirSync(r.host);
-    return ERRNO.SUCCESS;
+    return atEntry(this, fd, pathPtr, pathLen, (host) => mkdirSync(host));
   },
 
   path_remove_directory(this: WasiContext, fd: number, pathPtr: number, pathLen: number): number {
-    const r = this.resolveEntry(this.getMemory(), fd, pathPtr, pathLen);
-    if (typeof r === 'number') return r;
-    rmdirSync(r.host);
-    return ERRNO.SUCCESS;
+    return atEntry(this, fd, pathPtr, pathLen, (host) => rmdirSync(host));
   },
 
   path_unlink_file(this: WasiContext, fd: number, pathPtr: number, pathLen: number): number {
-    const r = this.resolveEntry(this.getMemory(), fd, pathPtr, pathLen);
-    if (typeof r === 'number') return r;
-    unlinkSync(r.host);
-    return ERRNO.SUCCESS;
+    return atEntry(this, fd, pathPtr, pathLen, (host) => unlinkSync(host));
   },
 
   path_rename(this: WasiContext, fd: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
