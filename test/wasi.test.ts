@@ -7,8 +7,8 @@
  * errno mapping, option validation and import checking.
  */
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -381,33 +381,50 @@ describe('import checking', () => {
 
 describe('poll_oneoff on a host stdin pipe (farmem run, fd 0 lent as-is)', () => {
   const CLI = join(import.meta.dirname, '../dist/host/cli/main.js');
+  const STDERR = 'polling stdin 0\npolling stdin 1\npolling stdin 2\n';
   let poll: string;
-  beforeAll(async () => { poll = (await buildCFixtures())['poll']!; });
-
-  /**
-   * Runs the poll fixture under `farmem run` with `writer`'s output on its stdin, through a shell
-   * pipe (a real pipe(2): Node's own child-process stdio pipes are socket pairs).
-   */
-  function runPiped(writer: string): string {
-    const cmd = `${writer} | "${process.execPath}" "${CLI}" run "${poll}" --stats none -- poll`;
-    const r = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8', timeout: 60_000 });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    return r.stdout;
-  }
+  let tmp: string;
+  beforeAll(async () => {
+    poll = (await buildCFixtures())['poll']!;
+    tmp = mkdtempSync(join(tmpdir(), 'farmem-poll-'));
+  });
+  afterAll(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
 
   it('a closed pipe reports POLLIN | POLLHUP, as node:wasi does, with and without input left', () => {
-    expect(runPiped('true')).toBe(readFileSync(join(GOLDEN_DIR, 'poll-empty.stdout'), 'utf8'));
-    expect(runPiped('printf "hello\\n"')).toBe(readFileSync(join(GOLDEN_DIR, 'poll-input.stdout'), 'utf8'));
+    // Through a shell pipe: a real pipe(2) (Node's own child-process stdio pipes are socket pairs).
+    for (const [writer, golden] of [['true', 'poll-empty'], ['printf "hello\\n"', 'poll-input']] as const) {
+      const cmd = `${writer} | "${process.execPath}" "${CLI}" run "${poll}" --stats none -- poll`;
+      const r = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.stderr).toBe(STDERR);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(readFileSync(join(GOLDEN_DIR, `${golden}.stdout`), 'utf8'));
+    }
   });
 
-  it('an open pipe with no data blocks until data comes (POLLIN), then reports the hang-up', () => {
-    // The first stdin poll waits (up to its 2 s timeout) while the writer is open and silent.
-    const out = runPiped('(sleep 0.3; printf "late\\n"; sleep 0.3)');
+  it('an open pipe with no data waits until data comes (POLLIN), then until the hang-up', async () => {
+    // A named pipe: the test holds the write end, and writes or closes it only once the program
+    // says (on stderr) that it is about to poll, plus a delay the poll must visibly wait out.
+    const fifo = join(tmp, 'stdin.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const w = openSync(fifo, 'r+'); // O_RDWR: opens at once, and keeps a writer until closed
+    const r = openSync(fifo, 'r');
+    const child = spawn(process.execPath, [CLI, 'run', poll, '--stats', 'none', '--', 'poll'], { stdio: [r, 'pipe', 'pipe'] });
+    closeSync(r);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+      if (c.toString().includes('polling stdin 0')) setTimeout(() => writeSync(w, 'late\n'), 150);
+      if (c.toString().includes('polling stdin 1')) setTimeout(() => closeSync(w), 150);
+    });
+    const code = await new Promise<number | null>((res) => child.on('close', res));
+    expect(err).toBe(STDERR);
+    expect(code).toBe(0);
     expect(out.split('\n').slice(3)).toEqual([
-      'stdin: ret=1 [fd 0: IN]', "read: 5 'late", "'",
-      'stdin: ret=1 [fd 0: IN HUP]', "read: 0 ''",
-      'stdin: ret=1 [fd 0: IN HUP]', "read: 0 ''", '',
+      'waited>=100ms=1 stdin: ret=1 [fd 0: IN]', "read: 5 'late", "'",
+      'waited>=100ms=1 stdin: ret=1 [fd 0: IN HUP]', "read: 0 ''",
+      'waited>=100ms=0 stdin: ret=1 [fd 0: IN HUP]', "read: 0 ''", '',
     ]);
   });
 });
