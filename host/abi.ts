@@ -56,6 +56,8 @@ export interface GuestMeta {
   readonly initialPages: number;
   readonly maximumPages: number;
   readonly hasMaximum: boolean;
+  /** The original memory is a 64-bit memory (absent: 32-bit). */
+  readonly memory64?: boolean;
   /** Export name of the original memory, if it was exported (removed from the instrumented module). */
   readonly memoryExport: string | null;
   /** Import of the original memory, if it was imported (replaced by farmem.memory). */

@@ -15,7 +15,11 @@ export type Type = number;
 /** binaryen's raw C API: `_BinaryenLoadGetPtr(expr)` etc. Typed loosely on purpose. */
 export const C = binaryenModule as unknown as Record<string, (...args: number[]) => number>;
 
-/** Features we accept and emit: MVP plus everything V8 in Node 20 ships that is not in the refuse list. */
+/**
+ * Features every instrumented module is emitted with: what V8 in Node 20 ships. Features that
+ * change how existing constructs are encoded (GC's typed references) are added only for modules
+ * that use them (features.ts), so a plain module stays loadable on Node 20.
+ */
 export const FEATURES =
   binaryen.Features.MutableGlobals |
   binaryen.Features.SignExt |
@@ -28,5 +32,8 @@ export const FEATURES =
   binaryen.Features.ExceptionHandling |
   binaryen.Features.TailCall |
   binaryen.Features.ExtendedConst;
+
+/** Modules are read with every feature binaryen knows; V8's validation decides what is accepted. */
+export const FEATURES_ALL = binaryen.Features.All;
 
 export const VERSION = '132';

@@ -6,12 +6,14 @@
  * validate, and emit. Data segments are removed from the module: the runtime writes active ones into
  * the backing store as the initial image and serves memory.init from the recorded bytes.
  */
-import { ABI_VERSION, DATA_SECTION, META_SECTION, encodeMeta, type GuestMeta, type SegmentMeta } from '../abi.js';
+import { ABI_VERSION, DATA_SECTION, META_SECTION, encodeMeta, type GuestMeta } from '../abi.js';
 import { checkPageSize, computeLayout, MAX_PHYS_WASM_PAGES, MAX_WASM_PAGES, type Layout } from '../layout.js';
 import { OptionError } from '../errors.js';
-import { binaryen, C, FEATURES, VERSION, type Module } from './binaryen.js';
+import { binaryen, C, FEATURES_ALL, VERSION, type Module } from './binaryen.js';
 import { diagnostic } from './diagnostics.js';
+import { emitFeatures } from './features.js';
 import { addAbiImports, MemoryPass, NestedPop, type PassCounts } from './memory-pass.js';
+import { readSegments } from './segments.js';
 import { scanMemories } from './sections.js';
 import { expressionName, UnsupportedExpression } from './visitor.js';
 
@@ -63,19 +65,28 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
 
   let module: Module;
   try {
-    module = (binaryen.readBinary as (data: Uint8Array, features: number) => Module)(bytes, FEATURES);
+    module = (binaryen.readBinary as (data: Uint8Array, features: number) => Module)(bytes, FEATURES_ALL);
   } catch (err) {
-    throw diagnostic('FM1014', (err as Error).message);
+    throw diagnostic('FM1014', describe(err));
   }
   try {
     return rewrite(module, pageSize, options);
+  } catch (err) {
+    // binaryen.js throws C++ exceptions as plain objects: every thrown value leaves as an Error with a code.
+    if (err instanceof Error) throw err;
+    throw diagnostic('FM1018', describe(err));
   } finally {
     module.dispose();
   }
 }
 
+/** Text for a thrown value that may not be an Error (binaryen.js throws C++ exceptions as objects). */
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : `non-Error exception ${JSON.stringify(err) ?? String(err)}`;
+}
+
 function rewrite(module: Module, pageSize: number, options: InstrumentOptions): InstrumentResult {
-  module.setFeatures(FEATURES);
+  module.setFeatures(FEATURES_ALL);
   const hasMemory = module.hasMemory();
   const info = hasMemory ? module.getMemoryInfo() : null;
   const initialPages = info?.initial ?? 0;
@@ -84,21 +95,7 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
   const layout = computeLayout(pageSize);
 
   // Data segments: recorded in metadata, removed from the module.
-  const segmentIndex = new Map<string, number>();
-  const segments: SegmentMeta[] = [];
-  const chunks: Uint8Array[] = [];
-  let dataBytes = 0;
-  const numSegments = (module as any).getNumDataSegments() as number;
-  for (let i = 0; i < numSegments; i++) {
-    const ref = module.getDataSegmentByIndex(i);
-    const seg = (module as any).getDataSegmentInfo(ref) as { name: string; offset: number | null; data: ArrayBuffer; passive: boolean };
-    const data = new Uint8Array(seg.data);
-    segmentIndex.set(seg.name, i);
-    const offset = seg.passive ? undefined : ({ kind: 'const', value: seg.offset! >>> 0 } as const);
-    segments.push({ start: dataBytes, length: data.length, ...(offset ? { offset } : {}) });
-    chunks.push(data);
-    dataBytes += data.length;
-  }
+  const { meta: segments, data, index: segmentIndex } = readSegments(module);
 
   const functions: Record<string, { params: string[]; results: string[] }> = {};
   for (let i = 0; i < module.getNumExports(); i++) {
@@ -141,6 +138,8 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
     instrumented++;
     options.onProgress?.(i + 1, total);
   }
+  const seen = pass.seen;
+  if (segments.length > 0 && (seen[binaryen.ArrayNewDataId] || seen[binaryen.ArrayInitDataId])) throw diagnostic('FM1019');
 
   const meta: GuestMeta = {
     abiVersion: ABI_VERSION,
@@ -155,12 +154,7 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
     segments,
     functions,
   };
-  const data = new Uint8Array(dataBytes);
-  let at = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, at);
-    at += chunk.length;
-  }
+  module.setFeatures(emitFeatures(module, seen, false, false));
   if (options.validate !== false && !module.validate()) {
     throw diagnostic('FM1015', 'binaryen validation failed');
   }

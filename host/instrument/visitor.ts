@@ -6,10 +6,13 @@
  *
  * Children are read and written through binaryen's id-specific C-API getters and setters (one
  * table below), so a walk allocates nothing per node. Children are visited in evaluation order.
- * Expression kinds whose children binaryen.js cannot reach (table.fill/copy/init, try_table,
- * throw_ref, GC and string ops) are rejected with `UnsupportedExpression`.
+ * Kinds binaryen.js has no getters for (table.fill/copy/init, try_table, throw_ref, struct/array
+ * atomics) use slots found by probing binaryen's object layout (hidden-children.ts). Kinds V8 does
+ * not run (stack switching, stringref, ...) are rejected with `UnsupportedExpression`.
+ * `seen[id]` records which kinds a walk met (features.ts decides emitted features from it).
  */
 import { binaryen, C, type ExpressionRef } from './binaryen.js';
+import { hiddenSlots } from './hidden-children.js';
 
 type Get = (expr: ExpressionRef) => ExpressionRef;
 type Set = (expr: ExpressionRef, child: ExpressionRef) => void;
@@ -40,7 +43,7 @@ const LEAF: readonly Slot[] = [];
 const SLOTS = new Map<number, readonly Slot[]>([
   [b.NopId!, LEAF], [b.ConstId!, LEAF], [b.LocalGetId!, LEAF], [b.GlobalGetId!, LEAF], [b.UnreachableId!, LEAF],
   [b.MemorySizeId!, LEAF], [b.DataDropId!, LEAF], [b.AtomicFenceId!, LEAF], [b.PopId!, LEAF], [b.RefNullId!, LEAF],
-  [b.RefFuncId!, LEAF], [b.TableSizeId!, LEAF], [b.RethrowId!, LEAF],
+  [b.RefFuncId!, LEAF], [b.TableSizeId!, LEAF], [b.RethrowId!, LEAF], [C._BinaryenElemDropId!(), LEAF],
   [b.BlockId!, [list('Block', 'Child', 'Children')]],
   [b.IfId!, [one('If', 'Condition'), one('If', 'IfTrue'), one('If', 'IfFalse')]],
   [b.LoopId!, [one('Loop', 'Body')]],
@@ -83,14 +86,49 @@ const SLOTS = new Map<number, readonly Slot[]>([
   [b.ThrowId!, [list('Throw', 'Operand')]],
   [b.TupleMakeId!, [list('TupleMake', 'Operand')]],
   [b.TupleExtractId!, [one('TupleExtract', 'Tuple')]],
+  // GC (V8 in Node 24): none of these touch linear memory; array.new_data/init_data read a data segment.
+  [b.RefI31Id!, [one('RefI31', 'Value')]],
+  [b.I31GetId!, [one('I31Get', 'I31')]],
+  [b.RefTestId!, [one('RefTest', 'Ref')]],
+  [b.RefCastId!, [one('RefCast', 'Ref')]],
+  [b.BrOnId!, [one('BrOn', 'Ref')]],
+  [b.StructNewId!, [list('StructNew', 'Operand')]],
+  [b.StructGetId!, [one('StructGet', 'Ref')]],
+  [b.StructSetId!, [one('StructSet', 'Ref'), one('StructSet', 'Value')]],
+  [b.ArrayNewId!, [one('ArrayNew', 'Init'), one('ArrayNew', 'Size')]],
+  [b.ArrayNewDataId!, [one('ArrayNewData', 'Offset'), one('ArrayNewData', 'Size')]],
+  [b.ArrayNewElemId!, [one('ArrayNewElem', 'Offset'), one('ArrayNewElem', 'Size')]],
+  [b.ArrayNewFixedId!, [list('ArrayNewFixed', 'Value', 'Values')]],
+  [b.ArrayGetId!, [one('ArrayGet', 'Ref'), one('ArrayGet', 'Index')]],
+  [b.ArraySetId!, [one('ArraySet', 'Ref'), one('ArraySet', 'Index'), one('ArraySet', 'Value')]],
+  [b.ArrayLenId!, [one('ArrayLen', 'Ref')]],
+  [b.ArrayCopyId!, [one('ArrayCopy', 'DestRef'), one('ArrayCopy', 'DestIndex'), one('ArrayCopy', 'SrcRef'), one('ArrayCopy', 'SrcIndex'), one('ArrayCopy', 'Length')]],
+  [b.ArrayFillId!, [one('ArrayFill', 'Ref'), one('ArrayFill', 'Index'), one('ArrayFill', 'Value'), one('ArrayFill', 'Size')]],
+  [b.ArrayInitDataId!, [one('ArrayInitData', 'Ref'), one('ArrayInitData', 'Index'), one('ArrayInitData', 'Offset'), one('ArrayInitData', 'Size')]],
+  [b.ArrayInitElemId!, [one('ArrayInitElem', 'Ref'), one('ArrayInitElem', 'Index'), one('ArrayInitElem', 'Offset'), one('ArrayInitElem', 'Size')]],
+  ...[...hiddenSlots()].map(([id, hidden]) => [id, hidden.map((h) => ({ kind: 0, get: h.get, set: h.set }) as const)] as const),
 ]);
 
-const ID_NAMES = new Map<number, string>(
-  Object.entries(b).filter(([k, v]) => k.endsWith('Id') && typeof v === 'number').map(([k, v]) => [v, k.slice(0, -2)]),
-);
+/** Names of every expression id, from binaryen.js's `XxxId` constants and `_BinaryenXxxId()` functions. */
+const ID_NAMES = new Map<number, string>([
+  ...Object.entries(C).filter(([k]) => /^_Binaryen\w+Id$/.test(k) && !k.startsWith('_BinaryenExternal')).map(([k, f]) => [f(), k.slice(9, -2)] as const),
+  ...Object.entries(b).filter(([k, v]) => k.endsWith('Id') && typeof v === 'number').map(([k, v]) => [v, k.slice(0, -2)] as const),
+]);
 
+/** The proposal each refused kind belongs to, for the diagnostic. */
+const FEATURE_OF: Record<string, string> = {
+  ContNew: 'stack switching', ContBind: 'stack switching', Suspend: 'stack switching', Resume: 'stack switching',
+  ResumeThrow: 'stack switching', StackSwitch: 'stack switching', StructWait: 'shared-everything threads',
+  ArrayLoad: 'multibyte array access', ArrayStore: 'multibyte array access', RefGetDesc: 'custom descriptors',
+  StringNew: 'stringref', StringConst: 'stringref', StringMeasure: 'stringref', StringEncode: 'stringref',
+  StringConcat: 'stringref', StringEq: 'stringref', StringTest: 'stringref', StringWTF16Get: 'stringref', StringSliceWTF: 'stringref',
+};
+
+/** `Resume (stack switching)`: the kind and, where known, the proposal it comes from. */
 export function expressionName(id: number): string {
-  return ID_NAMES.get(id) ?? `expression #${id}`;
+  const name = ID_NAMES.get(id) ?? `expression #${id}`;
+  const feature = FEATURE_OF[name];
+  return feature ? `${name} (${feature})` : name;
 }
 
 export class UnsupportedExpression extends Error {
@@ -101,7 +139,12 @@ export class UnsupportedExpression extends Error {
 
 const getId = C._BinaryenExpressionGetId!;
 
+/** Largest expression id binaryen 132 defines, with room to spare. */
+const MAX_ID = 256;
+
 export abstract class Visitor {
+  /** `seen[id]` is 1 once a walk met an expression of that kind. */
+  readonly seen = new Uint8Array(MAX_ID);
   /** Called before an expression's children are walked. */
   protected enter(_expr: ExpressionRef, _id: number): void {}
   /** Called after its children; returns the expression to put in its place (or the same one). */
@@ -114,6 +157,7 @@ export abstract class Visitor {
     const id = getId(expr);
     const slots = SLOTS.get(id);
     if (slots === undefined) throw new UnsupportedExpression(id);
+    this.seen[id] = 1;
     this.enter(expr, id);
     for (let s = 0; s < slots.length; s++) {
       const slot = slots[s]!;

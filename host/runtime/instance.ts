@@ -6,7 +6,7 @@
  */
 import { ABI_MODULE, DATA_SECTION, decodeMeta, META_SECTION, type GuestMeta } from '../abi.js';
 import { LinkError, OptionError } from '../errors.js';
-import { checkPageSize, computeLayout, WASM_PAGE } from '../layout.js';
+import { checkPageSize, computeLayout } from '../layout.js';
 import type { PrefetchPolicy } from '../prefetch/policy.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import type { SyncPageStore } from '../store/page-store.js';
@@ -18,6 +18,7 @@ import { PhysicalMemory } from './physical-memory.js';
 import { startRemoteIo } from './remote-io.js';
 import type { VirtualMemory } from './virtual-memory.js';
 import { instrumentCached } from './instrument-cache.js';
+import { importedMemory, writeInitialImage, type ImportedMemory } from './initial-image.js';
 
 export interface FarmemOptions {
   /** Page size in bytes: a power of two from 256 to 65536. Default 4096. */
@@ -123,7 +124,9 @@ export async function instantiate(
     ? (await import('../prefetch/registry.js')).createPolicy(options.prefetch)
     : null;
 
-  const frames = frameLimits(layout, budget, meta.initialPages, meta.maximumPages);
+  const guestMemory = importedMemory(meta, imports);
+  const initialPages = guestMemory ? guestMemory.pages : meta.initialPages;
+  const frames = frameLimits(layout, budget, initialPages, meta.maximumPages);
   const phys = new PhysicalMemory(layout, frames.initial, frames.max);
   const remote = store ? null : await startRemoteIo(phys, {
       urls: options.remote!.urls,
@@ -139,7 +142,7 @@ export async function instantiate(
   const pager = new Pager({
     layout,
     budget,
-    initialPages: meta.initialPages,
+    initialPages,
     maximumPages: meta.maximumPages,
     prefetch,
     onFault: options.onFault ?? null,
@@ -162,7 +165,7 @@ export async function instantiate(
       pager.enableReclaimer();
       stopReclaimer = await remote.startReclaimer(pager.table, layout);
     }
-    return await link(module, meta, imports, pager, options, prefetch?.name ?? 'none', storeName, shutdown);
+    return await link(module, meta, imports, guestMemory, pager, options, prefetch?.name ?? 'none', storeName, shutdown);
   } catch (err) {
     await shutdown().catch(() => {});
     throw err;
@@ -173,6 +176,7 @@ async function link(
   module: WebAssembly.Module,
   meta: GuestMeta,
   imports: WebAssembly.Imports,
+  guestMemory: ImportedMemory | null,
   pager: Pager,
   options: FarmemOptions,
   policyName: string,
@@ -180,7 +184,7 @@ async function link(
   shutdown: () => Promise<void>,
 ): Promise<FarmemInstance> {
   const segments = readSegments(module, meta);
-  writeInitialImage(pager, meta, segments);
+  writeInitialImage(pager, meta, segments, imports, guestMemory);
   pager.counters.reset(); // stats describe the guest's run, not its loading
   const dropped = new Uint8Array(meta.segments.length);
   meta.segments.forEach((s, i) => { if (s.offset) dropped[i] = 1; }); // active segments are dropped after instantiation
@@ -255,18 +259,6 @@ function readSegments(module: WebAssembly.Module, meta: GuestMeta): Uint8Array[]
   const section = WebAssembly.Module.customSections(module, DATA_SECTION)[0];
   const data = section ? new Uint8Array(section) : EMPTY;
   return meta.segments.map((s) => data.subarray(s.start, s.start + s.length));
-}
-
-/** Active data segments become the backing store's initial image, bounds-checked like V8 does. */
-function writeInitialImage(pager: Pager, meta: GuestMeta, segments: Uint8Array[]): void {
-  const size = meta.initialPages * WASM_PAGE;
-  meta.segments.forEach((segment, i) => {
-    if (!segment.offset) return;
-    if (segment.offset.kind !== 'const') throw new OptionError('data segments with non-constant offsets are not supported yet');
-    const start = segment.offset.value;
-    if (start + segment.length > size) throw new WebAssembly.RuntimeError('data segment is out of bounds'); // V8's message
-    if (segment.length > 0) pager.writeInitialImage(start, segments[i]!);
-  });
 }
 
 /** Names the first import the module needs that nobody provides (farmem's or the caller's). */

@@ -236,16 +236,23 @@ export async function runBoth(wasm: Uint8Array, calls: readonly Call[], options:
   return { original, farmem, stats, mismatches: compareRecords(original, farmem, calls) };
 }
 
-/** WAT → binary with every feature binaryen knows enabled (V8 decides what it accepts). */
-export function wat(text: string): Uint8Array {
+/**
+ * WAT → binary with every feature binaryen knows enabled (V8 decides what it accepts), or with
+ * `features`: GC changes how `ref.null`/`ref.func` are encoded, which Node 20 cannot load.
+ */
+export function wat(text: string, features: number = binaryen.Features.All): Uint8Array {
   const module = binaryen.parseText(text);
   try {
-    module.setFeatures(binaryen.Features.All);
+    module.setFeatures(features);
     return module.emitBinary();
   } finally {
     module.dispose();
   }
 }
+
+/** What V8 in Node 20 runs: MVP plus reference types, bulk memory, SIMD, atomics, legacy EH, tail calls. */
+export const NODE20_FEATURES = binaryen.Features.All & ~(binaryen.Features.GC | binaryen.Features.Strings
+  | binaryen.Features.StackSwitching | binaryen.Features.SharedEverything);
 
 /** The page sizes the differential tests run at: smallest, typical, largest. */
 export const PAGE_SIZES = [256, 4096, 65536] as const;
