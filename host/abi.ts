@@ -16,6 +16,8 @@
  *   "farmem.data"  the bytes of every data segment, concatenated in segment order
  */
 
+import { MAX_U32_ULEB_BYTES, readUleb } from './leb128.js';
+
 export const ABI_MODULE = 'farmem';
 export const ABI_VERSION = 1;
 export const META_SECTION = 'farmem.meta';
@@ -80,26 +82,17 @@ export function decodeMeta(bytes: ArrayBuffer | Uint8Array): GuestMeta {
 /** Does this binary carry farmem metadata (was it produced by the instrumenter)? Reads section headers only. */
 export function isInstrumentedBinary(bytes: Uint8Array): boolean {
   const name = new TextEncoder().encode(META_SECTION);
-  let pos = 8;
-  const uleb = (): number => {
-    let result = 0;
-    for (let shift = 0; pos < bytes.length; shift += 7) {
-      const byte = bytes[pos++]!;
-      result += (byte & 0x7f) * 2 ** shift;
-      if ((byte & 0x80) === 0) return result;
-    }
-    return -1;
-  };
-  while (pos < bytes.length) {
-    const id = bytes[pos++]!;
-    const size = uleb();
+  const at = { pos: 8 };
+  while (at.pos < bytes.length) {
+    const id = bytes[at.pos++]!;
+    const size = readUleb(bytes, at, bytes.length, MAX_U32_ULEB_BYTES);
     if (size < 0) return false;
-    const end = pos + size;
+    const end = at.pos + size;
     if (id === 0) {
-      const length = uleb();
-      if (length === name.length && name.every((b, i) => bytes[pos + i] === b)) return true;
+      const length = readUleb(bytes, at, end, MAX_U32_ULEB_BYTES);
+      if (length === name.length && name.every((b, i) => bytes[at.pos + i] === b)) return true;
     }
-    pos = end;
+    at.pos = end;
   }
   return false;
 }

@@ -7,6 +7,7 @@
  * the backing store as the initial image and serves memory.init from the recorded bytes.
  */
 import { ABI_VERSION, DATA_SECTION, META_SECTION, encodeMeta, type GuestMeta } from '../abi.js';
+import { encodeUleb } from '../leb128.js';
 import { checkPageSize, computeLayout, MAX_PHYS_WASM_PAGES, MAX_WASM_PAGES, type Layout } from '../layout.js';
 import { OptionError } from '../errors.js';
 import { binaryen, C, FEATURES_ALL, VERSION, type Module } from './binaryen.js';
@@ -166,21 +167,11 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
 
 /** Appends custom sections: id 0 | size uleb | name (uleb length + UTF-8) | payload. */
 function appendCustomSections(binary: Uint8Array, sections: [string, Uint8Array][]): Uint8Array {
-  const uleb = (n: number): number[] => {
-    const out: number[] = [];
-    do {
-      let byte = n & 0x7f;
-      n = Math.floor(n / 128);
-      if (n > 0) byte |= 0x80;
-      out.push(byte);
-    } while (n > 0);
-    return out;
-  };
   const parts: Uint8Array[] = [binary];
   for (const [name, payload] of sections) {
     const nameBytes = new TextEncoder().encode(name);
-    const body = [...uleb(nameBytes.length), ...nameBytes];
-    parts.push(Uint8Array.from([0, ...uleb(body.length + payload.length), ...body]), payload);
+    const nameLength = encodeUleb(nameBytes.length);
+    parts.push(Uint8Array.of(0), encodeUleb(nameLength.length + nameBytes.length + payload.length), nameLength, nameBytes, payload);
   }
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;

@@ -7,11 +7,14 @@
  *   section := id u8 | size uleb32 | payload[size]
  *   limits  := flags u8 (bit0 has-max, bit1 shared, bit2 memory64) | min uleb | max uleb?
  */
+import { readUleb, ULEB_INCOMPLETE, ULEB_MALFORMED } from '../leb128.js';
 import { diagnostic } from './diagnostics.js';
 
 const SECTION_IMPORT = 2;
 const SECTION_MEMORY = 5;
 const IMPORT_KIND_MEMORY = 2;
+/** Longest number read here: a u64 limit of a memory64 memory (64 bits / 7, rounded up). */
+const MAX_LEB_BYTES = 10;
 
 export interface MemoryDecl {
   readonly imported: boolean;
@@ -27,15 +30,10 @@ class Reader {
     return this.bytes[this.pos++]!;
   }
   uleb(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = this.u8();
-      result += (byte & 0x7f) * 2 ** shift;
-      if ((byte & 0x80) === 0) return result;
-      shift += 7;
-      if (shift > 63) throw diagnostic('FM1003', this.pos);
-    }
+    const v = readUleb(this.bytes, this, this.end, MAX_LEB_BYTES);
+    if (v === ULEB_INCOMPLETE) throw diagnostic('FM1002', this.end);
+    if (v === ULEB_MALFORMED) throw diagnostic('FM1003', this.pos);
+    return v;
   }
   skip(n: number): void {
     if (this.pos + n > this.end) throw diagnostic('FM1002', this.pos);

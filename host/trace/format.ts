@@ -31,6 +31,7 @@
  *   Varints are at most 8 bytes (56 bits); decoded values must be safe integers.
  */
 import { TraceError } from '../errors.js';
+import { isValidPageSize, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
 
 export const TRACE_MAGIC = 'FMTRACE\0';
 export const TRACE_VERSION = 1;
@@ -68,8 +69,8 @@ export interface TraceHeader {
 }
 
 export function checkPageSize(pageSize: number, what: string): void {
-  if (!Number.isInteger(pageSize) || pageSize < 256 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) {
-    throw new TraceError(`${what} must be a power of two between 256 and 65536, got ${pageSize}`);
+  if (!isValidPageSize(pageSize)) {
+    throw new TraceError(`${what} must be a power of two between ${MIN_PAGE_SIZE} and ${MAX_PAGE_SIZE}, got ${pageSize}`);
   }
 }
 
@@ -136,25 +137,6 @@ export function decodeHeader(bytes: Uint8Array, source: string): TraceHeader {
 function safe(v: bigint, source: string, what: string): number {
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TraceError(`${source}: header ${what} ${v} is out of range`);
   return Number(v);
-}
-
-/** Writes `value` (a safe non-negative integer) at `pos`; returns the position after it. */
-export function writeVarint(buf: Uint8Array, pos: number, value: number): number {
-  if (value < 0x10000000) {
-    // Fast path: 28 bits fit in four 7-bit groups with 32-bit operations.
-    while (value >= 0x80) {
-      buf[pos++] = (value & 0x7f) | 0x80;
-      value >>>= 7;
-    }
-    buf[pos++] = value;
-    return pos;
-  }
-  while (value >= 0x80) {
-    buf[pos++] = (value % 0x80) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  buf[pos++] = value;
-  return pos;
 }
 
 /** zigzag: 0, -1, 1, -2, 2 … → 0, 1, 2, 3, 4 …, for any safe integer. */

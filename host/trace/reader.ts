@@ -11,6 +11,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { TraceError } from '../errors.js';
+import { readUleb, ULEB_INCOMPLETE, ULEB_MALFORMED } from '../leb128.js';
 import { decodeHeader, MAX_VARINT_BYTES, TRACE_WRITE, type TraceHeader } from './format.js';
 
 /** Largest trace file read at once (Node's own readFile limit is 2 GiB). */
@@ -30,7 +31,8 @@ export class TraceReader {
   /** True when the file ended inside a record of an unfinished trace. */
   truncated = false;
   private readonly bytes: Uint8Array;
-  private pos: number;
+  /** Byte offset of the next record; the cursor `readUleb` advances. */
+  pos: number;
   private readonly maxPage: number;
 
   constructor(bytes: Uint8Array, source: string) {
@@ -94,25 +96,18 @@ export class TraceReader {
     return false;
   }
 
-  /** One LEB128 varint, or INCOMPLETE if the bytes run out first. */
+  /** One LEB128 varint in its shortest form, or INCOMPLETE if the bytes run out first. */
   private varint(): number {
-    const bytes = this.bytes;
-    let pos = this.pos;
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-      if (pos >= bytes.length) return INCOMPLETE;
-      const b = bytes[pos++]!;
-      value += (b & 0x7f) * scale;
-      if (b < 0x80) {
-        if (i > 0 && b === 0) this.fail(this.pos, 'overlong varint');
-        this.pos = pos;
-        if (value > Number.MAX_SAFE_INTEGER) this.fail(this.pos, 'varint out of range');
-        return value;
-      }
-      scale *= 128;
+    const start = this.pos;
+    const value = readUleb(this.bytes, this, this.bytes.length, MAX_VARINT_BYTES);
+    if (value === ULEB_INCOMPLETE) return INCOMPLETE;
+    if (value === ULEB_MALFORMED) {
+      let n = 0;
+      while (n < MAX_VARINT_BYTES && this.bytes[start + n]! >= 0x80) n++;
+      return this.fail(start, n === MAX_VARINT_BYTES ? `varint longer than ${MAX_VARINT_BYTES} bytes` : 'varint out of range');
     }
-    return this.fail(this.pos, `varint longer than ${MAX_VARINT_BYTES} bytes`);
+    if (this.pos - start > 1 && this.bytes[this.pos - 1] === 0) this.fail(start, 'overlong varint');
+    return value;
   }
 
   private fail(offset: number, what: string): never {

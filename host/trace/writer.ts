@@ -13,7 +13,8 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { TraceError } from '../errors.js';
-import { checkPageSize, encodeHeader, MAX_RECORD_BYTES, writeVarint, zigzag } from './format.js';
+import { writeUleb } from '../leb128.js';
+import { checkPageSize, encodeHeader, MAX_RECORD_BYTES, zigzag } from './format.js';
 
 export interface TraceWriterOptions {
   /** Page size of the run, in bytes. */
@@ -109,8 +110,8 @@ export class TraceWriter {
       t = this.prevTime;
     }
     this.prevTime = t;
-    let pos = writeVarint(this.buf, this.pos, zigzag(page - this.prevPage) * 8 + kind);
-    pos = writeVarint(this.buf, pos, dt);
+    let pos = writeUleb(this.buf, this.pos, zigzag(page - this.prevPage) * 8 + kind);
+    pos = writeUleb(this.buf, pos, dt);
     this.pos = pos;
     this.prevPage = page;
     this.records++;
