@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FarmemError, LinkError, OptionError } from '../host/errors.js';
+import { instantiate } from '../host/runtime/instance.js';
 import { PlainMemory, VirtualMemoryBase } from '../host/runtime/virtual-memory.js';
 import { ERRNO, WASI_FUNCTIONS, WASI_MODULE, Wasi, WasiExit, assertImportsProvided, findMissingImports } from '../host/wasi/index.js';
 import { buildCFixtures, runWithFarmemWasi, runWithNodeWasi, type WasiRunSpec } from './support/c-fixtures.js';
@@ -349,12 +350,15 @@ describe('Wasi imports', () => {
   });
 });
 
-/** A module importing `(module, name)` pairs, each a function of type `() -> ()`. */
-function moduleImporting(imports: [string, string][]): WebAssembly.Module {
+/** The bytes of a module importing `(module, name)` pairs, each a function of type `() -> ()`. */
+function bytesImporting(imports: [string, string][]): Uint8Array {
   const str = (s: string): number[] => [s.length, ...enc.encode(s)];
   const body = [imports.length, ...imports.flatMap(([m, n]) => [...str(m), ...str(n), 0x00, 0x00])];
-  const bytes = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x02, body.length, ...body];
-  return new WebAssembly.Module(new Uint8Array(bytes));
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x02, body.length, ...body]);
+}
+
+function moduleImporting(imports: [string, string][]): WebAssembly.Module {
+  return new WebAssembly.Module(bytesImporting(imports));
 }
 
 describe('import checking', () => {
@@ -373,9 +377,18 @@ describe('import checking', () => {
     expect(error).toBeInstanceOf(LinkError);
     expect((error as LinkError).code).toBe('FM_ERR_MISSING_IMPORT');
     expect((error as LinkError).message).toBe(
-      'module needs 2 imports that farmem does not provide: wasi_snapshot_preview1.fd_frobnicate (function): not a WASI preview1 function; env.host_thing (function). Rebuild the program without it, or run it where that import exists.',
+      'module needs 2 imports that farmem does not provide: wasi_snapshot_preview1.fd_frobnicate (function): not a WASI preview1 function; env.host_thing (function). Pass it in the import object, or rebuild the program without it.',
     );
     expect(() => assertImportsProvided(moduleImporting([[WASI_MODULE, 'fd_write']]), imports)).not.toThrow();
+  });
+
+  it('instantiate() uses the same check: every missing import named, a provided one (even inherited) not', async () => {
+    const bytes = bytesImporting([['env', 'a'], ['env', 'b'], ['env', 'c']]);
+    const env = Object.assign(Object.create({ c: () => {} }) as Record<string, unknown>, { a: () => {} });
+    await expect(instantiate(bytes, { env })).rejects.toThrow(new LinkError(
+      'module needs an import that farmem does not provide: env.b (function). Pass it in the import object, or rebuild the program without it.',
+    ));
+    await expect(instantiate(bytes, {})).rejects.toThrow(/module needs 3 imports that farmem does not provide: env\.a \(function\); env\.b/);
   });
 });
 

@@ -5,7 +5,7 @@
  * `VirtualMemory` view, stats and close().
  */
 import { ABI_MODULE, DATA_SECTION, decodeMeta, META_SECTION, type GuestMeta } from '../abi.js';
-import { LinkError, OptionError } from '../errors.js';
+import { OptionError } from '../errors.js';
 import { checkPageSize, computeLayout } from '../layout.js';
 import type { PrefetchPolicy } from '../prefetch/policy.js';
 import { EmbeddedStore } from '../store/embedded.js';
@@ -19,6 +19,7 @@ import { startRemoteIo } from './remote-io.js';
 import type { VirtualMemory } from './virtual-memory.js';
 import { instrumentCached } from './instrument-cache.js';
 import { importedMemory, writeInitialImage, type ImportedMemory } from './initial-image.js';
+import { assertImportsProvided, type ImportObject } from '../wasi/link.js';
 
 export interface FarmemOptions {
   /** Page size in bytes: a power of two from 256 to 65536. Default 4096. */
@@ -208,7 +209,7 @@ async function link(
     hint: (addr: number, length: number, advice: number) => pager.hint(addr, length, advice),
   };
   const linked = { ...imports, [ABI_MODULE]: farmemImports };
-  checkImports(module, linked);
+  assertImportsProvided(module, linked as ImportObject);
   const instance = await WebAssembly.instantiate(module, linked);
   const memory = meta.hasMemory ? new FarMemory(pager) : null;
 
@@ -259,14 +260,4 @@ function readSegments(module: WebAssembly.Module, meta: GuestMeta): Uint8Array[]
   const section = WebAssembly.Module.customSections(module, DATA_SECTION)[0];
   const data = section ? new Uint8Array(section) : EMPTY;
   return meta.segments.map((s) => data.subarray(s.start, s.start + s.length));
-}
-
-/** Names the first import the module needs that nobody provides (farmem's or the caller's). */
-function checkImports(module: WebAssembly.Module, imports: WebAssembly.Imports): void {
-  for (const imp of WebAssembly.Module.imports(module)) {
-    const value = (imports[imp.module] as Record<string, unknown> | undefined)?.[imp.name];
-    if (value === undefined) {
-      throw new LinkError(`module needs import "${imp.module}"."${imp.name}" (${imp.kind}), which farmem does not provide; pass it in imports`);
-    }
-  }
 }

@@ -1,7 +1,9 @@
 /**
- * @fileoverview Import checking: before instantiation, compare what a module imports with what the
- * host provides and report each missing import by name (`wasi_snapshot_preview1.fd_foo`), instead of
- * V8's `WebAssembly.LinkError` which names only the first one by index.
+ * @fileoverview Import checking, the one copy (WASI commands and `instantiate` both use it): before
+ * instantiation, compare what a module imports with what the host provides and report every missing
+ * import by name (`wasi_snapshot_preview1.fd_foo`), instead of V8's `WebAssembly.LinkError` which
+ * names only the first one by index. An import is provided when looking it up as V8 does
+ * (`importObject[module][name]`, prototype chain included) gives something other than `undefined`.
  */
 
 import { LinkError } from '../errors.js';
@@ -17,10 +19,7 @@ export function findMissingImports(
   module: WebAssembly.Module,
   importObject: ImportObject,
 ): WebAssembly.ModuleImportDescriptor[] {
-  return WebAssembly.Module.imports(module).filter((imp) => {
-    const ns = importObject[imp.module];
-    return ns === undefined || !Object.prototype.hasOwnProperty.call(ns, imp.name);
-  });
+  return WebAssembly.Module.imports(module).filter((imp) => importObject[imp.module]?.[imp.name] === undefined);
 }
 
 function describe(imp: WebAssembly.ModuleImportDescriptor): string {
@@ -46,6 +45,6 @@ export function assertImportsProvided(module: WebAssembly.Module, importObject: 
   const noun = missing.length === 1 ? 'an import' : `${missing.length} imports`;
   throw new LinkError(
     `module needs ${noun} that farmem does not provide: ${shown.join('; ')}. ` +
-      'Rebuild the program without it, or run it where that import exists.',
+      'Pass it in the import object, or rebuild the program without it.',
   );
 }
