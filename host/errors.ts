@@ -34,7 +34,11 @@ export class LinkError extends FarmemError {
   }
 }
 
-/** A page store (embedded, remote server, Redis) failed; `cause` holds the transport error. */
+/**
+ * A page store (embedded, remote server, Redis) failed; `cause` holds the transport error. One code
+ * per failure whatever the layer: FM_ERR_TIMEOUT is "no answer in time", from a server link
+ * (store/remote/link.ts) or from the I/O worker's channel (runtime/io-channel.ts) alike.
+ */
 export class StoreError extends FarmemError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(code, message, options);

@@ -134,7 +134,7 @@ export class ChannelIo implements PageIo {
       const seen = Atomics.load(done, slot);
       if (seen >= ticket) return this.check(slot);
       const left = deadline - performance.now();
-      if (left <= 0) throw new StoreError('FM_ERR_STORE_TIMEOUT', `the page store did not answer within ${this.timeoutMs} ms; is the memory server running?`);
+      if (left <= 0) throw new StoreError('FM_ERR_TIMEOUT', `the page store did not answer within ${this.timeoutMs} ms; is the memory server running?`);
       Atomics.wait(done, slot, seen, left);
     }
   }

@@ -19,7 +19,7 @@
  * lost copy onto another server is not done yet: a slab that lost a copy keeps r-1.
  */
 import { OptionError, ProtocolError, StoreError } from '../errors.js';
-import { MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
+import { checkPageSize } from '../layout.js';
 import {
   encodeFree, encodeRead, encodeStats, encodeWrite, listBytes, readOkBytes, MAX_NAMESPACE_BYTES, Op,
   type ReadOk, type StatsOk,
@@ -101,7 +101,7 @@ function validate(options: RemoteStoreOptions): Resolved {
   if (typeof o.namespace !== 'string' || o.namespace.length === 0 || Buffer.byteLength(o.namespace) > MAX_NAMESPACE_BYTES) {
     throw new OptionError(`"namespace" must be a non-empty string of at most ${MAX_NAMESPACE_BYTES} UTF-8 bytes`);
   }
-  pow2('pageSize', o.pageSize, MIN_PAGE_SIZE, MAX_PAGE_SIZE);
+  checkPageSize(o.pageSize, '"pageSize"');
   int('timeoutMs', o.timeoutMs, 1, 3_600_000);
   int('replication', o.replication, 1, o.urls.length);
   pow2('slabPages', o.slabPages, 1, 1 << 20);
