@@ -150,7 +150,6 @@ export function configFor(seed: number): FuzzConfig {
   const pageSize = PAGE_SIZES[seed % 3]!;
   const prefetch = process.env.FARMEM_FUZZ_PREFETCH ?? PREFETCH[(seed >>> 3) % 4]!;
   let frames = seed % 5 === 4 ? (4 << 20) / pageSize : 2 + ((seed >>> 2) % 4);
-  if (prefetch !== 'none' && frames === 2) frames = 3; // BUG-PREFETCH-CLASH (instrument-ops.test.ts)
   if (process.env.FARMEM_FUZZ_FRAMES) frames = Number(process.env.FARMEM_FUZZ_FRAMES);
   return { pageSize, frames, prefetch };
 }
