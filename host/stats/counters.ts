@@ -2,7 +2,8 @@ import type { FaultLatencyStats } from './latency.js';
 
 /**
  * @fileoverview Fault-path counters. One plain object with numeric fields, mutated in place on the
- * fault path (no allocation) and copied out by `snapshot()` for `runtime.stats()`.
+ * fault path (no allocation); `Pager.totals()` copies them (with the reclaimer's share) into a fresh
+ * `Counters` for `runtime.stats()`.
  */
 
 export class Counters {

@@ -31,7 +31,3 @@ export interface SyncPageStore extends PageStore {
   /** Writes `data[offset .. offset + pageSize)` as the page's content. */
   writeSync(page: number, data: Uint8Array, offset: number): void;
 }
-
-export function isSyncPageStore(store: PageStore): store is SyncPageStore {
-  return typeof (store as SyncPageStore).readSync === 'function';
-}

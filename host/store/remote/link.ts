@@ -37,8 +37,6 @@ export interface LinkOptions {
   /** First reconnect delay; doubles per failed attempt up to `maxBackoffMs`. */
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
-  /** Called once when the server turns out to have restarted (all its pages are gone). */
-  readonly onLost?: (link: ServerLink) => void;
 }
 
 interface Pending {
@@ -283,7 +281,6 @@ export class ServerLink {
       this.#setState('lost');
       this.#lastError = new StoreError('FM_ERR_SERVER_DATA_LOST', `memory server ${this.url} restarted and lost the pages stored on it`);
       this.#rejectAll(this.#lastError);
-      this.#o.onLost?.(this);
       this.#ws?.close(1000, 'server lost our pages');
       return;
     }
