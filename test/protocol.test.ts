@@ -6,8 +6,8 @@
 import { describe, expect, test } from 'vitest';
 import { AuthError, ProtocolError, ServerOutOfMemoryError } from '../host/errors.js';
 import {
-  decode, encode, encodeError, encodeHello, encodeRead, encodeWrite, encodeWriteOk, errorFromStatus, FrameError, FrameReader,
-  DEFAULT_LIMITS, Op, PROTOCOL_VERSION, Status, type DecodeContext, type Message,
+  decode, encode, encodeError, encodeHello, encodeRead, encodeWrite, encodeWriteOk, errorFromStatus, fitUtf8, FrameError, FrameReader,
+  DEFAULT_LIMITS, MAX_CLOSE_REASON_BYTES, Op, PROTOCOL_VERSION, Status, type DecodeContext, type Message,
 } from '../host/protocol/index.js';
 
 const PS = 256;
@@ -212,6 +212,32 @@ describe('malformed frames', () => {
     const f = Buffer.from(encodeHello(1, 1, 4096, 't', 'ns'));
     f[f.length - 1] = 0xff;
     expectFrameError(() => decode(f, ctx), Status.MALFORMED_FRAME, /HELLO namespace is not valid UTF-8/);
+  });
+  test('HELLO strings decode exactly: a leading BOM is kept, so "\uFEFFns" and "ns" are different names', () => {
+    const bom = decode(encodeHello(1, 1, 4096, '\uFEFFt', '\uFEFFns'), ctx) as { token: string; namespace: string };
+    expect(bom.namespace).toBe('\uFEFFns');
+    expect(bom.token).toBe('\uFEFFt');
+    expect((decode(encodeHello(1, 1, 4096, 't', 'ns'), ctx) as { namespace: string }).namespace).toBe('ns');
+  });
+  test.each([
+    ['an overlong "n" (C1 AE)', [0xc1, 0xae]],
+    ['an overlong NUL (C0 80)', [0xc0, 0x80]],
+    ['a UTF-16 surrogate encoded as UTF-8 (ED A0 80)', [0xed, 0xa0, 0x80]],
+    ['a truncated sequence (E2 82)', [0xe2, 0x82]],
+  ])('HELLO with %s in its namespace is refused, never normalised to another name', (_what, bytes) => {
+    const f = Buffer.from(encodeHello(1, 1, 4096, 't', 'x'.repeat(bytes.length)));
+    Buffer.from(bytes).copy(f, f.length - bytes.length);
+    expectFrameError(() => decode(f, ctx), Status.MALFORMED_FRAME, /HELLO namespace is not valid UTF-8/);
+  });
+  test('close reasons are cut to 123 UTF-8 bytes on a character boundary', () => {
+    expect(fitUtf8('short')).toBe('short');
+    const long = `PAGE_SIZE_MISMATCH: namespace "${'é'.repeat(128)}" holds pages of 4096 bytes`;
+    const cut = fitUtf8(long);
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(MAX_CLOSE_REASON_BYTES);
+    expect(Buffer.byteLength(cut)).toBeGreaterThan(MAX_CLOSE_REASON_BYTES - 4);
+    expect(long.startsWith(cut)).toBe(true); // whole characters only: no U+FFFD at the end
+    const emoji = fitUtf8('😀'.repeat(40)); // 4-byte characters: 30 fit in 120 bytes
+    expect(emoji).toBe('😀'.repeat(30));
   });
   test('HELLO with an empty namespace', () => {
     const f = Buffer.from(encodeHello(1, 1, 4096, 't', 'n'));

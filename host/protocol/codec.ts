@@ -122,7 +122,28 @@ export class FrameError extends ProtocolError {
 }
 
 const utf8 = new TextEncoder();
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Strict and exact: `fatal` rejects every byte sequence that is not well-formed UTF-8 (overlong
+ * forms, surrogates, truncated sequences), and `ignoreBOM` keeps a leading U+FEFF instead of
+ * silently dropping it. Together they make decoding injective: two different byte strings never
+ * decode to the same string, so a namespace or token compared as a string is compared as bytes.
+ */
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** WebSocket's limit on a close frame's reason (RFC 6455 §5.5: 125-byte payload minus the 2-byte code). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * `text` cut to at most `maxBytes` UTF-8 bytes on a character boundary, so `ws.close(code, reason)`
+ * never throws (it does above 123 bytes) whatever a peer put into a namespace or message.
+ */
+export function fitUtf8(text: string, maxBytes = MAX_CLOSE_REASON_BYTES): string {
+  const b = utf8.encode(text);
+  if (b.length <= maxBytes) return text;
+  let end = maxBytes;
+  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--; // back up to the start of a character
+  return utf8Strict.decode(b.subarray(0, end));
+}
 
 /* ── little-endian field access on plain Uint8Arrays (no DataView allocation per frame) ──────── */
 function rd16(b: Uint8Array, o: number): number { return b[o]! | (b[o + 1]! << 8); }
@@ -282,8 +303,7 @@ export function encodeStatsOk(m: Omit<StatsOk, 'op'>): Uint8Array {
 }
 
 export function encodeError(id: number, status: Status, message: string): Uint8Array {
-  let m = utf8.encode(message);
-  if (m.length > MAX_ERROR_MESSAGE_BYTES) m = utf8.encode(message.slice(0, MAX_ERROR_MESSAGE_BYTES / 4));
+  const m = utf8.encode(fitUtf8(message, MAX_ERROR_MESSAGE_BYTES));
   const b = alloc(ERR_MSG + m.length, Op.ERROR, id);
   wr16(b, ERR_STATUS, status);
   wr16(b, ERR_MSG_LEN, m.length);
@@ -317,6 +337,24 @@ export function encode(m: Message, pageSize = 0): Uint8Array {
 /** Op and request id of a frame whose header is complete; lets a receiver dispatch before decoding. */
 export function peekOp(frame: Uint8Array): number { return frame[H_OP]!; }
 export function peekId(frame: Uint8Array): number { return frame.length >= HEADER_BYTES ? rd32(frame, H_ID) : 0; }
+
+/**
+ * The page count of a READ/WRITE/FREE frame before it is decoded, or -1 when the frame is not a
+ * well-formed page list of that count: lets a server size a READ's reply before building it.
+ */
+export function peekReadCount(frame: Uint8Array): number {
+  if (frame.length < LIST_ITEMS || frame[H_OP] !== Op.READ) return -1;
+  const count = rd32(frame, LIST_COUNT);
+  return frame.length === listBytes(count) ? count : -1;
+}
+
+/** Largest STATS_OK frame listing `listed` namespaces. */
+export function statsOkMaxBytes(listed: number): number {
+  return SOK_ENTRIES + listed * (NS_ENTRY_FIXED + MAX_NAMESPACE_BYTES);
+}
+
+/** Largest ERROR frame. */
+export const ERROR_MAX_BYTES = ERR_MSG + MAX_ERROR_MESSAGE_BYTES;
 
 function malformed(id: number, what: string): FrameError {
   return new FrameError(Status.MALFORMED_FRAME, `malformed frame: ${what}`, id);

@@ -18,9 +18,15 @@
  *   a READ sent after a WRITE of the same page on the same connection sees that WRITE. Clients match
  *   replies by id all the same.
  * - Who waits on what: the client waits for replies, each with its own deadline; the server never
- *   waits on a client. It answers every request at once from memory; when a client does not read its
- *   replies, the server stops reading that connection until its queued replies drain below a bound,
- *   so a slow client stalls only itself.
+ *   waits on a client. It answers requests from memory, in order; before building a reply it checks
+ *   the reply's size against the connection's and the server's send budget, and when a client does
+ *   not read its replies, the server stops handling (and reading) that connection until they drain,
+ *   so a slow client stalls only itself; one that makes no progress for a while is cut off
+ *   (docs/server.md lists every bound).
+ * - Strings (token, namespace) are strict UTF-8, decoded exactly (a BOM is kept, ill-formed bytes
+ *   are MALFORMED_FRAME), so names are compared as bytes.
+ * - STATS: server-wide capacity and used bytes; everything else only for the caller's namespace,
+ *   unless HELLO carried the server's admin token.
  * - Errors: request-level statuses (OUT_OF_CAPACITY, TOO_LARGE) answer ERROR with the request's id,
  *   apply nothing of that request and keep the connection. Connection-level statuses (BAD_TOKEN,
  *   VERSION_MISMATCH, PAGE_SIZE_MISMATCH, NOT_HELLO, MALFORMED_FRAME, UNKNOWN_OP) answer ERROR and

@@ -51,11 +51,18 @@ export enum Status {
   INTERNAL = 9,
   /** The server is shutting down and takes no new requests. */
   SHUTTING_DOWN = 10,
+  /** The client left replies unread past the server's budget for too long; the server cut it off. */
+  SLOW_READER = 11,
+  /** The request needs the admin token (`farmem serve --admin-token`); the connection stays open. */
+  FORBIDDEN = 12,
+  /** Too many connections without HELLO from one address (or overall): the oldest was closed. */
+  TOO_MANY_UNAUTHENTICATED = 13,
 }
 
 export const STATUS_NAMES: Readonly<Record<number, string>> = {
   1: 'BAD_TOKEN', 2: 'UNKNOWN_OP', 3: 'OUT_OF_CAPACITY', 4: 'MALFORMED_FRAME', 5: 'PAGE_SIZE_MISMATCH',
-  6: 'NOT_HELLO', 7: 'VERSION_MISMATCH', 8: 'TOO_LARGE', 9: 'INTERNAL', 10: 'SHUTTING_DOWN',
+  6: 'NOT_HELLO', 7: 'VERSION_MISMATCH', 8: 'TOO_LARGE', 9: 'INTERNAL', 10: 'SHUTTING_DOWN', 11: 'SLOW_READER',
+  12: 'FORBIDDEN', 13: 'TOO_MANY_UNAUTHENTICATED',
 };
 
 /** Limits a decoder enforces. Both sides agree on them through HELLO_OK. */
@@ -150,6 +157,12 @@ export interface NamespaceStats {
   readonly pages: number;
 }
 
+/**
+ * What STATS answers. Capacity, used and slab bytes are server-wide (clients place slabs by free
+ * capacity). Everything else is scoped to the caller's namespace (its connections, its request
+ * counters, one namespace entry), unless the caller's HELLO carried the admin token: then the
+ * counters and the namespace list cover the whole server.
+ */
 export interface StatsOk {
   readonly op: Op.STATS_OK;
   readonly id: number;

@@ -81,12 +81,28 @@ export class SlotPool {
   }
 }
 
+/** Request counters, kept per namespace and for the whole server (what STATS reports). */
+export interface Counters {
+  reads: number;
+  writes: number;
+  frees: number;
+  errors: number;
+  pagesRead: number;
+  pagesWritten: number;
+}
+
+export function newCounters(): Counters {
+  return { reads: 0, writes: 0, frees: 0, errors: 0, pagesRead: 0, pagesWritten: 0 };
+}
+
 /** A namespace's pages: page number → slot in the pool of its page size. */
 export class Namespace {
   readonly name: string;
   readonly pageSize: number;
   readonly pool: SlotPool;
   readonly index = new Map<number, number>();
+  /** This namespace's share of the server's counters (a non-admin STATS sees only these). */
+  readonly counters: Counters = newCounters();
   /** Open connections bound to this namespace; an empty namespace with none is dropped. */
   connections = 0;
 

@@ -19,6 +19,7 @@ interface ServeFlags {
   host: string;
   capacity: string;
   token?: string;
+  adminToken?: string;
   maxPayload?: string;
   maxConnections?: string;
 }
@@ -42,11 +43,13 @@ Examples:
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--capacity <size>', 'bytes of page data to hold, e.g. 4GiB (allocated lazily)', '4GiB')
     .option('--token <token>', 'shared secret clients must present (default: $FARMEM_TOKEN)')
+    .option('--admin-token <token>', 'second secret: its holder sees every namespace in STATS (default: $FARMEM_ADMIN_TOKEN)')
     .option('--max-payload <size>', 'largest frame/message in bytes (default 16MiB + 4KiB)')
     .option('--max-connections <n>', 'most simultaneous connections', '1024')
     .action(action('serve', async (flags: ServeFlags) => {
       const token = flags.token ?? process.env.FARMEM_TOKEN;
       if (!token) throw new OptionError('--token (or $FARMEM_TOKEN) is required: clients must present it in HELLO');
+      const adminToken = flags.adminToken ?? process.env.FARMEM_ADMIN_TOKEN;
       const maxConnections = Number(flags.maxConnections);
       if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
         throw new OptionError(`--max-connections must be a positive integer, got "${flags.maxConnections}"`);
@@ -56,6 +59,7 @@ Examples:
         port: parsePort(flags.port),
         capacity: parseSize(flags.capacity, '--capacity'),
         token,
+        ...(adminToken ? { adminToken } : {}),
         maxConnections,
         ...(flags.maxPayload ? { maxPayload: parseSize(flags.maxPayload, '--max-payload') } : {}),
       });

@@ -1,0 +1,492 @@
+/**
+ * @fileoverview `Connection`: one client connection of a `MemoryServer` — its handshake (HELLO
+ * first, token, namespace binding), its queue of received frames, and its share of the send budget.
+ *
+ *   ws message ──FrameReader──▶ queue of frames ──turn()──▶ handle one ──▶ reply (charged) ──▶ ws.send
+ *                                     ▲   budget.admit(size of its reply)?      │ send callback:
+ *                                     └── no: stop here, pause the socket ◀─────┘ release, wake
+ *
+ * A frame's reply is sized BEFORE it is built (a READ's reply is count × pageSize, known from its
+ * header), and built only when the send budget (`budget.ts`) admits it, so no batch of READs can
+ * make the server allocate more than the budget. While frames wait, the socket is paused (no more
+ * input is read); it resumes once the queue is empty. One turn handles at most MAX_FRAMES_PER_TURN
+ * frames or MAX_BYTES_PER_TURN reply bytes, then yields to the event loop, so one connection with
+ * a huge batch delays others by one turn at most. A connection whose unsent replies make no progress
+ * for `slowReaderMs` is cut off (`checkProgress`).
+ */
+import type { WebSocket } from 'ws';
+import {
+  decode, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOk, peekId, peekOp,
+  peekReadCount, readOkBytes, statsOkMaxBytes, ERROR_MAX_BYTES, FrameError, FrameReader, MAX_STATS_NAMESPACES, Op,
+  PROTOCOL_VERSION, Status, STATUS_NAMES, type DecodeContext, type Hello,
+} from '../protocol/index.js';
+import { MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
+import type { Admitted } from './admission.js';
+import type { Namespace } from './arena.js';
+import type { BudgetUser } from './budget.js';
+import type { MemoryServer } from './server.js';
+
+/**
+ * Replies up to this size (a 16 KiB page plus header) are gathered into one ws message per turn;
+ * larger ones are sent alone, since copying them costs more than a message header saves.
+ */
+const COALESCE_MAX_FRAME = 16 * 1024 + 16;
+/** A gathered reply message never exceeds this size (nor maxPayload); it leaves at the end of the turn. */
+const COALESCE_MAX_MESSAGE = 256 * 1024;
+/** Work per event-loop turn before yielding: ~1 ms of small requests, or 8 MiB of reply copies. */
+const MAX_FRAMES_PER_TURN = 1024;
+const MAX_BYTES_PER_TURN = 8 * 1024 * 1024;
+/** A peer that does not finish the close handshake within this is cut off. */
+const CLOSE_GRACE_MS = 2000;
+
+/** Statuses after which the connection stays usable; every other status closes it. */
+function isRequestLevel(status: Status): boolean {
+  return status === Status.OUT_OF_CAPACITY || status === Status.TOO_LARGE || status === Status.FORBIDDEN;
+}
+
+/** Close codes: 1008 for policy (auth, order, limits), 1002 for broken framing, 1001 for shutdown. */
+function closeCode(status: Status): number {
+  switch (status) {
+    case Status.BAD_TOKEN: case Status.NOT_HELLO: case Status.PAGE_SIZE_MISMATCH: case Status.VERSION_MISMATCH:
+    case Status.TOO_MANY_UNAUTHENTICATED: case Status.SLOW_READER:
+      return 1008;
+    case Status.SHUTTING_DOWN:
+      return 1001;
+    default:
+      return 1002;
+  }
+}
+
+export class Connection implements BudgetUser, Admitted {
+  /** Remote IP address (the unit of the unauthenticated-connection limit). */
+  readonly address: string;
+  readonly remote: string;
+  readonly #server: MemoryServer;
+  readonly #ws: WebSocket;
+  #reader: FrameReader;
+  #ctx: DecodeContext;
+  #ns: Namespace | null = null;
+  /** HELLO carried the admin token: STATS covers the whole server. */
+  #admin = false;
+  #closing = false;
+  #detached = false;
+  #helloTimer: NodeJS.Timeout | null;
+  readonly #closed: Promise<void>;
+  /** Frames received and not yet handled, oldest at #qHead. */
+  #queue: Uint8Array[] = [];
+  #qHead = 0;
+  /** A stream error (bad length field, text message) to act on once the frames before it are handled. */
+  #deferred: unknown = null;
+  /** Reply bytes built and not yet written to the socket (charged to the server's budget too). */
+  #outstanding = 0;
+  /** Waiting for the send budget. */
+  #waiting = false;
+  #turnQueued = false;
+  readonly #turnFn: () => void;
+  /** Last time a reply left or the socket's buffer shrank (slow-reader detection). */
+  #lastProgress = Date.now();
+  #lastBuffered = 0;
+  readonly #onSent: () => void;
+  /** Replies handed to ws, oldest first (buffer to recycle or null, and byte length); ws calls back in order. */
+  #sent: Array<Uint8Array | null> = [];
+  #sentBytes: number[] = [];
+  #sentHead = 0;
+  /** Replies gathered during a turn (see #send). */
+  #batching = false;
+  readonly #out: Uint8Array[] = [];
+  readonly #outRecycle: boolean[] = [];
+  #outBytes = 0;
+  readonly #onFrame: (frame: Uint8Array) => void;
+
+  constructor(server: MemoryServer, ws: WebSocket, address: string, port: number) {
+    this.#server = server;
+    this.#ws = ws;
+    this.address = address;
+    this.remote = `${address}:${port}`;
+    this.#ctx = server.limits;
+    this.#reader = new FrameReader(server.limits);
+    this.#closed = new Promise((resolve) => ws.once('close', () => resolve()));
+    this.#onSent = () => this.#sentOne();
+    this.#onFrame = (frame) => { this.#queue.push(frame); };
+    this.#turnFn = () => {
+      this.#turnQueued = false;
+      this.#turn();
+    };
+    this.#helloTimer = setTimeout(() => {
+      this.#fail(new FrameError(Status.NOT_HELLO, `no HELLO within ${server.opts.helloTimeoutMs} ms`));
+    }, server.opts.helloTimeoutMs);
+    this.#helloTimer.unref();
+    ws.on('message', (data, isBinary) => this.#message(data as Buffer, isBinary));
+    ws.on('error', (err) => server.reportError(this.remote, Status.MALFORMED_FRAME, `connection error: ${err.message}`, err));
+  }
+
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  get authenticated(): boolean {
+    return this.#ns !== null;
+  }
+
+  get namespace(): Namespace | null {
+    return this.#ns;
+  }
+
+  /** Budget callback: bytes were released, try the waiting frames again. */
+  wake(): void {
+    if (!this.#waiting) return;
+    this.#waiting = false;
+    this.#schedule();
+  }
+
+  /** Admission callback: the oldest unauthenticated connection over a limit. */
+  evict(reason: string): void {
+    this.#fail(new FrameError(Status.TOO_MANY_UNAUTHENTICATED, reason));
+  }
+
+  /** Called periodically: cuts off a peer whose unsent replies made no progress for `slowReaderMs`. */
+  checkProgress(now: number): void {
+    if (this.#outstanding === 0 || this.#detached) {
+      this.#lastProgress = now;
+      return;
+    }
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered < this.#lastBuffered) this.#lastProgress = now;
+    this.#lastBuffered = buffered;
+    const idle = now - this.#lastProgress;
+    if (idle > this.#server.opts.slowReaderMs) {
+      this.#closing = true;
+      this.#server.reportError(this.remote, Status.SLOW_READER,
+        `${this.#outstanding} bytes of replies unread for ${idle} ms (limit ${this.#server.opts.slowReaderMs} ms): cut off`);
+      // A close frame would queue behind the unread replies: drop the socket.
+      this.#ws.terminate();
+    }
+  }
+
+  /** Called once the socket closed: releases the namespace binding and the send budget. */
+  detach(): void {
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    this.#helloTimer = null;
+    this.#closing = true;
+    this.#detached = true;
+    this.#queue = [];
+    this.#qHead = 0;
+    const server = this.#server;
+    server.budget.forget(this);
+    server.budget.release(this.#outstanding);
+    this.#outstanding = 0;
+    this.#sent = [];
+    this.#sentBytes = [];
+    this.#sentHead = 0;
+    const ns = this.#ns;
+    this.#ns = null;
+    if (ns) {
+      ns.connections--;
+      server.maybeDrop(ns);
+    }
+  }
+
+  shutdown(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#close(1001, 'server shutting down');
+    }
+    return this.#closed;
+  }
+
+  /* ── input ───────────────────────────────────────────────────────────────────────────────── */
+
+  #message(data: Buffer, isBinary: boolean): void {
+    if (this.#closing || this.#deferred !== null) return;
+    if (!isBinary) {
+      this.#deferred = new FrameError(Status.MALFORMED_FRAME, 'malformed frame: text message (the protocol is binary)');
+    } else {
+      try {
+        this.#reader.push(data, this.#onFrame);
+        if (this.#reader.buffered !== 0) {
+          throw new FrameError(Status.MALFORMED_FRAME, `malformed frame: message ended inside a frame (${this.#reader.buffered} bytes of it)`);
+        }
+      } catch (err) {
+        // The reader itself failed (bad length field): the stream cannot be resynchronised.
+        this.#deferred = err;
+      }
+    }
+    if (!this.#turnQueued && !this.#waiting) this.#turn();
+  }
+
+  /** Handles queued frames while the budget admits their replies; see the file overview. */
+  #turn(): void {
+    if (this.#closing) return;
+    const q = this.#queue;
+    const budget = this.#server.budget;
+    let frames = 0;
+    let bytes = 0;
+    this.#batching = true;
+    try {
+      while (this.#qHead < q.length && !this.#closing) {
+        const f = q[this.#qHead]!;
+        const cost = this.#replyBound(f);
+        if (!budget.admit(this, cost)) {
+          this.#waiting = true;
+          break;
+        }
+        this.#qHead++;
+        this.#frame(f);
+        bytes += cost;
+        if (++frames >= MAX_FRAMES_PER_TURN || bytes >= MAX_BYTES_PER_TURN) {
+          if (this.#qHead < q.length) this.#schedule();
+          break;
+        }
+      }
+    } finally {
+      this.#batching = false;
+      this.#flushOut();
+    }
+    if (this.#closing) return;
+    const ws = this.#ws;
+    if (this.#qHead === q.length) {
+      q.length = 0;
+      this.#qHead = 0;
+      if (this.#deferred !== null) {
+        this.#fail(this.#deferred);
+        return;
+      }
+      if (ws.isPaused) ws.resume();
+    } else if (!ws.isPaused) {
+      ws.pause();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#turnQueued || this.#closing) return;
+    this.#turnQueued = true;
+    setImmediate(this.#turnFn);
+  }
+
+  /** Upper bound of the reply to `frame`, known before it is handled. */
+  #replyBound(frame: Uint8Array): number {
+    const ns = this.#ns;
+    if (ns !== null) {
+      const count = peekReadCount(frame);
+      if (count > 0) {
+        const bytes = readOkBytes(count, ns.pageSize);
+        if (bytes <= this.#ctx.maxFrameBytes) return bytes; // else it is answered TOO_LARGE
+      }
+      if (frame.length >= 5 && peekOp(frame) === Op.STATS) return statsOkMaxBytes(this.#admin ? MAX_STATS_NAMESPACES : 1);
+    }
+    return ERROR_MAX_BYTES;
+  }
+
+  #frame(frame: Uint8Array): void {
+    try {
+      this.#handle(frame);
+    } catch (err) {
+      if (err instanceof FrameError && isRequestLevel(err.status)) {
+        this.#reportError(err.status, err.message, err);
+        this.#send(encodeError(err.requestId, err.status, err.message));
+      } else {
+        this.#fail(err);
+      }
+    }
+  }
+
+  #handle(frame: Uint8Array): void {
+    const server = this.#server;
+    const op = peekOp(frame);
+    if (server.closing) throw new FrameError(Status.SHUTTING_DOWN, 'the server is shutting down', peekId(frame));
+    if (this.#ns === null) {
+      if (op !== Op.HELLO) throw new FrameError(Status.NOT_HELLO, `op 0x${op.toString(16)} before HELLO: send HELLO first`, peekId(frame));
+      this.#hello(decode(frame, this.#ctx) as Hello);
+      return;
+    }
+    const m = decode(frame, this.#ctx);
+    const ns = this.#ns;
+    const c = server.counters;
+    const nc = ns.counters;
+    switch (m.op) {
+      case Op.READ: {
+        const count = m.pages.length;
+        const size = readOkBytes(count, ns.pageSize);
+        if (size > this.#ctx.maxFrameBytes) {
+          throw new FrameError(Status.TOO_LARGE, `READ of ${count} pages of ${ns.pageSize} bytes needs a reply larger than the ${this.#ctx.maxFrameBytes}-byte frame limit`, m.id);
+        }
+        const reply = server.replyPool.take(size);
+        server.arena.read(ns, m.pages, initReadOk(reply, m.id, count));
+        c.reads++;
+        c.pagesRead += count;
+        nc.reads++;
+        nc.pagesRead += count;
+        this.#send(reply, true);
+        return;
+      }
+      case Op.WRITE: {
+        if (!server.arena.write(ns, m.pages, m.data)) {
+          const a = server.arena;
+          throw new FrameError(Status.OUT_OF_CAPACITY,
+            `WRITE of ${m.pages.length} pages does not fit: ${a.usedBytes} of ${a.capacityBytes} bytes used; nothing of this WRITE was stored`, m.id);
+        }
+        c.writes++;
+        c.pagesWritten += m.pages.length;
+        nc.writes++;
+        nc.pagesWritten += m.pages.length;
+        this.#send(encodeWriteOk(m.id, m.pages.length));
+        return;
+      }
+      case Op.FREE:
+        server.arena.free(ns, m.pages);
+        c.frees++;
+        nc.frees++;
+        this.#send(encodeOk(m.id));
+        return;
+      case Op.STATS:
+        this.#send(encodeStatsOk({ id: m.id, ...server.statsFor(this.#admin ? null : ns) }));
+        return;
+      case Op.HELLO:
+        throw new FrameError(Status.NOT_HELLO, 'a second HELLO on one connection', m.id);
+      default:
+        throw new FrameError(Status.UNKNOWN_OP, `op ${m.op} is a reply, not a request`, m.id);
+    }
+  }
+
+  #hello(h: Hello): void {
+    const server = this.#server;
+    if (h.version !== PROTOCOL_VERSION) {
+      throw new FrameError(Status.VERSION_MISMATCH, `protocol version ${h.version} is not supported; this server speaks version ${PROTOCOL_VERSION}`, h.id);
+    }
+    const who = server.authenticate(h.token);
+    if (who === null) throw new FrameError(Status.BAD_TOKEN, 'bad token', h.id);
+    const ps = h.pageSize;
+    if (ps < MIN_PAGE_SIZE || ps > MAX_PAGE_SIZE || (ps & (ps - 1)) !== 0) {
+      throw new FrameError(Status.PAGE_SIZE_MISMATCH, `page size ${ps} is not a power of two between ${MIN_PAGE_SIZE} and ${MAX_PAGE_SIZE}`, h.id);
+    }
+    const ns = server.attach(h.namespace, ps);
+    if (!ns) {
+      throw new FrameError(Status.PAGE_SIZE_MISMATCH,
+        `namespace ${JSON.stringify(h.namespace)} holds pages of ${server.existingPageSize(h.namespace)} bytes, not ${ps}`, h.id);
+    }
+    this.#ns = ns;
+    this.#admin = who === 'admin';
+    this.#ctx = { ...server.limits, pageSize: ps };
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    this.#helloTimer = null;
+    server.authenticated(this);
+    this.#send(encodeHelloOk({
+      id: h.id, version: PROTOCOL_VERSION, pageSize: ps, maxFrameBytes: this.#ctx.maxFrameBytes,
+      maxPagesPerRequest: this.#ctx.maxPagesPerRequest, instance: server.instance,
+    }));
+  }
+
+  /* ── output ──────────────────────────────────────────────────────────────────────────────── */
+
+  /**
+   * Sends a reply, charged to the budget until ws has written it. During a turn, small replies are
+   * gathered and leave as one ws message (one syscall, one ws header); large ones go out at once.
+   * A `recycle`d buffer goes back to the reply pool once written to the socket.
+   */
+  #send(frame: Uint8Array, recycle = false): void {
+    this.#outstanding += frame.length;
+    this.#server.budget.charge(frame.length);
+    if (this.#batching && frame.length <= COALESCE_MAX_FRAME) {
+      // A gathered message stays within the peer's message limit (our maxPayload).
+      if (this.#outBytes + frame.length > Math.min(COALESCE_MAX_MESSAGE, this.#server.opts.maxPayload)) this.#flushOut();
+      this.#out.push(frame);
+      this.#outRecycle.push(recycle);
+      this.#outBytes += frame.length;
+      return;
+    }
+    this.#flushOut();
+    this.#write(frame, recycle);
+  }
+
+  #flushOut(): void {
+    const n = this.#out.length;
+    if (n === 0) return;
+    if (n === 1) {
+      this.#write(this.#out[0]!, this.#outRecycle[0]!);
+    } else {
+      const pool = this.#server.replyPool;
+      const all = Buffer.allocUnsafe(this.#outBytes);
+      let o = 0;
+      for (let i = 0; i < n; i++) {
+        const f = this.#out[i]!;
+        all.set(f, o);
+        o += f.length;
+        if (this.#outRecycle[i]) pool.give(f);
+      }
+      this.#write(all, false);
+    }
+    this.#out.length = 0;
+    this.#outRecycle.length = 0;
+    this.#outBytes = 0;
+  }
+
+  #write(frame: Uint8Array, recycle: boolean): void {
+    this.#sent.push(recycle ? frame : null);
+    this.#sentBytes.push(frame.length);
+    this.#ws.send(frame, this.#onSent);
+  }
+
+  /** ws wrote the oldest unconfirmed reply (or dropped it with the socket). */
+  #sentOne(): void {
+    if (this.#detached) return;
+    const i = this.#sentHead++;
+    const buf = this.#sent[i];
+    const bytes = this.#sentBytes[i]!;
+    this.#sent[i] = null;
+    if (this.#sentHead === this.#sent.length) {
+      this.#sent.length = 0;
+      this.#sentBytes.length = 0;
+      this.#sentHead = 0;
+    } else if (this.#sentHead >= 1024) {
+      this.#sent = this.#sent.slice(this.#sentHead);
+      this.#sentBytes = this.#sentBytes.slice(this.#sentHead);
+      this.#sentHead = 0;
+    }
+    if (buf) this.#server.replyPool.give(buf);
+    this.#outstanding -= bytes;
+    this.#lastProgress = Date.now();
+    this.#server.budget.release(bytes);
+    this.wake();
+  }
+
+  /* ── failure ─────────────────────────────────────────────────────────────────────────────── */
+
+  #reportError(status: Status, message: string, err?: unknown): void {
+    if (this.#ns) this.#ns.counters.errors++;
+    this.#server.reportError(this.remote, status, message, err);
+  }
+
+  /** Answers ERROR (when the socket is still open) and closes with the status name as reason. */
+  #fail(err: unknown): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const status = err instanceof FrameError ? err.status : Status.INTERNAL;
+    const message = err instanceof Error ? err.message : String(err);
+    const id = err instanceof FrameError ? err.requestId : 0;
+    this.#reportError(status, message, err);
+    if (this.#ws.readyState !== this.#ws.OPEN) {
+      this.#ws.terminate();
+      return;
+    }
+    this.#flushOut(); // replies to earlier frames go first
+    this.#ws.send(encodeError(id, status, message));
+    this.#close(closeCode(status), `${STATUS_NAMES[status] ?? 'ERROR'}: ${message}`);
+  }
+
+  /**
+   * Starts the close handshake with a reason that always fits (≤ 123 UTF-8 bytes), and sets the
+   * cut-off timer first, so a peer that never answers (or a close that fails) cannot keep the socket.
+   */
+  #close(code: number, reason: string): void {
+    const ws = this.#ws;
+    const t = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+    t.unref();
+    ws.once('close', () => clearTimeout(t));
+    if (ws.isPaused) ws.resume(); // the peer's close frame must be read
+    try {
+      ws.close(code, fitUtf8(reason));
+    } catch {
+      ws.terminate();
+    }
+  }
+}
