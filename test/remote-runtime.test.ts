@@ -79,7 +79,7 @@ describe('concurrency stress: tiny pools, busy reclaimer', () => {
         const size = 64 * 1024;
         const want = await reference(name, size);
         for (let rep = 0; rep < 3; rep++) {
-          const { result, stats } = await remoteRun(name, servers.urls, pageSize, { bytes: 16 * pageSize }, size);
+          const { result, stats } = await remoteRun(name, servers.urls, pageSize, { bytes: 8 * pageSize }, size);
           expect(result).toBe(want);
           expect(stats.evictions).toBeGreaterThan(0);
         }

@@ -181,7 +181,7 @@ export async function runFresh(fm: Farmem, name: string, options: InstantiateOpt
 }
 
 /** Gauges and ratios in `stats()`: taken from `after`, never subtracted. */
-const NOT_COUNTERS = new Set(['pageSize', 'localBytes', 'virtualBytes', 'residentPages', 'accuracy', 'coverage', 'latency']);
+const NOT_COUNTERS = new Set(['pageSize', 'localBytes', 'reserveBytes', 'virtualBytes', 'residentPages', 'residentPeak', 'accuracy', 'coverage', 'latency']);
 
 /** Counters of `after` minus `before` (also inside nested objects such as `prefetch`); gauges from `after`. */
 export function diffStats(after: RuntimeStats, before: RuntimeStats): RuntimeStats {

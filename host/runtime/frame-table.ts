@@ -6,11 +6,20 @@
  *
  *   control     Int32[16]           kLock | kFreeTop | kHand | kFrames | kResident | kReclaimDoorbell
  *                                   | kStop | kEvictions | kWriteBacks | kWasted | kLowWater | kHighWater
+ *                                   | kLocalFrames | kResidentPeak
  *   framePage   Int32[maxFrames]    page + 1 held by a frame, 0 if free (zero-initialized: no fill)
  *   frameFlags  Int32[maxFrames]    REFERENCED | DIRTY | PREFETCHED | PINNED | IN_FLIGHT | EVICTING
  *   frameTicket Int32[maxFrames]    I/O ticket of a read still landing in the frame (IN_FLIGHT)
  *   freeFrames  Int32[maxFrames]    stack of free frames, top at control[kFreeTop]
  *   frameOfPage Int32[numPages]     frame + 1 of a resident page, 0 if not resident (own buffer)
+ *   pageStored  u8[numPages]        1 once the page was written to the store (same buffer): a page
+ *                                   never written there reads as zeros, so a fault on it needs no I/O
+ *
+ * Local memory: the pool holds the frames the user asked for (kLocalFrames) plus, when a reclaimer
+ * runs, a reserve of free frames on top (`reserveFrames`). The reclaimer evicts only when the free
+ * frames fall below the reserve, i.e. when more than kLocalFrames pages are resident: a run whose
+ * pages all fit never evicts, and a full pool keeps exactly the requested pages resident after every
+ * reclaim round (up to the low-watermark slack between rounds).
  *
  * Page-table entries (RT/WT) live in physical memory (layout.ts); `clockStep` clears them when it
  * soft-unmaps or selects a victim.
@@ -39,7 +48,19 @@ export const kWriteBacks = 8;
 export const kWasted = 9;
 export const kLowWater = 10;
 export const kHighWater = 11;
+/** Frames the user asked for (the reserve comes on top). */
+export const kLocalFrames = 12;
+/** Most pages resident at once during the run. */
+export const kResidentPeak = 13;
 const CONTROL_SLOTS = 16;
+
+/**
+ * Free frames kept on top of `local` frames when a reclaimer runs: enough for the faults (and their
+ * prefetches) that arrive while the reclaimer waits for a core and for the guest's acknowledgement.
+ */
+export function reserveFrames(local: number): number {
+  return Math.max(4, Math.ceil(local / 4));
+}
 
 /** Spins before sleeping on a contended lock. */
 const LOCK_SPIN = 200;
@@ -59,6 +80,7 @@ export class FrameTable {
   readonly frameTicket: Int32Array;
   readonly freeFrames: Int32Array;
   readonly frameOfPage: Int32Array;
+  readonly pageStored: Uint8Array;
   readonly readTable: Int32Array;
   readonly writeTable: Int32Array;
 
@@ -81,23 +103,20 @@ export class FrameTable {
     this.frameTicket = ints(maxFrames);
     this.freeFrames = ints(maxFrames);
     this.frameOfPage = new Int32Array(buffers.pages, 0, buffers.numPages);
+    this.pageStored = new Uint8Array(buffers.pages, buffers.numPages * 4, buffers.numPages);
     this.readTable = new Int32Array(physical, layout.readTable, layout.numPages);
     this.writeTable = new Int32Array(physical, layout.writeTable, layout.numPages);
   }
 
   static allocate(layout: Layout, physical: SharedArrayBuffer, maxFrames: number): FrameTable {
     const shared = new SharedArrayBuffer((CONTROL_SLOTS + 4 * maxFrames) * 4);
-    const pages = new SharedArrayBuffer(layout.numPages * 4);
+    const pages = new SharedArrayBuffer(layout.numPages * 5);
     return new FrameTable(layout, physical, { shared, pages, maxFrames, numPages: layout.numPages });
   }
 
   /** The page a frame holds, or -1 if it is free. */
   pageOf(frame: number): number {
     return this.framePage[frame]! - 1;
-  }
-
-  setPageOf(frame: number, page: number): void {
-    this.framePage[frame] = page + 1;
   }
 
   lock(): void {
@@ -124,18 +143,25 @@ export class FrameTable {
     return this.control[kFreeTop]!;
   }
 
-  /** Adds frames [frames, frames + count) to the pool. Under the lock. */
-  addFrames(count: number): void {
+  /**
+   * Grows the pool to `local` requested frames plus `reserve` free frames on top; returns how many
+   * frames were added (physical memory must already hold them). Under the lock.
+   */
+  grow(local: number, reserve: number): number {
     const c = this.control;
     const first = c[kFrames]!;
+    const total = Math.min(this.buffers.maxFrames, local + reserve);
+    if (total <= first) return 0;
     // Push in reverse so frames are handed out in ascending order (adjacent pages, adjacent frames).
-    for (let f = first + count - 1; f >= first; f--) this.freeFrames[c[kFreeTop]!++] = f;
-    c[kFrames] = first + count;
-    const frames = c[kFrames]!;
-    // The reclaimer wakes below 1/8 of the pool free and refills to 1/4: a few faults' worth of slack
-    // while it waits for the guest's acknowledgement (and for a core, on a busy machine).
-    c[kLowWater] = Math.max(2, frames >>> 3);
-    c[kHighWater] = Math.max(4, frames >>> 2);
+    for (let f = total - 1; f >= first; f--) this.freeFrames[c[kFreeTop]!++] = f;
+    c[kFrames] = total;
+    c[kLocalFrames] = Math.min(local, total);
+    // The reclaimer wakes when the free frames fall to half the reserve (more than
+    // kLocalFrames pages resident) and evicts back down to the reserve.
+    const held = total - c[kLocalFrames]!;
+    c[kHighWater] = held;
+    c[kLowWater] = held - Math.max(1, held >>> 1);
+    return total - first;
   }
 
   popFree(): number {
@@ -179,6 +205,19 @@ export class FrameTable {
   unmap(page: number): void {
     Atomics.store(this.readTable, page, 0);
     Atomics.store(this.writeTable, page, 0);
+  }
+
+  /** A frame now holds `page`. Under the lock. */
+  assign(frame: number, page: number): void {
+    this.framePage[frame] = page + 1;
+    this.frameOfPage[page] = frame + 1;
+    const resident = ++this.control[kResident]!;
+    if (resident > this.control[kResidentPeak]!) this.control[kResidentPeak] = resident;
+  }
+
+  /** The page's content is (being) written to the store; from now on a fault must read it. */
+  markStored(page: number): void {
+    this.pageStored[page] = 1;
   }
 
   /** Forgets a frame's page after eviction and frees the frame. Under the lock. */

@@ -127,7 +127,7 @@ export async function instantiate(
 
   const guestMemory = importedMemory(meta, imports);
   const initialPages = guestMemory ? guestMemory.pages : meta.initialPages;
-  const frames = frameLimits(layout, budget, initialPages, meta.maximumPages);
+  const frames = frameLimits(layout, budget, initialPages, meta.maximumPages, store === null);
   const phys = new PhysicalMemory(layout, frames.initial, frames.max);
   const remote = store ? null : await startRemoteIo(phys, {
       urls: options.remote!.urls,
@@ -148,6 +148,7 @@ export async function instantiate(
     prefetch,
     onFault: options.onFault ?? null,
     latency: options.latency ?? false,
+    reclaimer: remote !== null,
   }, phys, io);
   let stopReclaimer = async (): Promise<void> => {};
   const shutdown = async () => {
@@ -223,10 +224,13 @@ async function link(
       const c = pager.totals();
       return {
         pageSize: meta.pageSize,
-        localBytes: pager.frameCount * meta.pageSize,
+        localBytes: pager.localFrames * meta.pageSize,
+        reserveBytes: (pager.frameCount - pager.localFrames) * meta.pageSize,
         virtualBytes: pager.virtualBytes,
         residentPages: pager.residentPages,
+        residentPeak: pager.residentPeak,
         majorFaults: c.majorFaults,
+        zeroFills: c.zeroFills,
         minorFaults: c.minorFaults,
         straddles: c.straddles,
         evictions: c.evictions,

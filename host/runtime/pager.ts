@@ -22,8 +22,8 @@ import { FaultLatency } from '../stats/latency.js';
 import type { PageIo } from './page-io.js';
 import type { PhysicalMemory } from './physical-memory.js';
 import {
-  DIRTY, EVICTING, FrameTable, IN_FLIGHT, kEvictions, kLowWater, kReclaimDoorbell, kResident, kWasted, kWriteBacks,
-  PINNED, PREFETCHED, REFERENCED,
+  DIRTY, EVICTING, FrameTable, IN_FLIGHT, kEvictions, kLocalFrames, kLowWater, kReclaimDoorbell, kResident, kResidentPeak,
+  kWasted, kWriteBacks, PINNED, PREFETCHED, REFERENCED, reserveFrames,
 } from './frame-table.js';
 
 /** Most pages one prefetch decision may bring in. */
@@ -43,6 +43,12 @@ export interface PagerOptions {
   readonly onFault: ((page: number, kind: FaultKind) => void) | null;
   /** Record per-stage fault latency histograms (costs two clock reads per fault). */
   readonly latency: boolean;
+  /**
+   * A reclaimer worker will share the frame table: the pool gets a reserve of free frames on top of
+   * the budget (`reserveFrames`), and pages never written to the store are zero-filled here instead
+   * of read (the store is this run's own, empty namespace).
+   */
+  readonly reclaimer?: boolean;
 }
 
 export const enum FaultKind {
@@ -52,13 +58,24 @@ export const enum FaultKind {
   WriteMinor = 3,
 }
 
-/** Frames the pool starts with and may grow to, for a budget and the guest's memory limits. */
-export function frameLimits(layout: Layout, budget: FrameBudget, initialPages: number, maximumPages: number): { initial: number; max: number } {
-  const framesFor = (wasmPages: number) => 'frames' in budget
+/** Frames of local memory a budget grants for a guest of `wasmPages` (the reserve not included). */
+export function localFrames(layout: Layout, budget: FrameBudget, wasmPages: number): number {
+  return 'frames' in budget
     ? budget.frames
     : Math.max(budget.minFrames, Math.ceil((budget.fraction * wasmPages * WASM_PAGE) / layout.pageSize));
-  const max = Math.min(layout.maxFrames, framesFor(maximumPages));
-  return { initial: Math.min(max, framesFor(initialPages)), max };
+}
+
+/**
+ * Frames the pool starts with and may grow to, for a budget and the guest's memory limits,
+ * including the reclaimer's reserve when `reserve` is set.
+ */
+export function frameLimits(layout: Layout, budget: FrameBudget, initialPages: number, maximumPages: number, reserve = false): { initial: number; max: number } {
+  const pool = (wasmPages: number) => {
+    const local = localFrames(layout, budget, wasmPages);
+    return Math.min(layout.maxFrames, reserve ? local + reserveFrames(local) : local);
+  };
+  const max = pool(maximumPages);
+  return { initial: Math.min(max, pool(initialPages)), max };
 }
 
 export class Pager {
@@ -77,6 +94,9 @@ export class Pager {
   private readonly pageSize: number;
   private readonly budget: FrameBudget;
   private readonly maximumPages: number;
+  /** Whether the pool carries a reserve, and never-stored pages are zero-filled without I/O. */
+  private readonly reserve: boolean;
+  private readonly pageStored: Uint8Array;
 
   private readonly control: Int32Array;
   private readonly readTable: Int32Array;
@@ -111,8 +131,8 @@ export class Pager {
     this.budget = options.budget;
     this.maximumPages = options.maximumPages;
     this.scratch = new Uint8Array(layout.pageSize);
+    this.reserve = options.reclaimer === true;
 
-    const initialFrames = frameLimits(layout, options.budget, options.initialPages, options.maximumPages).initial;
     const buffer = this.memory.buffer as unknown as SharedArrayBuffer;
     this.control = new Int32Array(buffer, 0, 64);
     const table = FrameTable.allocate(layout, buffer, phys.maxFrames);
@@ -122,8 +142,9 @@ export class Pager {
     this.frameOfPage = table.frameOfPage;
     this.frameFlags = table.frameFlags;
     this.frameTicket = table.frameTicket;
+    this.pageStored = table.pageStored;
     this.control[kVirtualPages] = options.initialPages;
-    this.addFrames(initialFrames);
+    this.growPool(options.initialPages);
   }
 
   /** From now on a reclaimer worker shares the frame table: take the lock, acknowledge generations. */
@@ -138,8 +159,16 @@ export class Pager {
   get frameCount(): number {
     return this.table.frames;
   }
+  /** Frames of local memory the budget grants (the reclaimer's reserve is on top). */
+  get localFrames(): number {
+    return this.table.control[kLocalFrames]!;
+  }
   get residentPages(): number {
     return this.table.control[kResident]!;
+  }
+  /** Most pages resident at once so far. */
+  get residentPeak(): number {
+    return Atomics.load(this.table.control, kResidentPeak);
   }
 
   /** Counters with the reclaimer's evictions and write-backs folded in. */
@@ -211,10 +240,7 @@ export class Pager {
     const pages = old + (delta >>> 0);
     if (pages > this.maximumPages) return -1;
     this.control[kVirtualPages] = pages;
-    if ('fraction' in this.budget) {
-      const want = Math.min(this.table.buffers.maxFrames, this.framesFor(pages));
-      if (want > this.table.frames) this.addFrames(want - this.table.frames);
-    }
+    if ('fraction' in this.budget) this.growPool(pages);
     return old;
   }
 
@@ -314,6 +340,7 @@ export class Pager {
     for (let f = 0; f < this.table.frames; f++) {
       const page = this.table.pageOf(f);
       if (page >= 0 && this.frameFlags[f]! & DIRTY) {
+        this.table.markStored(page);
         this.io.write(page, this.frameAddress(f));
         this.frameFlags[f]! &= ~DIRTY;
         this.writeTable[page] = 0;
@@ -336,19 +363,33 @@ export class Pager {
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────
 
-  private framesFor(wasmPages: number): number {
-    return frameLimits(this.layout, this.budget, wasmPages, wasmPages).initial;
-  }
-
   private frameAddress(frame: number): number {
     return frameAddress(this.layout, frame);
   }
 
-  private addFrames(count: number): void {
-    this.phys.ensureFrames(this.table.frames + count);
+  /** Grows the pool to the budget for a guest of `wasmPages` (plus the reserve). */
+  private growPool(wasmPages: number): void {
+    const local = localFrames(this.layout, this.budget, wasmPages);
+    const reserve = this.reserve ? reserveFrames(local) : 0;
+    this.phys.ensureFrames(Math.min(this.table.buffers.maxFrames, local + reserve));
     this.lock();
-    this.table.addFrames(count);
+    this.table.grow(local, reserve);
     this.unlock();
+  }
+
+  /**
+   * Starts reading `page` into `frame`; returns the I/O ticket. A page never written to the store
+   * (with a reserve, the store is this run's own) is zero-filled here: no I/O, ticket 0.
+   */
+  private readPage(page: number, frame: number): number {
+    const at = this.frameAddress(frame);
+    if (this.reserve && this.pageStored[page] === 0) {
+      this.phys.bytes.fill(0, at, at + this.pageSize);
+      this.counters.zeroFills++;
+      return 0;
+    }
+    this.counters.bytesIn += this.pageSize;
+    return this.io.read(page, at);
   }
 
   private lock(): void {
@@ -403,14 +444,11 @@ export class Pager {
       }
     } else {
       frame = this.takeFrame();
-      const ticket = this.io.read(page, this.frameAddress(frame));
+      const ticket = this.readPage(page, frame);
       if (this.timing) this.markSent = performance.now();
       this.servedKind = 1;
       this.counters.majorFaults++;
-      this.counters.bytesIn += this.pageSize;
-      this.table.setPageOf(frame, page);
-      this.frameOfPage[page] = frame + 1;
-      this.table.control[kResident]!++;
+      this.table.assign(frame, page);
       flags = 0;
       this.onFault?.(page, FaultKind.Major);
       if (this.prefetch !== null) {
@@ -419,7 +457,7 @@ export class Pager {
         this.runPrefetch(page, false, frame);
       }
       this.frameFlags[frame]! |= PINNED; // keep the reclaimer away while the read lands
-      this.waitUnlocked(ticket);
+      if (ticket !== 0) this.waitUnlocked(ticket);
       if (this.timing) this.markReply = performance.now();
     }
     flags |= REFERENCED;
@@ -475,14 +513,11 @@ export class Pager {
   /** Reads `p` into a free frame, unmapped: its first touch is a minor fault counted as a prefetch hit. */
   private startPrefetch(p: number): void {
     const frame = this.takeFrame();
-    const ticket = this.io.read(p, this.frameAddress(frame));
-    this.table.setPageOf(frame, p);
-    this.frameOfPage[p] = frame + 1;
+    const ticket = this.readPage(p, frame);
+    this.table.assign(frame, p);
     this.frameTicket[frame] = ticket;
     this.frameFlags[frame] = ticket === 0 ? PREFETCHED : PREFETCHED | IN_FLIGHT;
-    this.table.control[kResident]!++;
     this.counters.prefetchIssued++;
-    this.counters.bytesIn += this.pageSize;
   }
 
   /**
@@ -553,6 +588,7 @@ export class Pager {
     this.writeTable[page] = 0;
     if (flags & IN_FLIGHT) this.io.wait(this.frameTicket[frame]!); // let the read land before reuse
     if (flags & DIRTY) {
+      this.table.markStored(page);
       this.io.write(page, this.frameAddress(frame));
       this.counters.writeBacks++;
       this.counters.bytesOut += this.pageSize;

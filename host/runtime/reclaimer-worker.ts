@@ -76,6 +76,7 @@ function finish(count: number): void {
       const flags = table.frameFlags[f]!;
       if (table.pageOf(f) !== page || !(flags & EVICTING)) continue; // rescued, or evicted by the guest
       if (flags & DIRTY) {
+        table.markStored(page);
         io.write(page, frameAddress(data.layout, f));
         Atomics.add(c, kWriteBacks, 1);
       }

@@ -9,6 +9,8 @@ import type { FaultLatencyStats } from './latency.js';
 export class Counters {
   /** Faults that fetched a page from the store. */
   majorFaults = 0;
+  /** Major faults (and prefetches) of pages never written to the store, zero-filled without I/O. */
+  zeroFills = 0;
   /** Faults on a resident page: first write to a clean page, re-map after access tracking, prefetch hit. */
   minorFaults = 0;
   /** Accesses that straddled two pages and went through the bounce buffer. */
@@ -50,11 +52,17 @@ export interface PrefetchStats {
 
 export interface RuntimeStats {
   readonly pageSize: number;
-  /** Frames in the local pool, and the guest's virtual size, in bytes. */
+  /** Local memory granted (the requested frames), and the guest's virtual size, in bytes. */
   readonly localBytes: number;
+  /** Free frames the reclaimer keeps on top of localBytes (0 without a reclaimer), in bytes. */
+  readonly reserveBytes: number;
   readonly virtualBytes: number;
+  /** Pages resident now, and the most resident at once during the run. */
   readonly residentPages: number;
+  readonly residentPeak: number;
   readonly majorFaults: number;
+  /** Major faults of never-written pages, served by zero-filling the frame (no store I/O). */
+  readonly zeroFills: number;
   readonly minorFaults: number;
   readonly straddles: number;
   readonly evictions: number;
