@@ -38,6 +38,8 @@ export interface InstantiateOptions {
   latency?: boolean;
   /** Memory servers instead of the embedded store. */
   remote?: { urls: string[]; token: string };
+  /** Instrumenter optimizations switched off, e.g. `{ chunk: false }`. */
+  optimize?: Record<string, boolean>;
 }
 
 /** The runtime or the workloads could not be loaded; suites that need them skip with this message. */

@@ -4,7 +4,12 @@
  * process, alternating original/instrumented repetitions after a warm-up so drift hits both alike.
  * Reports the median time of each, the ratio of medians, the min–max of the per-pair ratios, rme,
  * and the geomean ratio over the suite (target ≤ 1.3x, DESIGN.md).
+ *
+ * Ablation: each instrumenter optimization is also switched off alone (`optimize: { chunk: false }`,
+ * one column per optimization), timed in the same rounds as the original and the all-on build, so
+ * every column shares one baseline (`ablation: false` skips it).
  */
+import { OPTIMIZATION_NAMES } from '../../host/instrument/optimizations.js';
 import { barChart } from '../lib/charts.js';
 import { loadFarmem } from '../lib/farmem.js';
 import { geomean, grainWarning, summarize } from '../lib/stats.js';
@@ -29,7 +34,9 @@ export const overheadSuite: Suite = {
       prefetch: 'none',
       seed: 1,
       workloads: opt<string[] | null>(ctx, 'workloads', null),
+      ablation: opt(ctx, 'ablation', true),
     };
+    const variants = config.ablation ? OPTIMIZATION_NAMES.map((n) => ({ key: `no_${n}`, title: `no-${n}`, optimize: { [n]: false } })) : [];
     const fm = await loadFarmem(); // RuntimeUnavailableError makes the runner skip the suite
     const names = config.workloads ?? fm.workloads;
     config.workloads = names;
@@ -40,19 +47,24 @@ export const overheadSuite: Suite = {
       const size = config.sizeBytes ?? (ctx.quick ? Math.max(65536, fm.info(name).defaultSize / 4) : fm.info(name).defaultSize);
       const orig = await fm.original(name);
       const inst = await fm.farmem(name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' });
+      const ablated = await Promise.all(variants.map((v) => fm.farmem(name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none', optimize: v.optimize })));
       try {
         let identical = true;
         const o: number[] = [];
         const i: number[] = [];
         const pairs: number[] = [];
+        const ab: number[][] = variants.map(() => []);
         for (let k = 0; k < config.warmup + config.reps; k++) {
           const a = orig.run(size, config.seed);
           const b = inst.run(size, config.seed);
           if (a.result !== b.result) identical = false;
+          const c = ablated.map((r) => r.run(size, config.seed));
+          for (const x of c) if (x.result !== a.result) identical = false;
           if (k >= config.warmup) {
             o.push(a.ns);
             i.push(b.ns);
             pairs.push(b.ns / a.ns);
+            c.forEach((x, v) => ab[v]!.push(x.ns));
           }
           ctx.progress.tick(name);
         }
@@ -71,15 +83,18 @@ export const overheadSuite: Suite = {
           ratioMax: sp.max,
           rmeOriginal: so.rme,
           rmeInstrumented: si.rme,
+          ...Object.fromEntries(variants.map((v, n) => [v.key, summarize(ab[n]!).median / so.median])),
           identical,
         });
       } finally {
+        for (const r of ablated) await r.close();
         await inst.close();
         await orig.close();
       }
     }
     ctx.progress.stop();
     const g = geomean(rows.map((r) => r.ratio as number));
+    const ablationGeomeans = Object.fromEntries(variants.map((v) => [`geomean_${v.key}`, geomean(rows.map((r) => r[v.key] as number))]));
     return {
       status: 'ok',
       config,
@@ -93,10 +108,17 @@ export const overheadSuite: Suite = {
         { key: 'ratioMax', title: 'Max', unit: 'x', digits: 2 },
         { key: 'rmeOriginal', title: 'rme orig', unit: '%', digits: 1 },
         { key: 'rmeInstrumented', title: 'rme farmem', unit: '%', digits: 1 },
+        ...variants.map((v) => ({ key: v.key, title: v.title, unit: 'x', digits: 2 })),
         { key: 'identical', title: 'Same result' },
       ],
       rows,
-      summary: { geomeanRatio: g, target: TARGET, meetsTarget: g <= TARGET },
+      summary: {
+        geomeanRatio: g,
+        target: TARGET,
+        meetsTarget: g <= TARGET,
+        worst: Math.max(...rows.map((r) => r.ratio as number)),
+        ...ablationGeomeans,
+      },
       warnings,
       charts: [{
         file: 'overhead.svg',

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FarmemError } from '../errors.js';
 import { checkPageSize } from '../layout.js';
+import { OPTIMIZATIONS, OPTIMIZATION_NAMES, type Optimizations } from '../instrument/optimizations.js';
 import { parseLocal, parseSize, type LocalMemory } from './sizes.js';
 
 export function parsePageSize(text: string): number {
@@ -38,4 +39,15 @@ export function collect(value: string, previous: string[] = []): string[] {
 export function defaultCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(base, 'farmem');
+}
+
+/** Adds `--no-<optimization>` for every instrumenter optimization (one table: optimizations.ts). */
+export function optimizationFlags<T extends { option(flags: string, description: string): T }>(command: T): T {
+  for (const name of OPTIMIZATION_NAMES) command.option(`--no-${name}`, `instrumenter: switch off ${OPTIMIZATIONS[name]}`);
+  return command;
+}
+
+/** The `optimize` option from parsed `--no-<optimization>` flags (commander sets `flags[name] = false`). */
+export function optimizationsFromFlags(flags: Record<string, unknown>): Optimizations {
+  return Object.fromEntries(OPTIMIZATION_NAMES.map((n) => [n, flags[n] !== false])) as Record<keyof Optimizations, boolean>;
 }

@@ -14,6 +14,7 @@ import { binaryen, C, FEATURES_ALL, VERSION, type Module } from './binaryen.js';
 import { diagnostic } from './diagnostics.js';
 import { emitFeatures } from './features.js';
 import { addAbiImports, MemoryPass, NestedPop, type PassCounts } from './memory-pass.js';
+import { optimizationsKey, resolveOptimizations, type Optimizations } from './optimizations.js';
 import { readSegments } from './segments.js';
 import { scanMemories } from './sections.js';
 import { expressionName, UnsupportedExpression } from './visitor.js';
@@ -28,6 +29,8 @@ export interface InstrumentOptions {
   validate?: boolean;
   /** Called after each function with (done, total). */
   onProgress?: (done: number, total: number) => void;
+  /** Optimizations to switch off (all are on by default), e.g. `{ chunk: false }`; see optimizations.ts. */
+  optimize?: Partial<Optimizations>;
 }
 
 export interface InstrumentResult {
@@ -37,19 +40,19 @@ export interface InstrumentResult {
   readonly counts: PassCounts & { functions: number };
 }
 
-const OPTION_KEYS = new Set(['pageSize', 'validate', 'onProgress']);
+const OPTION_KEYS = new Set(['pageSize', 'validate', 'onProgress', 'optimize']);
 
-export function checkInstrumentOptions(options: InstrumentOptions): Required<Pick<InstrumentOptions, 'pageSize'>> {
+export function checkInstrumentOptions(options: InstrumentOptions): { pageSize: number; optimize: Optimizations } {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new OptionError(`Invalid option in instrument() call: "${key}"`);
   }
   const pageSize = options.pageSize ?? 4096;
   checkPageSize(pageSize, '"pageSize"');
-  return { pageSize };
+  return { pageSize, optimize: resolveOptimizations(options.optimize, 'instrument() call') };
 }
 
 export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentResult {
-  const { pageSize } = checkInstrumentOptions(options);
+  const { pageSize, optimize } = checkInstrumentOptions(options);
   const memories = scanMemories(bytes);
   if (memories.some((m) => m.memory64)) throw diagnostic('FM1010');
   if (memories.length > 1) throw diagnostic('FM1011', memories.length);
@@ -71,7 +74,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
     throw diagnostic('FM1014', describe(err));
   }
   try {
-    return rewrite(module, pageSize, options);
+    return rewrite(module, pageSize, optimize, options);
   } catch (err) {
     // binaryen.js throws C++ exceptions as plain objects: every thrown value leaves as an Error with a code.
     if (err instanceof Error) throw err;
@@ -86,7 +89,7 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : `non-Error exception ${JSON.stringify(err) ?? String(err)}`;
 }
 
-function rewrite(module: Module, pageSize: number, options: InstrumentOptions): InstrumentResult {
+function rewrite(module: Module, pageSize: number, optimize: Optimizations, options: InstrumentOptions): InstrumentResult {
   module.setFeatures(FEATURES_ALL);
   const hasMemory = module.hasMemory();
   const info = hasMemory ? module.getMemoryInfo() : null;
@@ -123,7 +126,7 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
   module.addMemoryImport(memoryName, 'farmem', 'memory', true);
   addAbiImports(module);
 
-  const pass = new MemoryPass(module, layout, memoryName, segmentIndex);
+  const pass = new MemoryPass(module, layout, memoryName, segmentIndex, optimize);
   const total = module.getNumFunctions();
   let instrumented = 0;
   for (let i = 0; i < total; i++) {
@@ -144,7 +147,7 @@ function rewrite(module: Module, pageSize: number, options: InstrumentOptions): 
 
   const meta: GuestMeta = {
     abiVersion: ABI_VERSION,
-    instrumenterVersion: INSTRUMENTER_VERSION,
+    instrumenterVersion: INSTRUMENTER_VERSION + (optimizationsKey(optimize) ? ` ${optimizationsKey(optimize)}` : ''),
     pageSize,
     hasMemory,
     initialPages,

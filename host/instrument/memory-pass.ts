@@ -37,6 +37,8 @@
 import { ABI_MODULE, AbiImport } from '../abi.js';
 import { FAULT_WRITE, kVirtualPages, type Layout } from '../layout.js';
 import { binaryen, C, type ExpressionRef, type FunctionRef, type Module, type Type } from './binaryen.js';
+import type { Optimizations } from './optimizations.js';
+import { LoopChunker, type AccessInfo } from './passes/chunk.js';
 import { Visitor } from './visitor.js';
 
 const b = binaryen as unknown as Record<string, number>;
@@ -45,7 +47,7 @@ const ID = {
   AtomicWait: b.AtomicWaitId!, AtomicNotify: b.AtomicNotifyId!, SIMDLoad: b.SIMDLoadId!,
   SIMDLoadStoreLane: b.SIMDLoadStoreLaneId!, MemorySize: b.MemorySizeId!, MemoryGrow: b.MemoryGrowId!,
   MemoryCopy: b.MemoryCopyId!, MemoryFill: b.MemoryFillId!, MemoryInit: b.MemoryInitId!, DataDrop: b.DataDropId!,
-  Const: b.ConstId!, LocalGet: b.LocalGetId!, GlobalGet: b.GlobalGetId!, Pop: b.PopId!,
+  Const: b.ConstId!, LocalGet: b.LocalGetId!, GlobalGet: b.GlobalGetId!, Pop: b.PopId!, Loop: b.LoopId!,
 };
 
 /** An access takes an operand straight from a catch's `pop` (see rewriteAccess). */
@@ -133,6 +135,17 @@ function offsetFromText(expr: ExpressionRef): number {
   return m ? Number(m[1]) : 0;
 }
 
+/** The chunker's view of an access, from the table above. */
+const ACCESS_INFO: AccessInfo = {
+  ptr: (e, id) => ACCESS.get(id)!.ptr.get(e),
+  offset: (e, id) => ACCESS.get(id)!.getOffset(e),
+  bytes: (e, id) => ACCESS.get(id)!.bytes(e),
+  write: (e, id) => ACCESS.get(id)!.isWrite(e),
+  atomic: (e, id) => (id === ID.Load ? C._BinaryenLoadIsAtomic!(e) !== 0
+    : id === ID.Store ? C._BinaryenStoreIsAtomic!(e) !== 0
+    : id !== ID.SIMDLoad && id !== ID.SIMDLoadStoreLane),
+};
+
 const getId = C._BinaryenExpressionGetId!;
 const getType = C._BinaryenExpressionGetType!;
 const getDataDropSegment = (e: ExpressionRef) => (binaryen as any).DataDrop.getSegment(e) as string;
@@ -163,22 +176,33 @@ class Scratch {
 export interface PassCounts {
   accesses: number;
   bulk: number;
+  /** Loops chunked, and accesses in their fast bodies that use a cached translation. */
+  chunkedLoops: number;
+  chunkedAccesses: number;
 }
 
 export class MemoryPass extends Visitor {
   private depth = 0;
   private scratch: Scratch | null = null;
   private readonly pageMask: number;
-  readonly counts: PassCounts = { accesses: 0, bulk: 0 };
+  private readonly chunker: LoopChunker | null;
+  private readonly counters: Pick<PassCounts, 'accesses' | 'bulk'> = { accesses: 0, bulk: 0 };
 
   constructor(
     private readonly module: Module,
     private readonly layout: Layout,
     private readonly memory: string,
     private readonly segmentIndex: ReadonlyMap<string, number>,
+    optimize: Optimizations,
   ) {
     super();
     this.pageMask = layout.pageSize - 1;
+    this.chunker = optimize.chunk ? new LoopChunker(module, layout, memory, ACCESS_INFO) : null;
+  }
+
+  get counts(): PassCounts {
+    const c = this.chunker?.stats;
+    return { ...this.counters, chunkedLoops: c?.loops ?? 0, chunkedAccesses: c?.streams ?? 0 };
   }
 
   /** Instruments one function body in place. */
@@ -187,24 +211,30 @@ export class MemoryPass extends Visitor {
     if (body === 0) return;
     this.scratch = new Scratch(func);
     this.depth = 0;
+    this.chunker?.reset();
     const next = this.walk(body);
     if (next !== body) C._BinaryenFunctionSetBody!(func, next);
     this.scratch = null;
   }
 
-  protected override enter(_expr: ExpressionRef, id: number): void {
+  protected override enter(expr: ExpressionRef, id: number): void {
     if (ACCESS.has(id)) this.depth++;
+    else if (id === ID.Loop && this.chunker) {
+      const scratch = this.scratch!;
+      this.chunker.tryChunk(expr, () => scratch.add(binaryen.i32), () => scratch.i32('ea'));
+    }
   }
 
   protected override leave(expr: ExpressionRef, id: number): ExpressionRef {
     const kind = ACCESS.get(id);
     if (kind !== undefined) {
       this.depth--;
+      if (this.chunker?.raw.has(expr)) return expr; // a page-table load the chunker emitted
       return this.rewriteAccess(expr, id, kind);
     }
     const m = this.module;
     const call = (name: string, operands: ExpressionRef[], type: Type) => {
-      this.counts.bulk++;
+      this.counters.bulk++;
       return m.call(name, operands, type);
     };
     switch (id) {
@@ -242,7 +272,9 @@ export class MemoryPass extends Visitor {
     // Spilling a catch's `pop` into a block would nest it, which is invalid; binaryen.js does not
     // expose the utility that hoists such pops, so refuse clearly rather than emit a broken module.
     if (getId(ptr) === ID.Pop || kind.operands.some((op) => getId(op.get(expr)) === ID.Pop)) throw new NestedPop();
-    this.counts.accesses++;
+    this.counters.accesses++;
+    const delta = this.chunker?.streams.get(expr);
+    if (delta !== undefined) return this.rewriteStream(expr, kind, ptr, delta);
 
     const scratch = this.scratch!;
     const prelude: ExpressionRef[] = [];
@@ -276,7 +308,7 @@ export class MemoryPass extends Visitor {
     const offset = kind.getOffset(expr) >>> 0;
     const bytes = kind.bytes(expr);
     const write = kind.isWrite(expr);
-    const translated = this.translate(base, offset, bytes, write);
+    const translated = this.translate(base, offset, bytes, write, this.chunker?.zeroOnSlow.get(expr) ?? -1);
     const physical = prelude.length === 0 ? translated : m.block(null, [...prelude, translated], binaryen.i32);
     if (id === ID.AtomicNotify) {
       // No offset setter in binaryen.js: rebuild the notify with offset 0 on the translated address.
@@ -302,8 +334,25 @@ export class MemoryPass extends Visitor {
     return expr;
   }
 
+  /**
+   * An access of a chunked loop's fast body: its page was translated at the top of the chunk, so
+   * phys = ptr + delta (+ offset, kept in the instruction when it cannot wrap: phys ≥ frameBase).
+   */
+  private rewriteStream(expr: ExpressionRef, kind: AccessKind, ptr: ExpressionRef, delta: number): ExpressionRef {
+    const m = this.module;
+    const d = m.local.get(delta, binaryen.i32);
+    const offset = kind.getOffset(expr) >>> 0;
+    if (offset <= this.layout.frameBase) {
+      kind.ptr.set(expr, m.i32.add(ptr, d)); // ptr + delta; the instruction adds the offset
+    } else {
+      kind.ptr.set(expr, m.i32.add(m.i32.add(ptr, m.i32.const(offset | 0)), d)); // (ptr + offset) + delta
+      kind.setOffset(expr, 0);
+    }
+    return expr;
+  }
+
   /** Builds `phys(base + offset)` for an access of `bytes` bytes. */
-  private translate(base: () => ExpressionRef, offset: number, bytes: number, write: boolean): ExpressionRef {
+  private translate(base: () => ExpressionRef, offset: number, bytes: number, write: boolean, dropCache: number): ExpressionRef {
     const m = this.module;
     const { pageShift, pageSize } = this.layout;
     const scratch = this.scratch!;
@@ -327,9 +376,10 @@ export class MemoryPass extends Visitor {
       slow = m.i32.or(slow, m.i32.lt_u(ea(), m.i32.const(offset | 0)));
     }
     const info = bytes | (write ? FAULT_WRITE : 0);
-    parts.push(m.if(slow,
-      m.call(IMPORT_NAMES.fault, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32),
-      m.i32.add(ea(), eGet())));
+    let fault = m.call(IMPORT_NAMES.fault, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32);
+    // In a chunked loop's fast body a fault is a safepoint: the chunk's cached translations go.
+    if (dropCache >= 0) fault = m.block(null, [m.local.set(dropCache, m.i32.const(0)), fault], binaryen.i32);
+    parts.push(m.if(slow, fault, m.i32.add(ea(), eGet())));
     return m.block(null, parts, binaryen.i32);
   }
 }

@@ -20,6 +20,7 @@ import type { VirtualMemory } from './virtual-memory.js';
 import { instrumentCached } from './instrument-cache.js';
 import { importedMemory, writeInitialImage, type ImportedMemory } from './initial-image.js';
 import { assertImportsProvided, type ImportObject } from '../wasi/link.js';
+import { resolveOptimizations, type Optimizations } from '../instrument/optimizations.js';
 
 export interface FarmemOptions {
   /** Page size in bytes: a power of two from 256 to 65536. Default 4096. */
@@ -43,6 +44,8 @@ export interface FarmemOptions {
   onProgress?: (done: number, total: number) => void;
   /** Record fault latency histograms per stage (`stats().latency`). Default false. */
   latency?: boolean;
+  /** Instrumenter optimizations to switch off, e.g. `{ chunk: false }` (all on by default). */
+  optimize?: Partial<Optimizations>;
 }
 
 export interface RemoteOptions {
@@ -68,7 +71,7 @@ export interface FarmemInstance {
   close(): Promise<void>;
 }
 
-const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'remote', 'prefetch', 'cacheDir', 'onFault', 'onProgress', 'latency']);
+const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'remote', 'prefetch', 'cacheDir', 'onFault', 'onProgress', 'latency', 'optimize']);
 
 /** Smallest pool: one frame serves any access (straddles go through the bounce buffer). */
 export const MIN_FRAMES = 1;
@@ -78,6 +81,7 @@ export function checkOptions(options: FarmemOptions): void {
     if (!OPTION_KEYS.has(key)) throw new OptionError(`Invalid option in instantiate() call: "${key}"`);
   }
   if (options.pageSize !== undefined) checkPageSize(options.pageSize, '"pageSize"');
+  resolveOptimizations(options.optimize, 'instantiate() call');
   const local = options.local;
   if (local !== undefined) {
     if ('fraction' in local) {
@@ -105,7 +109,12 @@ export async function instantiate(
     if (!isInstrumented(wasm)) throw new OptionError('instantiate() needs module bytes, or a module produced by farmem instrument');
     module = wasm;
   } else {
-    module = await instrumentCached(wasm, { pageSize, cacheDir: options.cacheDir ?? false, onProgress: options.onProgress });
+    module = await instrumentCached(wasm, {
+      pageSize,
+      optimize: resolveOptimizations(options.optimize, 'instantiate() call'),
+      cacheDir: options.cacheDir ?? false,
+      onProgress: options.onProgress,
+    });
   }
   const meta = decodeMeta(WebAssembly.Module.customSections(module, META_SECTION)[0]!);
   if (meta.pageSize !== pageSize && options.pageSize !== undefined) {

@@ -9,9 +9,12 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isInstrumentedBinary } from '../abi.js';
+import { ALL_OPTIMIZATIONS, optimizationsKey, type Optimizations } from '../instrument/optimizations.js';
 
 export interface CacheOptions {
   pageSize: number;
+  /** Resolved optimizations (default: all on); part of the key. */
+  optimize?: Optimizations;
   /** Directory of the cache, or false for none. */
   cacheDir: string | false;
   onProgress?: ((done: number, total: number) => void) | undefined;
@@ -36,14 +39,14 @@ function instrumenterFingerprint(): string {
   return fingerprint;
 }
 
-export function cacheKey(bytes: Uint8Array, pageSize: number): string {
-  return createHash('sha256').update(instrumenterFingerprint()).update(`:${pageSize}:`).update(bytes).digest('hex').slice(0, 32);
+export function cacheKey(bytes: Uint8Array, pageSize: number, optimize: Optimizations = ALL_OPTIMIZATIONS): string {
+  return createHash('sha256').update(instrumenterFingerprint()).update(`:${pageSize}:${optimizationsKey(optimize)}:`).update(bytes).digest('hex').slice(0, 32);
 }
 
 /** Instruments `bytes` (or loads the cached result) and compiles it. */
 export async function instrumentCached(bytes: Uint8Array, options: CacheOptions): Promise<WebAssembly.Module> {
   if (isInstrumentedBinary(bytes)) return WebAssembly.compile(bytes as BufferSource); // from `farmem instrument`
-  const path = options.cacheDir ? join(options.cacheDir, `${cacheKey(bytes, options.pageSize)}.wasm`) : null;
+  const path = options.cacheDir ? join(options.cacheDir, `${cacheKey(bytes, options.pageSize, options.optimize)}.wasm`) : null;
   if (path) {
     const cached = await readFile(path).catch(() => null);
     if (cached) {
@@ -58,7 +61,11 @@ export async function instrumentCached(bytes: Uint8Array, options: CacheOptions)
   }
   // binaryen loads only on a cache miss: a cached run starts without it.
   const { instrument } = await import('../instrument/instrument.js');
-  const { binary } = instrument(bytes, { pageSize: options.pageSize, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  const { binary } = instrument(bytes, {
+    pageSize: options.pageSize,
+    ...(options.optimize ? { optimize: options.optimize } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
   if (path && options.cacheDir) {
     await mkdir(options.cacheDir, { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;

@@ -35,6 +35,10 @@ export interface DiffOptions {
   readonly memory?: 'each' | 'end' | 'none';
   /** Treat any two NaNs as equal (for generators that do not de-NaN). Default false: compare bits. */
   readonly nanEqual?: boolean;
+  /** Memory servers for the farmem run (I/O worker + reclaimer) instead of the embedded store. */
+  readonly remote?: FarmemOptions['remote'];
+  /** Instrumenter optimizations switched off for the farmem run. */
+  readonly optimize?: FarmemOptions['optimize'];
 }
 
 export interface RunRecord {
@@ -165,7 +169,13 @@ export async function runFarmem(wasm: Uint8Array, calls: readonly Call[], option
   let fm: FarmemInstance | null = null;
   const local = options.local ?? { bytes: options.pageSize * (options.frames ?? 2) };
   const record = await drive(async (imports) => {
-    fm = await instantiate(wasm, imports, { pageSize: options.pageSize, local, ...(options.prefetch ? { prefetch: options.prefetch } : {}) });
+    fm = await instantiate(wasm, imports, {
+      pageSize: options.pageSize,
+      local,
+      ...(options.prefetch ? { prefetch: options.prefetch } : {}),
+      ...(options.remote ? { remote: options.remote } : {}),
+      ...(options.optimize ? { optimize: options.optimize } : {}),
+    });
     const inst = fm;
     return {
       exports: inst.exports,

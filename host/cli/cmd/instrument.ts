@@ -5,25 +5,25 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { action } from '../action.js';
-import { parsePageSize, readModule } from '../options.js';
+import { optimizationFlags, optimizationsFromFlags, parsePageSize, readModule } from '../options.js';
 import { progressBar } from '../progress.js';
 
 export function registerInstrument(program: Command): void {
-  program
+  optimizationFlags(program
     .command('instrument')
     .description('Rewrite a module so that every memory access goes through farmem\'s page tables.')
     .argument('<module>', 'input .wasm file')
     .requiredOption('-o, --output <file>', 'where to write the instrumented module')
     .option('--page-size <bytes>', 'page size: a power of two from 256 to 64KiB', '4096')
-    .option('--no-validate', 'skip binaryen validation of the output (faster on huge modules)')
-    .addHelpText('after', '\nExample:\n  farmem instrument prog.wasm -o prog.fm.wasm --page-size 4096\n')
-    .action(action('instrument', async (file: string, opts: { output: string; pageSize: string; validate: boolean }) => {
+    .option('--no-validate', 'skip binaryen validation of the output (faster on huge modules)'))
+    .addHelpText('after', '\nExample:\n  farmem instrument prog.wasm -o prog.fm.wasm --page-size 4096\n  farmem instrument prog.wasm -o prog.nochunk.wasm --no-chunk   # for comparison\n')
+    .action(action('instrument', async (file: string, opts: { output: string; pageSize: string; validate: boolean } & Record<string, unknown>) => {
       const pageSize = parsePageSize(opts.pageSize);
       const bytes = await readModule(file);
       const progress = progressBar('instrumenting');
       const started = performance.now();
       const { instrument } = await import('../../instrument/instrument.js');
-      const result = instrument(bytes, { pageSize, validate: opts.validate, onProgress: (d, t) => progress.update(d, t) });
+      const result = instrument(bytes, { pageSize, validate: opts.validate, optimize: optimizationsFromFlags(opts), onProgress: (d, t) => progress.update(d, t) });
       progress.stop();
       await writeFile(opts.output, result.binary);
       const seconds = ((performance.now() - started) / 1000).toFixed(2);

@@ -11,7 +11,7 @@ import { Wasi } from '../../wasi/index.js';
 import { instantiate, type FarmemInstance, type FarmemOptions } from '../../runtime/instance.js';
 import type { RuntimeStats } from '../../stats/counters.js';
 import { action } from '../action.js';
-import { collect, defaultCacheDir, parseLocalFlag, parsePageSize, readModule } from '../options.js';
+import { collect, defaultCacheDir, optimizationFlags, optimizationsFromFlags, parseLocalFlag, parsePageSize, readModule } from '../options.js';
 import { progressBar } from '../progress.js';
 import { formatBytes } from '../sizes.js';
 
@@ -33,7 +33,7 @@ interface RunFlags {
 }
 
 export function registerRun(program: Command): void {
-  program
+  optimizationFlags(program
     .command('run')
     .description('Run a WebAssembly module with its memory on far memory.')
     .argument('<module>', '.wasm file (original, or produced by farmem instrument)')
@@ -51,7 +51,7 @@ export function registerRun(program: Command): void {
     .option('--latency', 'record per-stage fault latency histograms (shown in the stats)', false)
     .option('--trace <file>', 'record every fault (page, kind, time) to a trace file for farmem trace')
     .option('--cache-dir <dir>', 'where instrumented modules are cached (default ~/.cache/farmem)')
-    .option('--no-cache', 'always instrument, never read or write the cache')
+    .option('--no-cache', 'always instrument, never read or write the cache'))
     .addHelpText('after', `
 Examples:
   farmem run build/assembly/seqscan.wasm --invoke run 16777216 1 --local 25%
@@ -70,6 +70,7 @@ Examples:
         local,
         prefetch: flags.prefetch,
         latency: flags.latency,
+        optimize: optimizationsFromFlags(flags as unknown as Record<string, unknown>),
         cacheDir: flags.cache ? (flags.cacheDir ?? defaultCacheDir()) : false,
         onProgress: (done, total) => progress.update(done, total),
       };

@@ -1,0 +1,490 @@
+/**
+ * @fileoverview Loop chunking (optimization `chunk`): an innermost loop whose accesses walk affine
+ * address streams is split into a check-free fast loop that translates each stream once per page,
+ * and the ordinary instrumented body for the iterations in between. Runs inside the memory pass:
+ * `tryChunk(loop)` rewrites the loop before the pass walks into it, and tells the pass which
+ * accesses of the fast body use a cached translation (`streams`) and which slow paths must drop
+ * the cache (`zeroOnSlow`).
+ *
+ * A stream is an access whose address is `c + Σ coef·inv + k·iv` (u32), where the `inv` locals are
+ * not written in the loop and `iv` is written once, `iv = iv + step`. Before and after:
+ *
+ *   (loop $L (if (i32.lt_u (local.get $p) (local.get $end)) (then
+ *     (local.set $s (i64.add (local.get $s) (i64.load (local.get $p))))
+ *     (local.set $p (i32.add (local.get $p) (i32.const 8)))
+ *     (br $L))))
+ *   ⇒
+ *   (loop $L
+ *     (local.set $n (i32.const 0))                       ;; no cached translation on entry
+ *     (block $done
+ *       (block $slow
+ *         (loop $fast
+ *           (if (i32.eqz (local.get $n)) (then            ;; chunk used up: translate again
+ *             (local.set $n (i32.const 0x7fffffff))
+ *             (local.set $ea (local.get $p))                                ;; stream's address now
+ *             (local.set $d (i32.load offset=RT (ea >>> 12 << 2)))           ;; its delta
+ *             (br_if $slow (i32.eqz (local.get $d)))                         ;; unmapped: slow iteration
+ *             ;; n = min(n, iterations left in the page) = (4096 - 8 - (ea & 4095)) / 8 + 1
+ *             (br_if $slow (i32.eqz (local.get $n)))))
+ *           (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+ *           (if (i32.lt_u (local.get $p) (local.get $end)) (then            ;; the body, check-free:
+ *             (local.set $s (i64.add (local.get $s) (i64.load (i32.add (local.get $p) (local.get $d)))))
+ *             (local.set $p (i32.add (local.get $p) (i32.const 8)))
+ *             (br $fast))))                                                 ;; br $L → br $fast
+ *         (br $done))
+ *       BODY))                      ;; one iteration, instrumented as usual; its br $L re-enters
+ *
+ * Why it is exact: the iv moves by `step` at most once per iteration, so `n` iterations from the
+ * refill touch `a0 + m·stride` (m ≤ n, or ≤ n-1 when the access is known to run before or after the
+ * increment) inside the page of `a0`; `n` is computed so that none of them leaves the page or
+ * straddles its end. A refill never traps or faults: an unmapped page, a straddle or a wrapped
+ * address sends this one iteration to BODY, which faults (or traps) exactly as before.
+ *
+ * Eviction safety (docs/architecture.md): a cached delta is used only until the next safepoint.
+ * Accesses after the first possible safepoint of the body (a call, a host operation, a checked
+ * access that may fault) are never streams, and every such safepoint sets `n = 0`, so the next
+ * iteration translates again; BODY runs with `n = 0` too. The guest acknowledges evictions only at
+ * safepoints, so between two of them no frame it caches can be written back or reused.
+ */
+import type { Layout } from '../../layout.js';
+import { binaryen, C, type ExpressionRef, type Module } from '../binaryen.js';
+import { Visitor } from '../visitor.js';
+
+const b = binaryen as unknown as Record<string, number>;
+const ID = {
+  Block: b.BlockId!, If: b.IfId!, Loop: b.LoopId!, Break: b.BreakId!, Switch: b.SwitchId!, Try: b.TryId!,
+  Call: b.CallId!, CallIndirect: b.CallIndirectId!, CallRef: b.CallRefId!, Const: b.ConstId!,
+  LocalGet: b.LocalGetId!, LocalSet: b.LocalSetId!, Binary: b.BinaryId!, Load: b.LoadId!, Store: b.StoreId!,
+  SIMDLoad: b.SIMDLoadId!, SIMDLoadStoreLane: b.SIMDLoadStoreLaneId!, AtomicRMW: b.AtomicRMWId!,
+  AtomicCmpxchg: b.AtomicCmpxchgId!, AtomicWait: b.AtomicWaitId!, AtomicNotify: b.AtomicNotifyId!,
+  MemoryGrow: b.MemoryGrowId!, MemoryCopy: b.MemoryCopyId!, MemoryFill: b.MemoryFillId!,
+  MemoryInit: b.MemoryInitId!, DataDrop: b.DataDropId!, Pop: b.PopId!, Throw: b.ThrowId!, Rethrow: b.RethrowId!,
+};
+const OP = { add: b.AddInt32!, sub: b.SubInt32!, mul: b.MulInt32!, shl: b.ShlInt32! };
+
+/** Expressions after which a cached translation may be stale: they enter the host or other code. */
+const SAFEPOINTS = new Set([ID.Call, ID.CallIndirect, ID.CallRef, ID.MemoryGrow, ID.MemoryCopy, ID.MemoryFill,
+  ID.MemoryInit, ID.DataDrop, ID.AtomicWait, ID.Throw, ID.Rethrow]);
+/** Accesses the memory pass translates; each one not a stream is a checked access (may fault). */
+const ACCESSES = new Set([ID.Load, ID.Store, ID.SIMDLoad, ID.SIMDLoadStoreLane, ID.AtomicRMW, ID.AtomicCmpxchg,
+  ID.AtomicWait, ID.AtomicNotify]);
+
+/** Loop bodies bigger than this are left alone: duplicating them costs more than it saves. */
+const MAX_BODY_NODES = 2000;
+/** "No page limit" for a stream that does not move (step 0). */
+const UNBOUNDED = 0x3fffffff;
+
+/** binaryen.js's label getters/setters (not in its typings). */
+const Names = binaryen as unknown as {
+  Loop: { getName(e: ExpressionRef): string | null };
+  Break: { getName(e: ExpressionRef): string; setName(e: ExpressionRef, name: string): void };
+  Switch: {
+    getNameAt(e: ExpressionRef, i: number): string; setNameAt(e: ExpressionRef, i: number, name: string): void;
+    getDefaultName(e: ExpressionRef): string; setDefaultName(e: ExpressionRef, name: string): void;
+  };
+};
+
+const getId = C._BinaryenExpressionGetId!;
+const getType = C._BinaryenExpressionGetType!;
+const localIndex = (e: ExpressionRef) => C._BinaryenLocalSetGetIndex!(e);
+
+/**
+ * `c + Σ coef·local + k·iv_top + phase·ku·step(iv)` (u32), where iv_top is the iv at the top of the
+ * iteration and phase ∈ {0, 1} is unknown (the access may run before or after the increment).
+ */
+interface Affine {
+  readonly c: number;
+  /** [local, coef] pairs, sorted by local. */
+  readonly terms: readonly (readonly [number, number])[];
+  readonly iv: number;
+  readonly k: number;
+  readonly ku: number;
+}
+
+const CONST = (c: number): Affine => ({ c: c | 0, terms: [], iv: -1, k: 0, ku: 0 });
+
+function add(a: Affine, x: Affine, sign: 1 | -1): Affine | null {
+  if (a.iv >= 0 && x.iv >= 0 && a.iv !== x.iv) return null;
+  const terms = new Map<number, number>(a.terms.map(([l, f]) => [l, f]));
+  for (const [l, f] of x.terms) terms.set(l, ((terms.get(l) ?? 0) + sign * f) | 0);
+  return {
+    c: (a.c + sign * x.c) | 0,
+    terms: [...terms].filter(([, f]) => f !== 0).sort((p, q) => p[0] - q[0]),
+    iv: a.iv >= 0 ? a.iv : x.iv,
+    k: (a.k + sign * x.k) | 0,
+    ku: (a.ku + sign * x.ku) | 0,
+  };
+}
+
+function scale(a: Affine, f: number): Affine {
+  return {
+    c: Math.imul(a.c, f), terms: a.terms.map(([l, g]) => [l, Math.imul(g, f)] as const).filter(([, g]) => g !== 0),
+    iv: a.iv, k: Math.imul(a.k, f), ku: Math.imul(a.ku, f),
+  };
+}
+
+/** Pass A over a loop body: sets per local, increments, size; throws Reject when not a candidate. */
+class Reject extends Error {}
+
+class BodyScan extends Visitor {
+  nodes = 0;
+  readonly sets = new Map<number, number>();
+  /** iv candidates: local → step, for `local.set $x (i32.add (local.get $x) (i32.const c))`. */
+  readonly steps = new Map<number, number>();
+  accesses = 0;
+  protected override enter(expr: ExpressionRef, id: number): void {
+    if (++this.nodes > MAX_BODY_NODES || id === ID.Loop || id === ID.Try || id === ID.Pop) throw new Reject();
+    if (ACCESSES.has(id)) this.accesses++;
+    if (id === ID.LocalSet) {
+      const index = localIndex(expr);
+      this.sets.set(index, (this.sets.get(index) ?? 0) + 1);
+      const step = incrementStep(expr, index);
+      if (step !== null) this.steps.set(index, step);
+    }
+  }
+}
+
+/** The step of `x = x + c` / `x = c + x` / `x = x - c` (i32), or null. */
+function incrementStep(set: ExpressionRef, index: number): number | null {
+  const v = C._BinaryenLocalSetGetValue!(set);
+  if (getId(v) !== ID.Binary || getType(v) !== binaryen.i32) return null;
+  const op = C._BinaryenBinaryGetOp!(v);
+  const l = C._BinaryenBinaryGetLeft!(v);
+  const r = C._BinaryenBinaryGetRight!(v);
+  const isIv = (e: ExpressionRef) => getId(e) === ID.LocalGet && C._BinaryenLocalGetGetIndex!(e) === index;
+  const konst = (e: ExpressionRef) => (getId(e) === ID.Const ? C._BinaryenConstGetValueI32!(e) : null);
+  if (op === OP.add && isIv(l) && konst(r) !== null) return konst(r)!;
+  if (op === OP.add && isIv(r) && konst(l) !== null) return konst(l)!;
+  if (op === OP.sub && isIv(l) && konst(r) !== null) return -konst(r)! | 0;
+  return null;
+}
+
+/** A write of a local seen in pass B: where it happened (walk position and ancestors). */
+interface Def {
+  readonly expr: ExpressionRef;
+  readonly seq: number;
+  readonly path: readonly ExpressionRef[];
+  readonly form: Affine | null;
+}
+
+/** One stream access found by pass B, by its position in walk order. */
+interface StreamSite {
+  readonly ordinal: number;
+  readonly form: Affine;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly write: boolean;
+  readonly step: number;
+}
+
+/** Pass B: affine forms in evaluation order, streams, checked accesses and safepoints. */
+class StreamAnalysis extends Visitor {
+  private seq = 0;
+  private ordinal = 0;
+  private readonly path: ExpressionRef[] = [];
+  private readonly ordinals: number[] = [];
+  private readonly forms = new Map<ExpressionRef, Affine>();
+  private readonly defs = new Map<number, Def>();
+  private safepointSeen = false;
+  readonly streams: StreamSite[] = [];
+  /** Ordinals of checked accesses and of safepoint expressions. */
+  readonly checked: number[] = [];
+  readonly calls: number[] = [];
+
+  constructor(private readonly scan: BodyScan, private readonly access: AccessInfo, private readonly pageSize: number) {
+    super();
+  }
+
+  protected override enter(expr: ExpressionRef): void {
+    this.path.push(expr);
+    this.ordinals.push(this.ordinal++);
+  }
+
+  protected override leave(expr: ExpressionRef, id: number): ExpressionRef {
+    const seq = ++this.seq;
+    const ordinal = this.ordinals.pop()!;
+    const form = this.formOf(expr, id, seq);
+    if (form) this.forms.set(expr, form);
+    if (id === ID.LocalSet) {
+      const index = localIndex(expr);
+      if (this.scan.sets.get(index) === 1) {
+        const value = this.forms.get(C._BinaryenLocalSetGetValue!(expr)) ?? null;
+        this.defs.set(index, { expr, seq, path: this.path.slice(0, -1), form: this.scan.steps.has(index) ? null : value });
+      }
+    }
+    if (ACCESSES.has(id)) this.classify(expr, id, ordinal);
+    else if (SAFEPOINTS.has(id)) {
+      this.safepointSeen = true;
+      if (id !== ID.Throw && id !== ID.Rethrow) this.calls.push(ordinal);
+    }
+    this.path.pop();
+    return expr;
+  }
+
+  private classify(expr: ExpressionRef, id: number, ordinal: number): void {
+    const a = this.access;
+    const ptr = a.ptr(expr, id);
+    const bytes = a.bytes(expr, id);
+    const form = ptr === 0 ? undefined : this.forms.get(ptr);
+    const atomic = a.atomic(expr, id);
+    if (!this.safepointSeen && form && !atomic && getType(ptr) === binaryen.i32 && (form.ku === 0 || form.ku === form.k)) {
+      const step = form.iv >= 0 ? Math.imul(form.k, this.scan.steps.get(form.iv)!) : 0;
+      if (Math.abs(step) < this.pageSize && bytes <= this.pageSize) {
+        this.streams.push({ ordinal, form, offset: a.offset(expr, id) >>> 0, bytes, write: a.write(expr, id), step });
+        return;
+      }
+    }
+    this.checked.push(ordinal);
+    this.safepointSeen = true;
+  }
+
+  private formOf(expr: ExpressionRef, id: number, seq: number): Affine | null {
+    if (getType(expr) !== binaryen.i32) return null;
+    if (id === ID.Const) return CONST(C._BinaryenConstGetValueI32!(expr));
+    if (id === ID.LocalGet) return this.localForm(C._BinaryenLocalGetGetIndex!(expr), seq);
+    if (id === ID.LocalSet) return this.forms.get(C._BinaryenLocalSetGetValue!(expr)) ?? null; // a tee
+    if (id !== ID.Binary) return null;
+    const op = C._BinaryenBinaryGetOp!(expr);
+    const l = this.forms.get(C._BinaryenBinaryGetLeft!(expr));
+    const r = this.forms.get(C._BinaryenBinaryGetRight!(expr));
+    if (!l || !r) return null;
+    if (op === OP.add) return add(l, r, 1);
+    if (op === OP.sub) return add(l, r, -1);
+    const isConst = (f: Affine) => f.terms.length === 0 && f.iv < 0;
+    if (op === OP.mul) return isConst(r) ? scale(l, r.c) : isConst(l) ? scale(r, l.c) : null;
+    if (op === OP.shl && isConst(r)) return scale(l, 2 ** (r.c & 31) | 0);
+    return null;
+  }
+
+  /** The form of `local.get index` at walk position `seq`. */
+  private localForm(index: number, seq: number): Affine | null {
+    const sets = this.scan.sets.get(index) ?? 0;
+    if (sets === 0) return { c: 0, terms: [[index, 1]], iv: -1, k: 0, ku: 0 }; // loop-invariant
+    if (sets !== 1) return null;
+    const def = this.defs.get(index);
+    const step = this.scan.steps.get(index);
+    if (step !== undefined) {
+      // The iv: its top-of-iteration value before its increment; after it, + step when the
+      // increment surely ran on the way here, else "either".
+      if (!def) return { c: 0, terms: [], iv: index, k: 1, ku: 0 };
+      return this.dominates(def) ? { c: step, terms: [], iv: index, k: 1, ku: 0 } : { c: 0, terms: [], iv: index, k: 1, ku: 1 };
+    }
+    // A local written once in the loop: its value is this iteration's only if its write surely ran.
+    if (!def || !def.form || def.seq >= seq || !this.dominates(def)) return null;
+    return def.form;
+  }
+
+  /**
+   * Did `def` surely run before the current position in this iteration? Yes when, below the
+   * lowest common ancestor, the path down to `def` goes only through expressions that evaluate
+   * every child in order (not an `if` arm, not a named block that a `br` may leave early).
+   */
+  private dominates(def: Def): boolean {
+    const here = this.path; // ends with the current expression
+    let p = 0;
+    while (p < def.path.length && p < here.length - 1 && def.path[p] === here[p]) p++;
+    if (p === 0) return false;
+    // From the lowest common ancestor down to the write itself.
+    const chain = [...def.path.slice(p - 1), def.expr];
+    for (let i = 0; i < chain.length - 1; i++) {
+      const node = chain[i]!;
+      const id = getId(node);
+      if (id === ID.If) {
+        if (C._BinaryenIfGetCondition!(node) !== chain[i + 1]) return false;
+      } else if (id === ID.Block) {
+        if (i > 0 && C._BinaryenBlockGetName!(node) !== 0) return false;
+      } else if (id === ID.Try || id === ID.Loop) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+}
+
+/** How the chunker reads an access (shared with the memory pass's table). */
+export interface AccessInfo {
+  ptr(expr: ExpressionRef, id: number): ExpressionRef;
+  offset(expr: ExpressionRef, id: number): number;
+  bytes(expr: ExpressionRef, id: number): number;
+  write(expr: ExpressionRef, id: number): boolean;
+  atomic(expr: ExpressionRef, id: number): boolean;
+}
+
+/** Pass C over the copy of the body: maps ordinals to expressions, renames `br $L`, drops the cache before calls. */
+class FastBodyMarker extends Visitor {
+  private ordinal = 0;
+  private readonly ordinals: number[] = [];
+  readonly refs = new Map<number, ExpressionRef>();
+  constructor(
+    private readonly module: Module,
+    private readonly wanted: ReadonlySet<number>,
+    private readonly calls: ReadonlySet<number>,
+    private readonly from: string,
+    private readonly to: string,
+    private readonly counter: number,
+  ) {
+    super();
+  }
+  protected override enter(): void {
+    this.ordinals.push(this.ordinal++);
+  }
+  protected override leave(expr: ExpressionRef, id: number): ExpressionRef {
+    const ordinal = this.ordinals.pop()!;
+    if (this.wanted.has(ordinal)) this.refs.set(ordinal, expr);
+    if (id === ID.Break) {
+      if (Names.Break.getName(expr) === this.from) Names.Break.setName(expr, this.to);
+    } else if (id === ID.Switch) {
+      const n = C._BinaryenSwitchGetNumNames!(expr);
+      for (let i = 0; i < n; i++) if (Names.Switch.getNameAt(expr, i) === this.from) Names.Switch.setNameAt(expr, i, this.to);
+      if (Names.Switch.getDefaultName(expr) === this.from) Names.Switch.setDefaultName(expr, this.to);
+    }
+    if (this.calls.has(ordinal)) {
+      // n = 0 before the call: the rest of this iteration has no streams, the next one translates again.
+      const m = this.module;
+      return m.block(null, [m.local.set(this.counter, m.i32.const(0)), expr], getType(expr));
+    }
+    return expr;
+  }
+}
+
+export interface ChunkStats {
+  loops: number;
+  streams: number;
+}
+
+/** Chunks the innermost loops of one function at a time; see the file header. */
+export class LoopChunker {
+  /** Fast-body accesses that use a cached delta: access → delta local. */
+  readonly streams = new Map<ExpressionRef, number>();
+  /** Fast-body checked accesses whose slow path must drop the cache: access → counter local. */
+  readonly zeroOnSlow = new Map<ExpressionRef, number>();
+  /** Page-table loads of the refill code: physical already, the memory pass leaves them alone. */
+  readonly raw = new Set<ExpressionRef>();
+  readonly stats: ChunkStats = { loops: 0, streams: 0 };
+  private readonly created = new Set<ExpressionRef>();
+  private labels = 0;
+
+  constructor(
+    private readonly module: Module,
+    private readonly layout: Layout,
+    private readonly memory: string,
+    private readonly access: AccessInfo,
+  ) {}
+
+  /** Forgets the previous function's expressions. */
+  reset(): void {
+    this.streams.clear();
+    this.zeroOnSlow.clear();
+    this.created.clear();
+    this.raw.clear();
+  }
+
+  /**
+   * Rewrites `loop` in place if it is an innermost loop with at least one stream; returns whether
+   * it did. `addLocal` adds a local to the function; `ea` is the pass's scratch address local.
+   */
+  tryChunk(loop: ExpressionRef, addLocal: () => number, ea: () => number): boolean {
+    if (this.created.has(loop) || getType(loop) !== binaryen.none) return false;
+    const namePtr = C._BinaryenLoopGetName!(loop);
+    if (namePtr === 0) return false;
+    const body = C._BinaryenLoopGetBody!(loop);
+    const scan = new BodyScan();
+    try {
+      scan.walk(body);
+    } catch (err) {
+      if (err instanceof Reject) return false;
+      throw err;
+    }
+    if (scan.accesses === 0) return false;
+    const analysis = new StreamAnalysis(scan, this.access, this.layout.pageSize);
+    analysis.walk(body);
+    if (analysis.streams.length === 0) return false;
+
+    const m = this.module;
+    const name = Names.Loop.getName(loop)!;
+    const id = this.labels++;
+    const fastName = `farmem.chunk${id}.fast`;
+    const slowName = `farmem.chunk${id}.slow`;
+    const doneName = `farmem.chunk${id}.done`;
+    const counter = addLocal();
+    const wanted = new Set<number>([...analysis.streams.map((s) => s.ordinal), ...analysis.checked]);
+    const fast = m.copyExpression(body);
+    const marker = new FastBodyMarker(m, wanted, new Set(analysis.calls), name, fastName, counter);
+    const fastBody = marker.walk(fast);
+
+    // Streams with the same address form, size and table share one delta.
+    const shared = new Map<string, number>();
+    const refill: ExpressionRef[] = [m.local.set(counter, m.i32.const(0x7fffffff))];
+    for (const s of analysis.streams) {
+      const key = `${s.write}|${s.offset}|${s.bytes}|${s.form.c}|${s.form.iv}|${s.form.k}|${s.form.ku}|${s.form.terms.join(';')}`;
+      let delta = shared.get(key);
+      if (delta === undefined) {
+        delta = addLocal();
+        shared.set(key, delta);
+        refill.push(...this.translateStream(s, delta, counter, ea(), slowName));
+      }
+      this.streams.set(marker.refs.get(s.ordinal)!, delta);
+      this.stats.streams++;
+    }
+    for (const o of analysis.checked) this.zeroOnSlow.set(marker.refs.get(o)!, counter);
+    refill.push(m.br(slowName, m.i32.eqz(m.local.get(counter, binaryen.i32))));
+
+    const fastLoop = m.loop(fastName, m.block(null, [
+      m.if(m.i32.eqz(m.local.get(counter, binaryen.i32)), m.block(null, refill, binaryen.none)),
+      m.local.set(counter, m.i32.sub(m.local.get(counter, binaryen.i32), m.i32.const(1))),
+      fastBody,
+    ], binaryen.none));
+    this.created.add(fastLoop);
+    C._BinaryenLoopSetBody!(loop, m.block(null, [
+      m.local.set(counter, m.i32.const(0)),
+      m.block(doneName, [
+        m.block(slowName, [fastLoop, m.br(doneName)], binaryen.none),
+        body,
+      ], binaryen.none),
+    ], binaryen.none));
+    this.stats.loops++;
+    return true;
+  }
+
+  /**
+   * Refill code for one stream at the top of an iteration: its delta, and `counter = min(counter,
+   * iterations that stay in this page)`; `br $slow` when the page is unmapped, the first access
+   * straddles or the address wraps. Never traps, never calls.
+   */
+  private translateStream(s: StreamSite, delta: number, counter: number, ea: number, slowName: string): ExpressionRef[] {
+    const m = this.module;
+    const { pageShift, pageSize } = this.layout;
+    const mask = pageSize - 1;
+    const i32 = binaryen.i32;
+    const get = (l: number) => m.local.get(l, i32);
+    // ea = c + Σ coef·local + k·iv + offset, the address at iv's current (top-of-iteration) value.
+    let addr = m.i32.const((s.form.c + s.offset) | 0);
+    const term = (local: number, f: number) => (f === 1 ? get(local) : m.i32.mul(get(local), m.i32.const(f)));
+    for (const [local, f] of s.form.terms) addr = m.i32.add(addr, term(local, f));
+    if (s.form.iv >= 0 && s.form.k !== 0) addr = m.i32.add(addr, term(s.form.iv, s.form.k));
+    const table = s.write ? this.layout.writeTable : this.layout.readTable;
+    const entry = m.i32.load(table, 4, m.i32.shl(m.i32.shr_u(get(ea), m.i32.const(pageShift)), m.i32.const(2)), this.memory);
+    this.raw.add(entry);
+    const out: ExpressionRef[] = [m.local.set(ea, addr), m.local.set(delta, entry)];
+    // Unmapped, or `pointer + offset` wrapped past 2^32 (the pointer is ea - offset).
+    let bad = m.i32.eqz(get(delta));
+    if (s.offset !== 0) bad = m.i32.or(bad, m.i32.lt_u(get(ea), m.i32.const(s.offset | 0)));
+    const inPage = () => m.i32.and(get(ea), m.i32.const(mask));
+    // The first access must not straddle the page end.
+    bad = m.i32.or(bad, m.i32.gt_u(inPage(), m.i32.const(pageSize - s.bytes)));
+    out.push(m.br(slowName, bad));
+    // Accesses m·step from ea for m ≤ n stay in the page: n = room / |step|.
+    let n: ExpressionRef;
+    const abs = Math.abs(s.step);
+    const room = s.step > 0 ? m.i32.sub(m.i32.const(pageSize - s.bytes), inPage()) : inPage();
+    if (s.step === 0) n = m.i32.const(UNBOUNDED);
+    else if ((abs & (abs - 1)) === 0) n = m.i32.shr_u(room, m.i32.const(Math.log2(abs)));
+    else n = m.i32.div_u(room, m.i32.const(abs));
+    // Known phase: iterations 0..n all stay in the page; unknown: the last one may be one step further.
+    if (s.form.ku === 0) n = m.i32.add(n, m.i32.const(1));
+    // counter = min_u(counter, n); ea is free again once n is computed.
+    out.push(m.local.set(ea, n), m.local.set(counter, m.select(m.i32.lt_u(get(counter), get(ea)), get(counter), get(ea))));
+    return out;
+  }
+}

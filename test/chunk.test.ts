@@ -1,0 +1,204 @@
+/**
+ * @fileoverview Loop chunking (host/instrument/passes/chunk.ts) against V8: hand-made loops that
+ * drive every cached-translation path run unmodified and instrumented with a 2–4 frame pool, at
+ * every page size, embedded and through a memory server (I/O worker + a busy reclaimer), and must
+ * agree on every result, trap and byte of memory. Covered: load and store streams (clean pages
+ * take the dirty minor fault), a step-0 stream, accesses after the increment and after a
+ * conditional increment, a negative non-power-of-two stride, straddling accesses, a tee'd address,
+ * the clang loop shape; a chunk whose page is evicted mid-chunk by a fault of a checked access, by
+ * a call into wasm and by a host call; a stream that runs past the end of memory, one whose offset
+ * wraps past 2^32, one into an unmapped region; and a loop that calls memory.grow mid-loop.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OptionError } from '../host/errors.js';
+import { instantiate } from '../host/index.js';
+import { instrument } from '../host/instrument/instrument.js';
+import { cacheKey } from '../host/runtime/instrument-cache.js';
+import { workloadPath } from '../host/workloads.js';
+import { PAGE_SIZES, runBoth, wat, type Call } from './support/differential.js';
+import { startServers, type Servers } from './support/servers.js';
+
+const LOOP = (cond: string, body: string) => `(loop $L (if ${cond} (then ${body} (br $L))))`;
+const INC = (v: string, by = 1) => `(local.set ${v} (i32.add (local.get ${v}) (i32.const ${by})))`;
+const AT = (base: string, i: string, shift: number) => `(i32.add (local.get ${base}) (i32.shl (local.get ${i}) (i32.const ${shift})))`;
+const LT = (a: string, b: string) => `(i32.lt_u (local.get ${a}) (local.get ${b}))`;
+
+const MODULE = wat(`(module
+  (import "env" "tick" (func $tick (param i32)))
+  (memory (export "mem") 4 8)
+  (func $peek (param $a i32) (result i32) (i32.load (local.get $a)))
+
+  (func (export "fill4") (param $base i32) (param $n i32) (local $i i32)
+    ${LOOP(LT('$i', '$n'), `
+      (i32.store ${AT('$base', '$i', 2)} (i32.add (i32.mul (local.get $i) (i32.const 7)) (i32.const 1)))
+      ${INC('$i')}`)})
+
+  ;; the running sum also goes to mem[16] every iteration: a step-0 store stream
+  (func (export "sum4") (param $base i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    ${LOOP(LT('$i', '$n'), `
+      (local.set $s (i32.add (local.get $s) (i32.load ${AT('$base', '$i', 2)})))
+      (i32.store offset=16 (i32.const 0) (local.get $s))
+      ${INC('$i')}`)}
+    (local.get $s))
+
+  (func (export "after") (param $base i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    ${LOOP(LT('$i', '$n'), `
+      ${INC('$i')}
+      (local.set $s (i32.xor (i32.rotl (local.get $s) (i32.const 5)) (i32.load offset=12 ${AT('$base', '$i', 2)})))`)}
+    (local.get $s))
+
+  (func (export "down12") (param $top i32) (param $n i32) (result i64) (local $p i32) (local $t i32) (local $s i64)
+    (local.set $p (local.get $top))
+    ${LOOP(LT('$t', '$n'), `
+      (local.set $s (i64.add (i64.rotl (local.get $s) (i64.const 7)) (i64.load offset=4 (local.get $p))))
+      (local.set $p (i32.sub (local.get $p) (i32.const 12)))
+      ${INC('$t')}`)}
+    (local.get $s))
+
+  (func (export "straddle8") (param $base i32) (param $n i32) (result i64) (local $i i32) (local $s i64)
+    ${LOOP(LT('$i', '$n'), `
+      (local.set $s (i64.add (local.get $s) (i64.load offset=4 ${AT('$base', '$i', 3)})))
+      ${INC('$i')}`)}
+    (local.get $s))
+
+  (func (export "rmw") (param $base i32) (param $n i32) (local $i i32) (local $q i32)
+    ${LOOP(LT('$i', '$n'), `
+      (i32.store (local.tee $q ${AT('$base', '$i', 2)}) (i32.add (i32.mul (i32.load (local.get $q)) (i32.const 3)) (local.get $i)))
+      ${INC('$i')}`)})
+
+  (func (export "copy8") (param $dst i32) (param $src i32) (param $n i32) (local $i i32)
+    (block $out (br_if $out (i32.eqz (local.get $n)))
+      (loop $L
+        (i64.store ${AT('$dst', '$i', 3)} (i64.load ${AT('$src', '$i', 3)}))
+        (br_if $L (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))))
+
+  ;; a stream on A, then a scattered load on B whose fault evicts A's page mid-chunk
+  (func (export "evict") (param $a i32) (param $b i32) (param $span i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    ${LOOP(LT('$i', '$n'), `
+      (i32.store ${AT('$a', '$i', 2)} (i32.add (i32.load ${AT('$a', '$i', 2)}) (i32.const 1)))
+      (local.set $s (i32.add (local.get $s)
+        (i32.load (i32.add (local.get $b) (i32.and (i32.rem_u (i32.mul (local.get $i) (i32.const 7919)) (local.get $span)) (i32.const -4))))))
+      ${INC('$i')}`)}
+    (local.get $s))
+
+  ;; a stream, then a call into wasm that faults, a host call, and an access after them
+  (func (export "calls") (param $a i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    ${LOOP(LT('$i', '$n'), `
+      (i32.store ${AT('$a', '$i', 2)} (local.get $i))
+      (local.set $s (i32.add (local.get $s) (call $peek (i32.add (local.get $a) (i32.add (i32.const 131072) (i32.shl (local.get $i) (i32.const 6)))))))
+      (if (i32.eqz (i32.and (local.get $i) (i32.const 255))) (then (call $tick (local.get $i))))
+      (i32.store offset=8 ${AT('$a', '$i', 2)} (local.get $s))
+      ${INC('$i')}`)}
+    (local.get $s))
+
+  ;; runs from the old end of memory into pages grown at iteration k (k >= n: no grow, it traps)
+  (func (export "grow") (param $base i32) (param $n i32) (param $k i32) (result i32) (local $i i32) (local $s i32)
+    ${LOOP(LT('$i', '$n'), `
+      (local.set $s (i32.add (local.get $s) (i32.load ${AT('$base', '$i', 2)})))
+      (i32.store ${AT('$base', '$i', 2)} (i32.add (local.get $i) (i32.const 1)))
+      (if (i32.eq (local.get $i) (local.get $k)) (then (drop (memory.grow (i32.const 1)))))
+      ${INC('$i')}`)}
+    (local.get $s))
+
+  (func (export "wrap") (param $base i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    ${LOOP(LT('$i', '$n'), `
+      (local.set $s (i32.add (local.get $s) (i32.load offset=4294967040 ${AT('$base', '$i', 2)})))
+      ${INC('$i')}`)}
+    (local.get $s))
+
+  (func (export "condinc") (param $base i32) (param $n i32) (result i32) (local $t i32) (local $p i32) (local $s i32)
+    (local.set $p (local.get $base))
+    ${LOOP(LT('$t', '$n'), `
+      (if (i32.and (local.get $t) (i32.const 1)) (then ${INC('$p', 4)}))
+      (local.set $s (i32.add (i32.mul (local.get $s) (i32.const 31)) (i32.load (local.get $p))))
+      ${INC('$t')}`)}
+    (local.get $s))
+)`);
+
+const END = 4 * 65536;
+const CALLS: Call[] = [
+  { fn: 'sum4', args: [0, 64] }, // demand-zero pages, never written
+  { fn: 'fill4', args: [0, END / 4] },
+  { fn: 'sum4', args: [0, END / 4] },
+  { fn: 'sum4', args: [0x100, END / 4] }, // runs past the end of memory: traps where V8 does
+  { fn: 'after', args: [0, 1000] },
+  { fn: 'after', args: [0, END / 4] }, // the last access is past the end
+  { fn: 'down12', args: [END - 16, 20000] },
+  { fn: 'down12', args: [END - 16, 30000] }, // the pointer wraps below 0
+  { fn: 'straddle8', args: [0, 30000] },
+  { fn: 'rmw', args: [0, END / 4] },
+  { fn: 'copy8', args: [END / 2, 0, END / 16] },
+  { fn: 'copy8', args: [8, 0, 4000] }, // overlapping, forward
+  { fn: 'evict', args: [0, END / 2, END / 2, 5000] },
+  { fn: 'calls', args: [0, 1500] },
+  { fn: 'wrap', args: [0x100, 4] }, // base + offset passes 2^32
+  { fn: 'condinc', args: [0, 50000] },
+  { fn: 'grow', args: [END - 64, 100, 1000] }, // no grow: traps at the old end
+  { fn: 'grow', args: [END - 64, 100, 10] }, // grows at i = 10, then runs into the new page
+  { fn: 'sum4', args: [END - 4096, 2048] }, // reads the grown page
+];
+
+describe('loop chunking', () => {
+  it('chunks every loop of the test module (so the tests below exercise it)', () => {
+    const { counts } = instrument(MODULE, { pageSize: 4096 });
+    expect(counts.chunkedLoops).toBe(12);
+    expect(instrument(MODULE, { pageSize: 4096, optimize: { chunk: false } }).counts.chunkedLoops).toBe(0);
+  });
+
+  describe.each(PAGE_SIZES)('at page size %i, embedded', (pageSize) => {
+    it.each([2, 4])('matches V8 with %i frames', async (frames) => {
+      const diff = await runBoth(MODULE, CALLS, { pageSize, frames, memory: 'each' });
+      expect(diff.mismatches).toEqual([]);
+      expect(diff.stats!.evictions).toBeGreaterThan(0);
+    });
+  });
+});
+
+describe('loop chunking through a memory server (busy reclaimer)', () => {
+  const TOKEN = 'chunk-test';
+  let servers: Servers;
+  beforeAll(async () => {
+    servers = await startServers(1, { capacity: '64MiB', token: TOKEN });
+  });
+  afterAll(async () => {
+    await servers?.close();
+  });
+  it.each([[256, 4], [4096, 3]])('matches V8 at page size %i with %i frames', async (pageSize, frames) => {
+    const diff = await runBoth(MODULE, CALLS, { pageSize, frames, memory: 'end', remote: { urls: servers.urls, token: TOKEN } });
+    expect(diff.mismatches).toEqual([]);
+    expect(diff.stats!.evictions).toBeGreaterThan(0);
+  });
+});
+
+describe('the optimize option', () => {
+  it('is validated strictly in instrument() and instantiate()', async () => {
+    expect(() => instrument(MODULE, { optimize: { chunks: false } as never })).toThrow(/Invalid optimization in instrument\(\) call: "optimize.chunks"; known: chunk/);
+    expect(() => instrument(MODULE, { optimize: { chunk: 0 } as never })).toThrow(/"optimize.chunk" in instrument\(\) call must be a boolean, got number/);
+    expect(() => instrument(MODULE, { optimize: true as never })).toThrow(OptionError);
+    await expect(instantiate(MODULE, {}, { optimize: { nope: true } as never })).rejects.toThrow(/Invalid optimization in instantiate\(\) call: "optimize.nope"/);
+  });
+
+  it('is part of the cache key', () => {
+    expect(cacheKey(MODULE, 4096, { chunk: false })).not.toBe(cacheKey(MODULE, 4096, { chunk: true }));
+    expect(cacheKey(MODULE, 4096)).toBe(cacheKey(MODULE, 4096, { chunk: true }));
+  });
+
+  it('maps onto --no-chunk of farmem instrument and farmem run', async () => {
+    const cli = fileURLToPath(new URL('../dist/host/cli/main.js', import.meta.url));
+    const tmp = mkdtempSync(join(tmpdir(), 'farmem-chunk-'));
+    const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
+    const on = run(['instrument', workloadPath('matmul'), '-o', join(tmp, 'on.wasm')]);
+    const off = run(['instrument', workloadPath('matmul'), '-o', join(tmp, 'off.wasm'), '--no-chunk']);
+    expect([on.status, off.status]).toEqual([0, 0]);
+    expect(readFileSync(join(tmp, 'on.wasm')).length).toBeGreaterThan(readFileSync(join(tmp, 'off.wasm')).length);
+    const plain = run(['run', workloadPath('matmul'), '--invoke', 'run', '65536', '3', '--stats', 'none', '--no-cache', '--no-chunk']);
+    expect(plain.status).toBe(0);
+    const { instance } = await WebAssembly.instantiate(readFileSync(workloadPath('matmul')));
+    expect(plain.stdout.trim()).toBe(String((instance.exports.run as (a: number, b: number) => bigint)(65536, 3)));
+  });
+});
