@@ -7,7 +7,9 @@
  * conditional increment, a negative non-power-of-two stride, straddling accesses, a tee'd address,
  * the clang loop shape; a chunk whose page is evicted mid-chunk by a fault of a checked access, by
  * a call into wasm and by a host call; a stream that runs past the end of memory, one whose offset
- * wraps past 2^32, one into an unmapped region; and a loop that calls memory.grow mid-loop.
+ * wraps past 2^32, one into an unmapped region; a loop that calls memory.grow mid-loop; and
+ * out-of-line checks (option `outline`): an indirect load and a scattered store that fault and
+ * re-run their iteration on the ordinary body.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -111,6 +113,18 @@ const MODULE = wat(`(module
       ${INC('$i')}`)}
     (local.get $s))
 
+  ;; outlined checks: an indirect load (before any side effect) and a scattered store (the first one)
+  (func (export "gather") (param $idx i32) (param $b i32) (param $n i32) (result i32) (local $i i32) (local $s i32) (local $j i32)
+    ${LOOP(LT('$i', '$n'), `
+      (local.set $j (i32.and (i32.load ${AT('$idx', '$i', 2)}) (i32.const 0x1fffc)))
+      (local.set $s (i32.add (i32.rotl (local.get $s) (i32.const 1)) (i32.load (i32.add (local.get $b) (local.get $j)))))
+      ${INC('$i')}`)}
+    (local.get $s))
+  (func (export "scatter") (param $b i32) (param $n i32) (local $i i32)
+    ${LOOP(LT('$i', '$n'), `
+      (i32.store (i32.add (local.get $b) (i32.and (i32.mul (i32.xor (local.get $i) (i32.const 0x5bd1)) (i32.const 40503)) (i32.const 0x1fffc))) (local.get $i))
+      ${INC('$i')}`)})
+
   (func (export "condinc") (param $base i32) (param $n i32) (result i32) (local $t i32) (local $p i32) (local $s i32)
     (local.set $p (local.get $base))
     ${LOOP(LT('$t', '$n'), `
@@ -138,16 +152,23 @@ const CALLS: Call[] = [
   { fn: 'calls', args: [0, 1500] },
   { fn: 'wrap', args: [0x100, 4] }, // base + offset passes 2^32
   { fn: 'condinc', args: [0, 50000] },
+  { fn: 'gather', args: [0, END / 2, 20000] },
+  { fn: 'scatter', args: [END / 2, 20000] },
+  { fn: 'gather', args: [0, END / 2 + 100, 20000] }, // the last pages of b are past the end: traps
   { fn: 'grow', args: [END - 64, 100, 1000] }, // no grow: traps at the old end
   { fn: 'grow', args: [END - 64, 100, 10] }, // grows at i = 10, then runs into the new page
   { fn: 'sum4', args: [END - 4096, 2048] }, // reads the grown page
 ];
 
 describe('loop chunking', () => {
-  it('chunks every loop of the test module (so the tests below exercise it)', () => {
+  it('versions every loop of the test module (so the tests below exercise it)', () => {
     const { counts } = instrument(MODULE, { pageSize: 4096 });
-    expect(counts.chunkedLoops).toBe(12);
-    expect(instrument(MODULE, { pageSize: 4096, optimize: { chunk: false } }).counts.chunkedLoops).toBe(0);
+    expect(counts.chunkedLoops).toBe(14);
+    expect(counts.chunkedAccesses).toBeGreaterThanOrEqual(18);
+    expect(counts.outlinedChecks).toBeGreaterThanOrEqual(2);
+    const noChunk = instrument(MODULE, { pageSize: 4096, optimize: { chunk: false } }).counts;
+    expect([noChunk.chunkedAccesses, noChunk.outlinedChecks > 0]).toEqual([0, true]);
+    expect(instrument(MODULE, { pageSize: 4096, optimize: { chunk: false, outline: false } }).counts.chunkedLoops).toBe(0);
   });
 
   describe.each(PAGE_SIZES)('at page size %i, embedded', (pageSize) => {
@@ -156,6 +177,13 @@ describe('loop chunking', () => {
       expect(diff.mismatches).toEqual([]);
       expect(diff.stats!.evictions).toBeGreaterThan(0);
     });
+  });
+});
+
+describe('each optimization switched off alone', () => {
+  it.each([{ chunk: false }, { outline: false }])('matches V8 with %o', async (optimize) => {
+    const diff = await runBoth(MODULE, CALLS, { pageSize: 4096, frames: 2, optimize });
+    expect(diff.mismatches).toEqual([]);
   });
 });
 

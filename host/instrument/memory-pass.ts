@@ -176,9 +176,10 @@ class Scratch {
 export interface PassCounts {
   accesses: number;
   bulk: number;
-  /** Loops chunked, and accesses in their fast bodies that use a cached translation. */
+  /** Loops versioned (chunked and/or outlined), fast-body accesses with a cached translation, and checks branching out of the loop. */
   chunkedLoops: number;
   chunkedAccesses: number;
+  outlinedChecks: number;
 }
 
 export class MemoryPass extends Visitor {
@@ -197,12 +198,12 @@ export class MemoryPass extends Visitor {
   ) {
     super();
     this.pageMask = layout.pageSize - 1;
-    this.chunker = optimize.chunk ? new LoopChunker(module, layout, memory, ACCESS_INFO) : null;
+    this.chunker = optimize.chunk || optimize.outline ? new LoopChunker(module, layout, memory, ACCESS_INFO, optimize) : null;
   }
 
   get counts(): PassCounts {
     const c = this.chunker?.stats;
-    return { ...this.counters, chunkedLoops: c?.loops ?? 0, chunkedAccesses: c?.streams ?? 0 };
+    return { ...this.counters, chunkedLoops: c?.loops ?? 0, chunkedAccesses: c?.streams ?? 0, outlinedChecks: c?.outlined ?? 0 };
   }
 
   /** Instruments one function body in place. */
@@ -308,7 +309,7 @@ export class MemoryPass extends Visitor {
     const offset = kind.getOffset(expr) >>> 0;
     const bytes = kind.bytes(expr);
     const write = kind.isWrite(expr);
-    const translated = this.translate(base, offset, bytes, write, this.chunker?.zeroOnSlow.get(expr) ?? -1);
+    const translated = this.translate(base, offset, bytes, write, this.chunker?.zeroOnSlow.get(expr) ?? -1, this.chunker?.outlined.get(expr) ?? null);
     const physical = prelude.length === 0 ? translated : m.block(null, [...prelude, translated], binaryen.i32);
     if (id === ID.AtomicNotify) {
       // No offset setter in binaryen.js: rebuild the notify with offset 0 on the translated address.
@@ -352,7 +353,7 @@ export class MemoryPass extends Visitor {
   }
 
   /** Builds `phys(base + offset)` for an access of `bytes` bytes. */
-  private translate(base: () => ExpressionRef, offset: number, bytes: number, write: boolean, dropCache: number): ExpressionRef {
+  private translate(base: () => ExpressionRef, offset: number, bytes: number, write: boolean, dropCache: number, outline: string | null): ExpressionRef {
     const m = this.module;
     const { pageShift, pageSize } = this.layout;
     const scratch = this.scratch!;
@@ -374,6 +375,11 @@ export class MemoryPass extends Visitor {
     }
     if (offset !== 0) { // base + offset wrapped past 2^32
       slow = m.i32.or(slow, m.i32.lt_u(ea(), m.i32.const(offset | 0)));
+    }
+    if (outline !== null) {
+      // Out of line: leave the fast loop and re-run this iteration on the ordinary body.
+      parts.push(m.br(outline, slow), m.i32.add(ea(), eGet()));
+      return m.block(null, parts, binaryen.i32);
     }
     const info = bytes | (write ? FAULT_WRITE : 0);
     let fault = m.call(IMPORT_NAMES.fault, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32);

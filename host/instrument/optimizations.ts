@@ -10,6 +10,7 @@ import { OptionError } from '../errors.js';
 
 export const OPTIMIZATIONS = {
   chunk: 'loop chunking: affine address streams of innermost loops are translated once per page, the loop runs check-free in between',
+  outline: 'out-of-line slow paths: in an innermost loop, a failed check before the iteration\'s first side effect leaves the loop and re-runs the iteration on the ordinary body, so the loop holds no fault call',
 } as const;
 
 export type OptimizationName = keyof typeof OPTIMIZATIONS;
@@ -44,5 +45,5 @@ export function resolveOptimizations(value: unknown, where: string): Optimizatio
 
 /** A stable string of the switched-off optimizations, for cache keys ("" when all are on). */
 export function optimizationsKey(o: Optimizations): string {
-  return OPTIMIZATION_NAMES.filter((n) => !o[n]).map((n) => `no-${n}`).join(',');
+  return OPTIMIZATION_NAMES.filter((n) => o[n] === false).map((n) => `no-${n}`).join(',');
 }

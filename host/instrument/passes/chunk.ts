@@ -53,7 +53,7 @@ import { Visitor } from '../visitor.js';
 const b = binaryen as unknown as Record<string, number>;
 const ID = {
   Block: b.BlockId!, If: b.IfId!, Loop: b.LoopId!, Break: b.BreakId!, Switch: b.SwitchId!, Try: b.TryId!,
-  Call: b.CallId!, CallIndirect: b.CallIndirectId!, CallRef: b.CallRefId!, Const: b.ConstId!,
+  Call: b.CallId!, GlobalSet: b.GlobalSetId!, CallIndirect: b.CallIndirectId!, CallRef: b.CallRefId!, Const: b.ConstId!,
   LocalGet: b.LocalGetId!, LocalSet: b.LocalSetId!, Binary: b.BinaryId!, Load: b.LoadId!, Store: b.StoreId!,
   SIMDLoad: b.SIMDLoadId!, SIMDLoadStoreLane: b.SIMDLoadStoreLaneId!, AtomicRMW: b.AtomicRMWId!,
   AtomicCmpxchg: b.AtomicCmpxchgId!, AtomicWait: b.AtomicWaitId!, AtomicNotify: b.AtomicNotifyId!,
@@ -76,7 +76,8 @@ const UNBOUNDED = 0x3fffffff;
 
 /** binaryen.js's label getters/setters (not in its typings). */
 const Names = binaryen as unknown as {
-  Loop: { getName(e: ExpressionRef): string | null };
+  Loop: { getName(e: ExpressionRef): string | null; setName(e: ExpressionRef, name: string): void };
+  Block: { getName(e: ExpressionRef): string | null; setName(e: ExpressionRef, name: string): void };
   Break: { getName(e: ExpressionRef): string; setName(e: ExpressionRef, name: string): void };
   Switch: {
     getNameAt(e: ExpressionRef, i: number): string; setNameAt(e: ExpressionRef, i: number, name: string): void;
@@ -177,7 +178,28 @@ interface StreamSite {
   readonly step: number;
 }
 
-/** Pass B: affine forms in evaluation order, streams, checked accesses and safepoints. */
+/** An access or a call of the body, in evaluation order, for the classification after pass B. */
+interface Event {
+  readonly ordinal: number;
+  readonly seq: number;
+  /** A call-like safepoint (not an access). */
+  readonly call: boolean;
+  /** An access that may be a stream (affine address), or null. */
+  readonly site: StreamSite | null;
+  /** An atomic access: never a stream, never outlined. */
+  readonly atomic: boolean;
+}
+
+/** Which optimizations the chunker applies. */
+export interface ChunkOptions {
+  readonly chunk: boolean;
+  readonly outline: boolean;
+}
+
+/**
+ * Pass B: affine forms in evaluation order, accesses, calls and side effects; then `classify`
+ * decides which accesses are streams, which checks branch out of the loop, which stay inline.
+ */
 class StreamAnalysis extends Visitor {
   private seq = 0;
   private ordinal = 0;
@@ -185,10 +207,18 @@ class StreamAnalysis extends Visitor {
   private readonly ordinals: number[] = [];
   private readonly forms = new Map<ExpressionRef, Affine>();
   private readonly defs = new Map<number, Def>();
-  private safepointSeen = false;
+  private readonly events: Event[] = [];
+  /** Walk positions of side effects that make an iteration not re-runnable from its top. */
+  private firstEffect = Infinity;
+  /** Single-set locals read where their write may not have run (their value crosses iterations). */
+  private readonly carried = new Set<number>();
+  private readonly setSeqs: [number, number][] = [];
   readonly streams: StreamSite[] = [];
-  /** Ordinals of checked accesses and of safepoint expressions. */
+  /** Ordinals of checked accesses whose slow path calls the fault handler inline (safepoints). */
   readonly checked: number[] = [];
+  /** Ordinals of checked accesses whose slow path re-runs the iteration on the ordinary body. */
+  readonly outlined: number[] = [];
+  /** Ordinals of calls (safepoints). */
   readonly calls: number[] = [];
 
   constructor(private readonly scan: BodyScan, private readonly access: AccessInfo, private readonly pageSize: number) {
@@ -207,35 +237,76 @@ class StreamAnalysis extends Visitor {
     if (form) this.forms.set(expr, form);
     if (id === ID.LocalSet) {
       const index = localIndex(expr);
+      this.setSeqs.push([index, seq]);
       if (this.scan.sets.get(index) === 1) {
         const value = this.forms.get(C._BinaryenLocalSetGetValue!(expr)) ?? null;
         this.defs.set(index, { expr, seq, path: this.path.slice(0, -1), form: this.scan.steps.has(index) ? null : value });
       }
+    } else if (id === ID.LocalGet) {
+      const index = C._BinaryenLocalGetGetIndex!(expr);
+      const def = this.defs.get(index);
+      if (this.scan.sets.get(index) === 1 && !(def && this.dominates(def))) this.carried.add(index);
+    } else if (id === ID.GlobalSet) {
+      this.effect(seq);
     }
-    if (ACCESSES.has(id)) this.classify(expr, id, ordinal);
-    else if (SAFEPOINTS.has(id)) {
-      this.safepointSeen = true;
-      if (id !== ID.Throw && id !== ID.Rethrow) this.calls.push(ordinal);
+    if (ACCESSES.has(id)) {
+      const atomic = this.access.atomic(expr, id);
+      this.events.push({ ordinal, seq, call: false, site: atomic ? null : this.streamSite(expr, id, ordinal), atomic });
+      if (atomic || this.access.write(expr, id)) this.effect(seq);
+    } else if (SAFEPOINTS.has(id)) {
+      const call = id !== ID.Throw && id !== ID.Rethrow;
+      this.events.push({ ordinal: call ? ordinal : -1, seq, call, site: null, atomic: false });
+      this.effect(seq);
     }
     this.path.pop();
     return expr;
   }
 
-  private classify(expr: ExpressionRef, id: number, ordinal: number): void {
+  private effect(seq: number): void {
+    if (seq < this.firstEffect) this.firstEffect = seq;
+  }
+
+  /**
+   * Classifies the accesses, in evaluation order. A stream needs an affine address and no
+   * safepoint before it in the iteration. A check is outlined when nothing before it in the
+   * iteration has a side effect (a store, a call, a global write, or a write of a local whose
+   * value another part of the iteration, or the next one, reads): re-running the iteration from
+   * its top on the ordinary body is then the same as continuing it. Other checks fault inline
+   * and are safepoints.
+   */
+  classify(options: ChunkOptions): void {
+    let firstEffect = this.firstEffect;
+    for (const [index, seq] of this.setSeqs) {
+      if ((this.scan.sets.get(index)! > 1 || this.carried.has(index)) && seq < firstEffect) firstEffect = seq;
+    }
+    let safepoint = false;
+    for (const e of this.events) {
+      if (e.call) {
+        this.calls.push(e.ordinal);
+        safepoint = true;
+      } else if (e.site === null && !e.atomic && e.ordinal < 0) {
+        safepoint = true; // throw / rethrow
+      } else if (options.chunk && !safepoint && e.site) {
+        this.streams.push(e.site);
+      } else if (options.outline && !e.atomic && e.seq <= firstEffect) {
+        this.outlined.push(e.ordinal);
+      } else {
+        this.checked.push(e.ordinal);
+        safepoint = true;
+      }
+    }
+  }
+
+  /** The access as a stream candidate: an affine i32 address with a step below the page size. */
+  private streamSite(expr: ExpressionRef, id: number, ordinal: number): StreamSite | null {
     const a = this.access;
     const ptr = a.ptr(expr, id);
     const bytes = a.bytes(expr, id);
     const form = ptr === 0 ? undefined : this.forms.get(ptr);
-    const atomic = a.atomic(expr, id);
-    if (!this.safepointSeen && form && !atomic && getType(ptr) === binaryen.i32 && (form.ku === 0 || form.ku === form.k)) {
-      const step = form.iv >= 0 ? Math.imul(form.k, this.scan.steps.get(form.iv)!) : 0;
-      if (Math.abs(step) < this.pageSize && bytes <= this.pageSize) {
-        this.streams.push({ ordinal, form, offset: a.offset(expr, id) >>> 0, bytes, write: a.write(expr, id), step });
-        return;
-      }
-    }
-    this.checked.push(ordinal);
-    this.safepointSeen = true;
+    if (!form || getType(ptr) !== binaryen.i32 || (form.ku !== 0 && form.ku !== form.k)) return null;
+    const step = form.iv >= 0 ? Math.imul(form.k, this.scan.steps.get(form.iv)!) : 0;
+    if (Math.abs(step) >= this.pageSize || bytes > this.pageSize) return null;
+    return { ordinal, form, offset: a.offset(expr, id) >>> 0, bytes, write: a.write(expr, id), step };
   }
 
   private formOf(expr: ExpressionRef, id: number, seq: number): Affine | null {
@@ -311,33 +382,53 @@ export interface AccessInfo {
   atomic(expr: ExpressionRef, id: number): boolean;
 }
 
-/** Pass C over the copy of the body: maps ordinals to expressions, renames `br $L`, drops the cache before calls. */
+/**
+ * Pass C over the copy of the body: maps ordinals to expressions, gives the copy's labels fresh
+ * names (binaryen requires labels unique per function), retargets `br $L` to the fast loop, and
+ * drops the cache before calls.
+ */
 class FastBodyMarker extends Visitor {
   private ordinal = 0;
   private readonly ordinals: number[] = [];
+  private readonly renames = new Map<string, string>();
   readonly refs = new Map<number, ExpressionRef>();
   constructor(
     private readonly module: Module,
     private readonly wanted: ReadonlySet<number>,
     private readonly calls: ReadonlySet<number>,
-    private readonly from: string,
-    private readonly to: string,
+    from: string,
+    to: string,
+    private readonly prefix: string,
     private readonly counter: number,
   ) {
     super();
+    this.renames.set(from, to);
   }
-  protected override enter(): void {
+  protected override enter(expr: ExpressionRef, id: number): void {
     this.ordinals.push(this.ordinal++);
+    if (id === ID.Block && C._BinaryenBlockGetName!(expr) !== 0) {
+      const fresh = `${this.prefix}.${this.renames.size}`;
+      this.renames.set(Names.Block.getName(expr)!, fresh);
+      Names.Block.setName(expr, fresh);
+    }
+  }
+  private renamed(name: string): string {
+    return this.renames.get(name) ?? name;
   }
   protected override leave(expr: ExpressionRef, id: number): ExpressionRef {
     const ordinal = this.ordinals.pop()!;
     if (this.wanted.has(ordinal)) this.refs.set(ordinal, expr);
     if (id === ID.Break) {
-      if (Names.Break.getName(expr) === this.from) Names.Break.setName(expr, this.to);
+      const name = Names.Break.getName(expr);
+      if (this.renames.has(name)) Names.Break.setName(expr, this.renamed(name));
     } else if (id === ID.Switch) {
       const n = C._BinaryenSwitchGetNumNames!(expr);
-      for (let i = 0; i < n; i++) if (Names.Switch.getNameAt(expr, i) === this.from) Names.Switch.setNameAt(expr, i, this.to);
-      if (Names.Switch.getDefaultName(expr) === this.from) Names.Switch.setDefaultName(expr, this.to);
+      for (let i = 0; i < n; i++) {
+        const name = Names.Switch.getNameAt(expr, i);
+        if (this.renames.has(name)) Names.Switch.setNameAt(expr, i, this.renamed(name));
+      }
+      const def = Names.Switch.getDefaultName(expr);
+      if (this.renames.has(def)) Names.Switch.setDefaultName(expr, this.renamed(def));
     }
     if (this.calls.has(ordinal)) {
       // n = 0 before the call: the rest of this iteration has no streams, the next one translates again.
@@ -351,6 +442,7 @@ class FastBodyMarker extends Visitor {
 export interface ChunkStats {
   loops: number;
   streams: number;
+  outlined: number;
 }
 
 /** Chunks the innermost loops of one function at a time; see the file header. */
@@ -359,9 +451,11 @@ export class LoopChunker {
   readonly streams = new Map<ExpressionRef, number>();
   /** Fast-body checked accesses whose slow path must drop the cache: access → counter local. */
   readonly zeroOnSlow = new Map<ExpressionRef, number>();
+  /** Fast-body checked accesses whose slow path branches out: access → label of the slow body. */
+  readonly outlined = new Map<ExpressionRef, string>();
   /** Page-table loads of the refill code: physical already, the memory pass leaves them alone. */
   readonly raw = new Set<ExpressionRef>();
-  readonly stats: ChunkStats = { loops: 0, streams: 0 };
+  readonly stats: ChunkStats = { loops: 0, streams: 0, outlined: 0 };
   private readonly created = new Set<ExpressionRef>();
   private labels = 0;
 
@@ -370,10 +464,12 @@ export class LoopChunker {
     private readonly layout: Layout,
     private readonly memory: string,
     private readonly access: AccessInfo,
+    private readonly options: ChunkOptions,
   ) {}
 
   /** Forgets the previous function's expressions. */
   reset(): void {
+    this.outlined.clear();
     this.streams.clear();
     this.zeroOnSlow.clear();
     this.created.clear();
@@ -399,7 +495,8 @@ export class LoopChunker {
     if (scan.accesses === 0) return false;
     const analysis = new StreamAnalysis(scan, this.access, this.layout.pageSize);
     analysis.walk(body);
-    if (analysis.streams.length === 0) return false;
+    analysis.classify(this.options);
+    if (analysis.streams.length === 0 && analysis.outlined.length === 0) return false;
 
     const m = this.module;
     const name = Names.Loop.getName(loop)!;
@@ -408,9 +505,9 @@ export class LoopChunker {
     const slowName = `farmem.chunk${id}.slow`;
     const doneName = `farmem.chunk${id}.done`;
     const counter = addLocal();
-    const wanted = new Set<number>([...analysis.streams.map((s) => s.ordinal), ...analysis.checked]);
+    const wanted = new Set<number>([...analysis.streams.map((s) => s.ordinal), ...analysis.checked, ...analysis.outlined]);
     const fast = m.copyExpression(body);
-    const marker = new FastBodyMarker(m, wanted, new Set(analysis.calls), name, fastName, counter);
+    const marker = new FastBodyMarker(m, wanted, new Set(analysis.calls), name, fastName, `farmem.chunk${id}.l`, counter);
     const fastBody = marker.walk(fast);
 
     // Streams with the same address form, size and table share one delta.
@@ -428,9 +525,12 @@ export class LoopChunker {
       this.stats.streams++;
     }
     for (const o of analysis.checked) this.zeroOnSlow.set(marker.refs.get(o)!, counter);
+    for (const o of analysis.outlined) this.outlined.set(marker.refs.get(o)!, slowName);
+    this.stats.outlined += analysis.outlined.length;
     refill.push(m.br(slowName, m.i32.eqz(m.local.get(counter, binaryen.i32))));
 
-    const fastLoop = m.loop(fastName, m.block(null, [
+    // Without streams there is nothing to translate per chunk: the fast loop is the body alone.
+    const fastLoop = m.loop(fastName, analysis.streams.length === 0 ? fastBody : m.block(null, [
       m.if(m.i32.eqz(m.local.get(counter, binaryen.i32)), m.block(null, refill, binaryen.none)),
       m.local.set(counter, m.i32.sub(m.local.get(counter, binaryen.i32), m.i32.const(1))),
       fastBody,
@@ -439,7 +539,9 @@ export class LoopChunker {
     C._BinaryenLoopSetBody!(loop, m.block(null, [
       m.local.set(counter, m.i32.const(0)),
       m.block(doneName, [
-        m.block(slowName, [fastLoop, m.br(doneName)], binaryen.none),
+        // br_if, not br: a block ending in br is finalized as unreachable when no branch targets
+        // it yet (the memory pass adds the outlined `br_if $slow` later), and its successor dropped.
+        m.block(slowName, [fastLoop, m.br(doneName, m.i32.const(1))], binaryen.none),
         body,
       ], binaryen.none),
     ], binaryen.none));
