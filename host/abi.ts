@@ -10,6 +10,10 @@
  *   farmem.copy(dst, src, n)   farmem.fill(dst, byte, n)   — bounds-checked like memory.copy/fill
  *   farmem.init(segment, dst, src, n)   farmem.drop(segment) — memory.init / data.drop
  *   farmem.wait()                           trap of memory.atomic.wait on unshared memory
+ * and for a memory64 module (addresses are i64; i64 arguments arrive in JS as BigInt, except fault's):
+ *   farmem.fault64(eaLow, eaHigh, info) → physical address   (info may carry FAULT_WRAP)
+ *   farmem.grow64(delta) → old size or -1   farmem.copy64(dst, src, n)   farmem.fill64(dst, byte, n)
+ *   farmem.init64(segment, dst, src, n)
  *
  * Custom sections:
  *   "farmem.meta"  UTF-8 JSON `GuestMeta`
@@ -32,6 +36,12 @@ export const enum AbiImport {
   Init = 'init',
   Drop = 'drop',
   Wait = 'wait',
+  /** memory64 modules: `fault64(eaLow, eaHigh, info)`, and grow/copy/fill/init with i64 addresses. */
+  Fault64 = 'fault64',
+  Grow64 = 'grow64',
+  Copy64 = 'copy64',
+  Fill64 = 'fill64',
+  Init64 = 'init64',
 }
 
 /** Where an active data segment starts: a constant, or the value of a global (e.g. `__memory_base`). */

@@ -27,6 +27,11 @@
  * The tables cover the whole 32-bit space (2^32 / pageSize entries, whatever the module's maximum):
  * an access past the maximum finds a zero entry and faults, and the fault handler traps it. Pages
  * of the tables that are never touched cost no memory.
+ *
+ * A 64-bit memory (memory64) gets tables covering its declared maximum (at most V8's 16 GiB),
+ * rounded up to a power of two of pages (`memory64TablePages`), so the guest indexes them with
+ * `(ea >>> shift) & (numPages - 1)` and sends any `ea >= numPages * pageSize` to the slow path.
+ * Physical memory stays a 32-bit memory: only the tables and the frame pool live there.
  */
 
 /** Bytes in a WebAssembly page. */
@@ -35,6 +40,8 @@ import { OptionError } from './errors.js';
 export const WASM_PAGE = 65536;
 /** Largest 32-bit virtual memory, in wasm pages (4 GiB). */
 export const MAX_WASM_PAGES = 65536;
+/** Largest 64-bit memory V8 (Node 24) lets a module grow to, in wasm pages (16 GiB). */
+export const MAX_WASM64_PAGES = 262144;
 /**
  * Physical memory never reaches 4 GiB, so `OOB_ADDRESS` (+ any access of ≤16 bytes) is always out
  * of its bounds: the fault handler returns it to make the guest trap exactly like the original.
@@ -64,11 +71,20 @@ export const FRAME_SKEW = 64;
 
 /** Fault `info` argument: access size in bytes in the low byte, write flag above it. */
 export const FAULT_WRITE = 0x100;
+/** Fault `info` flag (memory64): the 64-bit `addr + offset` wrapped past 2^64, so the access traps. */
+export const FAULT_WRAP = 0x200;
+/**
+ * Fault `info` flag (memory64): an atomic access. The original checks its alignment before its
+ * bounds, but V8 may check the bounds of the physical access first; a misaligned atomic that is
+ * also out of bounds is therefore given a misaligned address *inside* physical memory, so it
+ * traps as unaligned, as the original does.
+ */
+export const FAULT_ATOMIC = 0x400;
 
 export interface Layout {
   readonly pageSize: number;
   readonly pageShift: number;
-  /** Virtual pages covered by the page tables: the whole 32-bit space. */
+  /** Virtual pages covered by the page tables: the whole 32-bit space, or a memory64's (power of two). */
   readonly numPages: number;
   readonly readTable: number;
   readonly writeTable: number;
@@ -89,11 +105,21 @@ export function checkPageSize(pageSize: number, what: string): void {
   }
 }
 
-/** Computes the layout for a page size. */
-export function computeLayout(pageSize: number): Layout {
+/** Table entries for a 64-bit memory of at most `maximumPages` wasm pages: a power of two of pages. */
+export function memory64TablePages(pageSize: number, maximumPages: number): number {
+  const pages = Math.ceil((Math.min(maximumPages, MAX_WASM64_PAGES) * WASM_PAGE) / pageSize);
+  return 2 ** Math.ceil(Math.log2(Math.max(pages, 1)));
+}
+
+/** The layout of a guest: tables for the 32-bit space, or for a memory64's maximum. */
+export function guestLayout(pageSize: number, memory64: boolean, maximumPages: number): Layout {
+  return memory64 ? computeLayout(pageSize, memory64TablePages(pageSize, maximumPages)) : computeLayout(pageSize);
+}
+
+/** Computes the layout for a page size, with tables of `numPages` entries (default: the 32-bit space). */
+export function computeLayout(pageSize: number, numPages = (MAX_WASM_PAGES * WASM_PAGE) / pageSize): Layout {
   if (!isValidPageSize(pageSize)) throw new RangeError(`page size must be a power of two between ${MIN_PAGE_SIZE} and ${MAX_PAGE_SIZE}`);
   const pageShift = Math.log2(pageSize);
-  const numPages = (MAX_WASM_PAGES * WASM_PAGE) / pageSize;
   const readTable = READ_TABLE_ADDRESS;
   const writeTable = readTable + numPages * 4;
   const frameBase = Math.ceil((writeTable + numPages * 4) / WASM_PAGE) * WASM_PAGE + FRAME_SKEW;

@@ -1,7 +1,8 @@
 /**
  * @fileoverview Child slots of the expression kinds binaryen.js has no getters for (table.fill,
- * table.copy, table.init, try_table, throw_ref, struct/array atomics), and the offset expression
- * of a data segment (binaryen.js only reports constant offsets).
+ * table.copy, table.init, try_table, throw_ref, struct/array atomics), the offset expression
+ * of a data segment (binaryen.js only reports constant offsets), and the high 32 bits of a memory
+ * access's 64-bit offset (memory64 allows offsets ≥ 2^32; the C API returns the low 32 bits).
  *
  * binaryen's expressions are C++ objects in binaryen.js's own linear memory, and a child is a
  * pointer field. We do not hard-code the field offsets: once per process, a probe module is parsed
@@ -96,6 +97,43 @@ function outermost(body: number): number {
 
 let slots: Map<number, readonly HiddenSlot[]> | null = null;
 let segmentOffsetField = -1;
+/** Expression id → byte offset of the high word of its 64-bit `offset` field. */
+const offsetHighField = new Map<number, number>();
+
+/** Accesses probed for their offset's high word, with offset=0x1_2345_6789 on a 64-bit memory. */
+const OFFSET_PROBES: readonly (readonly [kind: string, body: string])[] = [
+  ['Load', '(drop (i32.load offset=0x123456789 (i64.const 0)))'],
+  ['Store', '(i32.store offset=0x123456789 (i64.const 0) (i32.const 0))'],
+  ['SIMDLoad', '(drop (v128.load32_splat offset=0x123456789 (i64.const 0)))'],
+  ['SIMDLoadStoreLane', '(drop (v128.load32_lane offset=0x123456789 0 (i64.const 0) (v128.const i64x2 0 0)))'],
+  ['AtomicRMW', '(drop (i32.atomic.rmw.add offset=0x123456789 (i64.const 0) (i32.const 0)))'],
+  ['AtomicCmpxchg', '(drop (i32.atomic.rmw.cmpxchg offset=0x123456789 (i64.const 0) (i32.const 0) (i32.const 0)))'],
+];
+
+function probeOffsets(): void {
+  let module;
+  try {
+    const funcs = OFFSET_PROBES.map(([, body], i) => `(func $o${i} ${body})`).join('\n');
+    module = binaryen.parseText(`(module (memory i64 1 1 shared) ${funcs})`);
+  } catch {
+    return;
+  }
+  try {
+    OFFSET_PROBES.forEach(([kind], i) => {
+      const expr = outermost(C._BinaryenFunctionGetBody!(module.getFunction(`o${i}`) as unknown as number));
+      const id = C[`_Binaryen${kind}Id`]?.();
+      if (id === undefined || C._BinaryenExpressionGetId!(expr) !== id) return;
+      for (let w = 2; w < SCAN_WORDS - 1; w++) {
+        if (load(expr + 4 * w) === 0x23456789 && load(expr + 4 * w + 4) === 1) {
+          offsetHighField.set(id, 4 * w + 4);
+          return;
+        }
+      }
+    });
+  } finally {
+    module.dispose();
+  }
+}
 
 function runProbes(): void {
   slots = new Map();
@@ -115,6 +153,7 @@ function runProbes(): void {
       const offsets = findOffsets(expr, p.children);
       if (offsets) slots!.set(id, offsets.map(slotAt));
     });
+    probeOffsets();
     const segment = module.getDataSegmentByIndex(0) as unknown as number;
     const offsets = findOffsets(segment, [k(7654321)]);
     if (offsets) segmentOffsetField = offsets[0]!;
@@ -140,4 +179,14 @@ export function setDataSegmentOffset(segment: number, expr: ExpressionRef): void
   if (slots === null) runProbes();
   if (segmentOffsetField < 0) throw new Error('data segment offset field unknown');
   store(segment + segmentOffsetField, expr);
+}
+
+/**
+ * The high 32 bits of a memory access's offset (expression id `id`), or -1 if this binaryen build's
+ * layout is unknown for that kind.
+ */
+export function offsetHigh(expr: ExpressionRef, id: number): number {
+  if (slots === null) runProbes();
+  const field = offsetHighField.get(id);
+  return field === undefined ? -1 : load(expr + field) >>> 0;
 }

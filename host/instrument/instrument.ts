@@ -8,13 +8,14 @@
  */
 import { ABI_VERSION, DATA_SECTION, META_SECTION, encodeMeta, type GuestMeta } from '../abi.js';
 import { encodeUleb } from '../leb128.js';
-import { checkPageSize, computeLayout, MAX_PHYS_WASM_PAGES, MAX_WASM_PAGES, type Layout } from '../layout.js';
+import { checkPageSize, guestLayout, MAX_PHYS_WASM_PAGES, MAX_WASM64_PAGES, MAX_WASM_PAGES, type Layout } from '../layout.js';
 import { OptionError } from '../errors.js';
 import { binaryen, C, FEATURES_ALL, VERSION, type Module } from './binaryen.js';
 import { diagnostic } from './diagnostics.js';
 import { emitFeatures } from './features.js';
 import { addAbiImports, MemoryPass, NestedPop, type PassCounts } from './memory-pass.js';
 import { optimizationsKey, resolveOptimizations, type Optimizations } from './optimizations.js';
+import { addAbi64Imports, Memory64Pass } from './memory64-pass.js';
 import { readSegments } from './segments.js';
 import { scanMemories } from './sections.js';
 import { expressionName, UnsupportedExpression } from './visitor.js';
@@ -54,9 +55,12 @@ export function checkInstrumentOptions(options: InstrumentOptions): { pageSize: 
 export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentResult {
   const { pageSize, optimize } = checkInstrumentOptions(options);
   const memories = scanMemories(bytes);
-  if (memories.some((m) => m.memory64)) throw diagnostic('FM1010');
   if (memories.length > 1) throw diagnostic('FM1011', memories.length);
   if (memories.some((m) => m.shared)) throw diagnostic('FM1012');
+  const memory64 = memories.some((m) => m.memory64);
+  // An engine without memory64 (Node 20) cannot validate a memory64 module, but can run its
+  // instrumented form (32-bit physical memory): binaryen validates it instead.
+  let binaryenValidates = false;
   if (!WebAssembly.validate(bytes as BufferSource)) {
     let reason = 'rejected by the WebAssembly validator';
     try {
@@ -64,7 +68,8 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
     } catch (err) {
       reason = (err as Error).message.replace(/^WebAssembly\.Module\(\): /, '');
     }
-    throw diagnostic('FM1005', reason);
+    if (!(memory64 && /memory64/.test(reason))) throw diagnostic('FM1005', reason);
+    binaryenValidates = true;
   }
 
   let module: Module;
@@ -74,6 +79,10 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
     throw diagnostic('FM1014', describe(err));
   }
   try {
+    if (binaryenValidates) {
+      module.setFeatures(FEATURES_ALL);
+      if (!module.validate()) throw diagnostic('FM1005', 'rejected by binaryen\'s validator (this Node has no memory64 to ask)');
+    }
     return rewrite(module, pageSize, optimize, options);
   } catch (err) {
     // binaryen.js throws C++ exceptions as plain objects: every thrown value leaves as an Error with a code.
@@ -95,8 +104,10 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
   const info = hasMemory ? module.getMemoryInfo() : null;
   const initialPages = info?.initial ?? 0;
   const hasMaximum = info?.max !== undefined && info.max !== null;
-  const maximumPages = hasMaximum ? Math.min(info!.max!, MAX_WASM_PAGES) : MAX_WASM_PAGES;
-  const layout = computeLayout(pageSize);
+  const memory64 = info?.is64 === true;
+  const maxPages = memory64 ? MAX_WASM64_PAGES : MAX_WASM_PAGES;
+  const maximumPages = hasMaximum ? Math.min(info!.max!, maxPages) : maxPages;
+  const layout = guestLayout(pageSize, memory64, maximumPages);
 
   // Data segments: recorded in metadata, removed from the module.
   const { meta: segments, data, index: segmentIndex } = readSegments(module);
@@ -125,8 +136,9 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
   module.setMemory(Math.ceil(layout.frameBase / 65536), MAX_PHYS_WASM_PAGES, null, [], true, false, memoryName);
   module.addMemoryImport(memoryName, 'farmem', 'memory', true);
   addAbiImports(module);
+  if (memory64) addAbi64Imports(module);
 
-  const pass = new MemoryPass(module, layout, memoryName, segmentIndex, optimize);
+  const pass = memory64 ? new Memory64Pass(module, layout, memoryName, segmentIndex) : new MemoryPass(module, layout, memoryName, segmentIndex, optimize);
   const total = module.getNumFunctions();
   let instrumented = 0;
   for (let i = 0; i < total; i++) {
@@ -153,6 +165,7 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
     initialPages,
     maximumPages,
     hasMaximum,
+    ...(memory64 ? { memory64 } : {}),
     memoryExport,
     memoryImport: info?.module ? { module: info.module, name: info.base ?? '' } : null,
     segments,

@@ -82,7 +82,7 @@ function operand(kind: string, field: string): Operand {
 }
 
 /** How to read one kind of access: address slot, offset, size, write flag, other operands. */
-interface AccessKind {
+export interface AccessKind {
   readonly ptr: Operand;
   readonly getOffset: (e: ExpressionRef) => number;
   readonly setOffset: (e: ExpressionRef, o: number) => void;
@@ -113,7 +113,7 @@ const laneBytes = new Map<number, number>([
 ]);
 const atomicWaitBytes = (e: ExpressionRef) => (C._BinaryenAtomicWaitGetExpectedType!(e) === binaryen.i64 ? 8 : 4);
 
-const ACCESS = new Map<number, AccessKind>([
+export const ACCESS = new Map<number, AccessKind>([
   [ID.Load, access('Load', C._BinaryenLoadGetBytes!, () => false, [])],
   [ID.Store, access('Store', C._BinaryenStoreGetBytes!, () => true, ['Value'])],
   [ID.AtomicRMW, access('AtomicRMW', C._BinaryenAtomicRMWGetBytes!, () => true, ['Value'])],
@@ -390,7 +390,7 @@ export class MemoryPass extends Visitor {
   }
 }
 
-function isTrivial(expr: ExpressionRef): boolean {
+export function isTrivial(expr: ExpressionRef): boolean {
   const id = getId(expr);
   return id === ID.Const || id === ID.LocalGet || id === ID.GlobalGet;
 }

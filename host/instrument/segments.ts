@@ -27,7 +27,10 @@ export interface Segments {
 function constValue(expr: ExpressionRef): number | null {
   const type = C._BinaryenExpressionGetType!(expr);
   if (type === binaryen.i32) return C._BinaryenConstGetValueI32!(expr) >>> 0;
-  if (type === binaryen.i64) return (C._BinaryenConstGetValueI64High!(expr) >>> 0) * 2 ** 32 + (C._BinaryenConstGetValueI64Low!(expr) >>> 0);
+  if (type === binaryen.i64) {
+    const value = BigInt.asUintN(64, (binaryen as unknown as { _BinaryenConstGetValueI64(e: number): bigint })._BinaryenConstGetValueI64(expr));
+    return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value); // past 2^53: out of bounds anyway
+  }
   return null;
 }
 

@@ -6,7 +6,7 @@
  */
 import { ABI_MODULE, DATA_SECTION, decodeMeta, META_SECTION, type GuestMeta } from '../abi.js';
 import { OptionError } from '../errors.js';
-import { checkPageSize, computeLayout } from '../layout.js';
+import { checkPageSize, guestLayout } from '../layout.js';
 import type { PrefetchPolicy } from '../prefetch/policy.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import type { SyncPageStore } from '../store/page-store.js';
@@ -18,6 +18,7 @@ import { PhysicalMemory } from './physical-memory.js';
 import { startRemoteIo } from './remote-io.js';
 import type { VirtualMemory } from './virtual-memory.js';
 import { instrumentCached } from './instrument-cache.js';
+import { memory64Imports } from './memory64-imports.js';
 import { importedMemory, writeInitialImage, type ImportedMemory } from './initial-image.js';
 import { assertImportsProvided, type ImportObject } from '../wasi/link.js';
 import { resolveOptimizations, type Optimizations } from '../instrument/optimizations.js';
@@ -120,7 +121,7 @@ export async function instantiate(
   if (meta.pageSize !== pageSize && options.pageSize !== undefined) {
     throw new OptionError(`module was instrumented for ${meta.pageSize}-byte pages, but pageSize is ${pageSize}`);
   }
-  const layout = computeLayout(meta.pageSize);
+  const layout = guestLayout(meta.pageSize, meta.memory64 === true, meta.maximumPages);
 
   if (options.store && options.remote) throw new OptionError('"store" and "remote" are exclusive: pages live either in-process or on servers');
   const store = options.remote ? null : options.store ?? new EmbeddedStore(meta.pageSize);
@@ -200,19 +201,21 @@ async function link(
   const dropped = new Uint8Array(meta.segments.length);
   meta.segments.forEach((s, i) => { if (s.offset) dropped[i] = 1; }); // active segments are dropped after instantiation
 
+  /** memory.init with exact, non-negative numbers. */
+  const initSegment = (segment: number, dst: number, src: number, n: number) => {
+    pager.flushBounce();
+    const data = dropped[segment] ? EMPTY : segments[segment]!;
+    if (src + n > data.length || dst + n > pager.virtualBytes) throw new WebAssembly.RuntimeError('memory access out of bounds');
+    pager.writeVirtual(dst, data, src, n);
+  };
   const farmemImports: Record<string, WebAssembly.ImportValue> = {
     memory: pager.memory,
     fault: (addr: number, offset: number, info: number) => pager.fault(addr, offset, info),
-    grow: (delta: number) => pager.grow(delta),
-    copy: (dst: number, src: number, n: number) => pager.copy(dst, src, n),
-    fill: (dst: number, value: number, n: number) => pager.fill(dst, value, n),
-    init: (segment: number, dst: number, src: number, n: number) => {
-      pager.flushBounce();
-      const data = dropped[segment] ? EMPTY : segments[segment]!;
-      dst >>>= 0; src >>>= 0; n >>>= 0;
-      if (src + n > data.length || dst + n > pager.virtualBytes) throw new WebAssembly.RuntimeError('memory access out of bounds');
-      pager.writeVirtual(dst, data, src, n);
-    },
+    grow: (delta: number) => pager.grow(delta >>> 0),
+    copy: (dst: number, src: number, n: number) => pager.copy(dst >>> 0, src >>> 0, n >>> 0),
+    fill: (dst: number, value: number, n: number) => pager.fill(dst >>> 0, value, n >>> 0),
+    init: (segment: number, dst: number, src: number, n: number) => initSegment(segment, dst >>> 0, src >>> 0, n >>> 0),
+    ...(meta.memory64 ? memory64Imports(pager, initSegment) : {}),
     drop: (segment: number) => { dropped[segment] = 1; },
     wait: () => { throw new WebAssembly.RuntimeError('Atomics.wait cannot be called in this context'); }, // V8's message
     // The optional guest-facing hint API (assembly/farmem.ts): madvise-like advice.

@@ -192,8 +192,12 @@ export class Pager {
    * memory) when the access is out of bounds, exactly where the original would.
    */
   fault(addr: number, offset: number, info: number): number {
+    return this.faultAt((addr >>> 0) + (offset >>> 0), info);
+  }
+
+  /** `fault()` at an exact effective address (up to 2^53: memory64's `fault64` passes its own). */
+  faultAt(ea: number, info: number): number {
     if (this.pendingAddr >= 0) this.flushBounce();
-    const ea = (addr >>> 0) + (offset >>> 0);
     const size = info & 0xff;
     if (ea + size > this.virtualBytes) return (OOB_ADDRESS + (ea & 15)) | 0;
     const write = (info & FAULT_WRITE) !== 0;
@@ -233,23 +237,20 @@ export class Pager {
     return address;
   }
 
-  /** `farmem.grow(delta)`: memory.grow on the virtual memory. */
+  /** `farmem.grow(delta)`: memory.grow on the virtual memory, by `delta` (≥ 0) wasm pages. */
   grow(delta: number): number {
     if (this.pendingAddr >= 0) this.flushBounce();
     const old = this.control[kVirtualPages]!;
-    const pages = old + (delta >>> 0);
+    const pages = old + delta;
     if (pages > this.maximumPages) return -1;
     this.control[kVirtualPages] = pages;
     if ('fraction' in this.budget) this.growPool(pages);
     return old;
   }
 
-  /** `farmem.copy(dst, src, n)`: memory.copy, with memmove semantics and all-or-nothing bounds. */
+  /** `farmem.copy(dst, src, n)`: memory.copy, with memmove semantics and all-or-nothing bounds (non-negative exact numbers). */
   copy(dst: number, src: number, n: number): void {
     if (this.pendingAddr >= 0) this.flushBounce();
-    dst >>>= 0;
-    src >>>= 0;
-    n >>>= 0;
     const size = this.virtualBytes;
     if (src + n > size || dst + n > size) throw oob();
     const ps = this.pageSize;
@@ -275,8 +276,6 @@ export class Pager {
   /** `farmem.fill(dst, value, n)`: memory.fill. */
   fill(dst: number, value: number, n: number): void {
     if (this.pendingAddr >= 0) this.flushBounce();
-    dst >>>= 0;
-    n >>>= 0;
     if (dst + n > this.virtualBytes) throw oob();
     this.scratch.fill(value & 0xff);
     for (let done = 0; done < n; ) {

@@ -164,8 +164,9 @@ export async function runOriginal(wasm: Uint8Array, calls: readonly Call[], opti
 
 /** Runs `wasm` instrumented under farmem with a tiny frame pool; returns the record and final stats. */
 export async function runFarmem(wasm: Uint8Array, calls: readonly Call[], options: DiffOptions): Promise<{ record: RunRecord; stats: RuntimeStats | null }> {
-  const module = await WebAssembly.compile(wasm as BufferSource);
-  const importsFor = options.imports ?? ((log: string[]) => loggingImports(module, log, options.nanEqual));
+  // With imports given, the original is never compiled here: Node 20 runs a memory64 module only instrumented.
+  const module = options.imports ? null : await WebAssembly.compile(wasm as BufferSource);
+  const importsFor = options.imports ?? ((log: string[]) => loggingImports(module!, log, options.nanEqual));
   let fm: FarmemInstance | null = null;
   const local = options.local ?? { bytes: options.pageSize * (options.frames ?? 2) };
   const record = await drive(async (imports) => {
