@@ -14,6 +14,7 @@
  * global's value comes from the caller's imports, as V8 would take it.
  */
 import type { GuestMeta } from '../abi.js';
+import { encodeUleb } from '../leb128.js';
 import { WASM_PAGE } from '../layout.js';
 import type { Pager } from './pager.js';
 
@@ -23,16 +24,7 @@ export interface ImportedMemory {
   readonly bytes: Uint8Array;
 }
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
+const uleb = (n: number): number[] => [...encodeUleb(n)];
 
 function name(text: string): number[] {
   const bytes = [...new TextEncoder().encode(text)];
