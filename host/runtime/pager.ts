@@ -17,6 +17,10 @@
  */
 import { BOUNCE_ADDRESS, FAULT_WRITE, frameAddress, kGeneration, kGuestAck, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
 import { Advice, type FaultInfo, type PrefetchPolicy } from '../prefetch/policy.js';
+import { StoreError } from '../errors.js';
+import {
+  evictChannel, faultChannel, prefetchChannel, publishEvict, publishFault, publishPrefetch, publishStoreError, storeErrorChannel,
+} from '../stats/channels.js';
 import { Counters } from '../stats/counters.js';
 import { FaultLatency } from '../stats/latency.js';
 import type { PageIo } from './page-io.js';
@@ -78,6 +82,20 @@ export function frameLimits(layout: Layout, budget: FrameBudget, initialPages: n
   return { initial: Math.min(max, pool(initialPages)), max };
 }
 
+/**
+ * The fault a prefetch policy is shown, one object reused for every fault. `time` reads the clock
+ * when the policy asks (during `onFault`): storing a fresh double in a field would allocate a heap
+ * number on every fault, for a value the built-in policies never read.
+ */
+class PolicyFaultInfo implements FaultInfo {
+  page = 0;
+  prefetchHit = false;
+  numPages = 0;
+  get time(): number {
+    return performance.now() * 1e6;
+  }
+}
+
 export class Pager {
   readonly layout: Layout;
   readonly memory: WebAssembly.Memory;
@@ -110,7 +128,7 @@ export class Pager {
   private pendingBytes = 0;
   private readonly scratch: Uint8Array;
   private readonly prefetchOut = new Int32Array(MAX_PREFETCH);
-  private readonly faultInfo: FaultInfo = { page: 0, prefetchHit: false, time: 0, numPages: 0 };
+  private readonly faultInfo = new PolicyFaultInfo();
   /** Marks of the fault being served (performance.now() ms) and what it turned out to be. */
   private timing = false;
   private markSent = 0;
@@ -400,16 +418,27 @@ export class Pager {
 
   /** Makes `page` resident and mapped for reading (and writing); returns its frame. */
   private ensure(page: number, write: boolean): number {
-    if (!this.threaded) return this.ensureLocked(page, write);
-    // Safepoint: the guest holds no translation now, so every generation published so far is safe.
-    Atomics.store(this.control, kGuestAck, Atomics.load(this.control, kGeneration));
-    Atomics.notify(this.control, kGuestAck);
-    this.table.lock();
     try {
-      return this.ensureLocked(page, write);
-    } finally {
-      this.table.unlock();
+      if (!this.threaded) return this.ensureLocked(page, write);
+      // Safepoint: the guest holds no translation now, so every generation published so far is safe.
+      Atomics.store(this.control, kGuestAck, Atomics.load(this.control, kGeneration));
+      Atomics.notify(this.control, kGuestAck);
+      this.table.lock();
+      try {
+        return this.ensureLocked(page, write);
+      } finally {
+        this.table.unlock();
+      }
+    } catch (e) {
+      if (e instanceof StoreError && storeErrorChannel.hasSubscribers) publishStoreError(e);
+      throw e;
     }
+  }
+
+  /** Reports a served fault to the trace hook and the `farmem:fault` channel. */
+  private noteFault(page: number, kind: FaultKind): void {
+    this.onFault?.(page, kind);
+    if (faultChannel.hasSubscribers) publishFault(page, kind);
   }
 
   private ensureLocked(page: number, write: boolean): number {
@@ -435,10 +464,10 @@ export class Pager {
         if (prefetchHit) {
           this.counters.prefetchHits++;
           flags &= ~PREFETCHED;
-          this.onFault?.(page, FaultKind.PrefetchHit);
+          this.noteFault(page, FaultKind.PrefetchHit);
           if (this.prefetch !== null) this.runPrefetch(page, true, frame);
         } else {
-          this.onFault?.(page, wasMapped ? FaultKind.WriteMinor : FaultKind.Minor);
+          this.noteFault(page, wasMapped ? FaultKind.WriteMinor : FaultKind.Minor);
         }
       }
     } else {
@@ -449,7 +478,7 @@ export class Pager {
       this.counters.majorFaults++;
       this.table.assign(frame, page);
       flags = 0;
-      this.onFault?.(page, FaultKind.Major);
+      this.noteFault(page, FaultKind.Major);
       if (this.prefetch !== null) {
         // Prefetch reads are issued after the demand read, and we wait only for the demand.
         this.frameFlags[frame] = REFERENCED | PINNED;
@@ -499,7 +528,7 @@ export class Pager {
         for (let p = first; p <= last; p++) {
           const frame = this.frameOfPage[p]! - 1;
           if (frame < 0 || this.frameFlags[frame]! & PINNED) continue;
-          this.evict(frame, p, this.frameFlags[frame]!);
+          this.evict(frame, p, this.frameFlags[frame]!, 'hint');
         }
       } finally {
         this.unlock();
@@ -537,7 +566,6 @@ export class Pager {
     const info = this.faultInfo;
     info.page = page;
     info.prefetchHit = hit;
-    info.time = performance.now() * 1e6;
     const numPages = Math.ceil(this.virtualBytes / this.pageSize);
     info.numPages = numPages;
     const count = this.prefetch!.onFault(info, this.prefetchOut);
@@ -545,11 +573,16 @@ export class Pager {
     // Never let prefetching evict the page being faulted in, nor use more than half the pool.
     this.frameFlags[pinned]! |= PINNED;
     const limit = Math.min(count, this.table.frames >>> 1);
+    let issued = 0;
     for (let i = 0; i < limit; i++) {
       const p = this.prefetchOut[i]!;
-      if (p >= 0 && p < numPages && this.frameOfPage[p] === 0) this.startPrefetch(p);
+      if (p >= 0 && p < numPages && this.frameOfPage[p] === 0) {
+        this.startPrefetch(p);
+        issued++;
+      }
     }
     this.frameFlags[pinned]! &= ~PINNED;
+    if (prefetchChannel.hasSubscribers) publishPrefetch(page, hit, this.prefetchOut, count, issued);
   }
 
   /** A free frame, evicting if none is free. */
@@ -576,13 +609,13 @@ export class Pager {
       const f = this.table.clockStep(PINNED);
       if (f < 0) continue;
       const page = this.table.pageOf(f);
-      this.evict(f, page, this.frameFlags[f]!);
+      this.evict(f, page, this.frameFlags[f]!, 'reclaim');
       // evict() released the frame onto the free stack; take it back.
       return this.table.popFree();
     }
   }
 
-  private evict(frame: number, page: number, flags: number): void {
+  private evict(frame: number, page: number, flags: number, reason: 'reclaim' | 'hint'): void {
     this.readTable[page] = 0;
     this.writeTable[page] = 0;
     if (flags & IN_FLIGHT) this.io.wait(this.frameTicket[frame]!); // let the read land before reuse
@@ -595,6 +628,7 @@ export class Pager {
     if (flags & PREFETCHED) this.counters.prefetchWasted++;
     this.counters.evictions++;
     this.table.release(frame, page);
+    if (evictChannel.hasSubscribers) publishEvict(page, (flags & DIRTY) !== 0, (flags & PREFETCHED) !== 0, reason);
   }
 
   private unmap(page: number): void {

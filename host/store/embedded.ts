@@ -6,6 +6,10 @@
  *   index: Int32Array  page → slot + 1 (0 = never written: reads as zeros), grown by doubling
  *   slabs: ArrayBuffer[SLAB_PAGES × pageSize] allocated on demand; slot s lives in slab s / SLAB_PAGES
  *   free:  Int32Array stack of released slots
+ *
+ * The synchronous calls allocate nothing once warm (they are on the fault path): a slot's page and
+ * a frame of the caller's buffer are each copied through a `Uint8Array` view made the first time it
+ * is needed and kept (`slotViews`, `peerViews`), since `TypedArray.set` copies whole arrays only.
  */
 import type { SyncPageStore } from './page-store.js';
 
@@ -21,6 +25,11 @@ export class EmbeddedStore implements SyncPageStore {
   private slots = 0;
   private freeSlots = new Int32Array(64);
   private freeTop = 0;
+  /** A view of each slot's page, made on its first use. */
+  private slotViews: Uint8Array[] = [];
+  /** The caller's buffer (physical memory) and page-sized views of it by page-aligned offset. */
+  private peer: Uint8Array | null = null;
+  private peerViews: Uint8Array[] = [];
 
   constructor(readonly pageSize: number) {
     this.slabPages = Math.max(1, SLAB_BYTES / pageSize);
@@ -38,9 +47,7 @@ export class EmbeddedStore implements SyncPageStore {
       into.fill(0, at, at + this.pageSize);
       return;
     }
-    const offset = (slot & (this.slabPages - 1)) * this.pageSize;
-    const slab = this.slabs[slot >>> this.slabShift]!;
-    into.set(slab.subarray(offset, offset + this.pageSize), at);
+    into.set(this.slotView(slot), at);
   }
 
   writeSync(page: number, data: Uint8Array, at: number): void {
@@ -50,8 +57,7 @@ export class EmbeddedStore implements SyncPageStore {
       slot = this.allocSlot();
       this.index[page] = slot + 1;
     }
-    const offset = (slot & (this.slabPages - 1)) * this.pageSize;
-    this.slabs[slot >>> this.slabShift]!.set(data.subarray(at, at + this.pageSize), offset);
+    this.slotView(slot).set(this.peerView(data, at));
   }
 
   freeSync(page: number): void {
@@ -78,7 +84,42 @@ export class EmbeddedStore implements SyncPageStore {
   }
   async close(): Promise<void> {
     this.slabs.length = 0;
+    this.slotViews = [];
+    this.peer = null;
+    this.peerViews = [];
     this.index = new Int32Array(0);
+  }
+
+  private slotView(slot: number): Uint8Array {
+    let view = this.slotViews[slot];
+    if (view === undefined) {
+      const offset = (slot & (this.slabPages - 1)) * this.pageSize;
+      view = this.slabs[slot >>> this.slabShift]!.subarray(offset, offset + this.pageSize);
+      this.slotViews[slot] = view;
+    }
+    return view;
+  }
+
+  /**
+   * `buf[at .. at + pageSize)` as a view: `buf` itself when it is one page, else a kept view (frames
+   * sit at `frameBase + f × pageSize`, so `at / pageSize` rounded down tells them apart).
+   */
+  private peerView(buf: Uint8Array, at: number): Uint8Array {
+    const ps = this.pageSize;
+    if (at === 0 && buf.length === ps) return buf;
+    if (buf !== this.peer) {
+      // Physical memory grew (a new view of it): views of the old one would still be right, but
+      // are dropped so they do not keep the old buffer object alive.
+      this.peer = buf;
+      this.peerViews = [];
+    }
+    const k = Math.floor(at / ps);
+    let view = this.peerViews[k];
+    if (view === undefined || view.byteOffset !== buf.byteOffset + at) {
+      view = buf.subarray(at, at + ps);
+      this.peerViews[k] = view;
+    }
+    return view;
   }
 
   private allocSlot(): number {
