@@ -5,14 +5,14 @@
  * in the middle of a run (a clear error, no hang).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instantiate } from '../host/index.js';
 import { loadWorkload, workloadPath, WORKLOADS, type WorkloadExports } from '../host/workloads.js';
-import { startServers, type Servers } from './support/servers.js';
+import { faulting, startServers, type Servers } from './support/servers.js';
 
 const TOKEN = 'remote-test-token';
 const SIZE = 128 * 1024;
@@ -21,19 +21,6 @@ const CLI = fileURLToPath(new URL('../dist/host/cli/main.js', import.meta.url));
 
 const traceDir = mkdtempSync(join(tmpdir(), 'farmem-remote-'));
 const traceFile = (name: string) => join(traceDir, `${name}.fmt`);
-
-/**
- * Resolves once a child run is really faulting through its servers: its fault trace has been
- * flushed at least once (the writer buffers 64 KiB of records), so it connected and is mid-run.
- */
-async function faulting(trace: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (existsSync(trace) && statSync(trace).size > 4096) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${trace}: the run never started faulting`);
-}
 
 let servers: Servers;
 beforeAll(async () => {

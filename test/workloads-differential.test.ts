@@ -5,8 +5,8 @@
  * write-backs really happened where memory was short.
  */
 import { describe, expect, it } from 'vitest';
-import { instantiate } from '../host/index.js';
-import { loadWorkload, WORKLOADS, type WorkloadExports } from '../host/workloads.js';
+import { WORKLOADS } from '../host/workloads.js';
+import { runWorkloadFar, workloadReference } from './support/differential.js';
 
 const SIZE = 512 * 1024;
 /** matmul's work grows with n³ and its column walk thrashes tiny pools of 64 KiB pages: keep it smaller. */
@@ -19,35 +19,20 @@ const LOCALS = [
   { name: '2 frames', local: (pageSize: number) => ({ bytes: 2 * pageSize }) },
 ] as const;
 
-const expected = new Map<string, bigint>();
-async function original(name: string): Promise<bigint> {
-  if (!expected.has(name)) {
-    const { instance } = await WebAssembly.instantiate(loadWorkload(name));
-    expected.set(name, (instance.exports as unknown as WorkloadExports).run(sizeOf(name), SEED));
-  }
-  return expected.get(name)!;
-}
-
 describe.each(WORKLOADS.map((w) => w.name))('workload %s', (name) => {
   for (const pageSize of PAGE_SIZES) {
     for (const l of LOCALS) {
       it(`matches the original at ${pageSize} B pages, local ${l.name}`, async () => {
         const local = typeof l.local === 'function' ? l.local(pageSize) : l.local;
-        const fm = await instantiate(loadWorkload(name), {}, { pageSize, local });
-        try {
-          const got = (fm.exports as unknown as WorkloadExports).run(sizeOf(name), SEED);
-          expect(got).toBe(await original(name));
-          const stats = fm.stats();
-          expect(stats.majorFaults).toBeGreaterThan(0);
-          if (l.name !== '100%') {
-            expect(stats.evictions).toBeGreaterThan(0);
-            expect(stats.writeBacks).toBeGreaterThan(0);
-            expect(stats.localBytes).toBeLessThan(stats.virtualBytes);
-          } else {
-            expect(stats.evictions).toBe(0);
-          }
-        } finally {
-          await fm.close();
+        const { result, stats } = await runWorkloadFar(name, sizeOf(name), SEED, { pageSize, local });
+        expect(result).toBe(await workloadReference(name, sizeOf(name), SEED));
+        expect(stats.majorFaults).toBeGreaterThan(0);
+        if (l.name !== '100%') {
+          expect(stats.evictions).toBeGreaterThan(0);
+          expect(stats.writeBacks).toBeGreaterThan(0);
+          expect(stats.localBytes).toBeLessThan(stats.virtualBytes);
+        } else {
+          expect(stats.evictions).toBe(0);
         }
       });
     }

@@ -11,7 +11,8 @@
  *   i64 → `i64:<value>`, multi-value → `[a, b]`, funcref → `func`, a trap → `trap <Class>: <message>`.
  */
 import binaryen from 'binaryen';
-import { instantiate, type FarmemInstance } from '../../host/index.js';
+import { instantiate, loadWorkload, type FarmemInstance } from '../../host/index.js';
+import type { WorkloadExports } from '../../host/workloads.js';
 import type { FarmemOptions } from '../../host/runtime/instance.js';
 import type { RuntimeStats } from '../../host/stats/counters.js';
 
@@ -267,3 +268,28 @@ export const NODE20_FEATURES = binaryen.Features.All & ~(binaryen.Features.GC | 
 
 /** The page sizes the differential tests run at: smallest, typical, largest. */
 export const PAGE_SIZES = [256, 4096, 65536] as const;
+
+/* ── the workload suite (assembly/workloads): checksum on plain V8 vs under farmem ───────────── */
+
+const workloadChecksums = new Map<string, bigint>();
+
+/** A workload's checksum run unmodified on V8 (cached per name, size and seed). */
+export async function workloadReference(name: string, size: number, seed: number): Promise<bigint> {
+  const key = `${name}/${size}/${seed}`;
+  if (!workloadChecksums.has(key)) {
+    const { instance } = await WebAssembly.instantiate(loadWorkload(name));
+    workloadChecksums.set(key, (instance.exports as unknown as WorkloadExports).run(size, seed));
+  }
+  return workloadChecksums.get(key)!;
+}
+
+/** Runs a workload instrumented under farmem with `options` (any store); returns its checksum and final stats. */
+export async function runWorkloadFar(name: string, size: number, seed: number, options: FarmemOptions): Promise<{ result: bigint; stats: RuntimeStats }> {
+  const fm = await instantiate(loadWorkload(name), {}, options);
+  try {
+    const result = (fm.exports as unknown as WorkloadExports).run(size, seed);
+    return { result, stats: fm.stats() };
+  } finally {
+    await fm.close();
+  }
+}

@@ -12,7 +12,7 @@
  * (bounded by `startTimeoutMs`) and reports the process's stderr if it exits first.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -117,5 +117,48 @@ export async function startServers(n: number, options: ServerSpawnOptions = {}):
     stderr: (i) => started[i]!.err(),
     kill: (i, signal = 'SIGKILL') => stop(started[i]!.proc, signal),
     close: async () => { await Promise.all(started.map((s) => stop(s.proc, 'SIGTERM'))); },
+  };
+}
+
+/**
+ * Resolves once a child run is really faulting through its store: its fault trace (`--trace`) has
+ * been flushed at least once (the writer buffers 64 KiB of records), so it connected and is mid-run.
+ */
+export async function faulting(trace: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (existsSync(trace) && statSync(trace).size > 4096) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${trace}: the run never started faulting`);
+}
+
+export interface CliRun {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code, or kills the run and resolves -999 after `timeoutMs`. */
+  exit(timeoutMs: number): Promise<number | null>;
+}
+
+/** Starts `farmem ARGS...` (the built CLI) as a child process, collecting its output. */
+export function spawnFarmem(args: readonly string[]): CliRun {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  // 'close', not 'exit': by then stdout and stderr have been read to the end.
+  const done = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exit: async (timeoutMs) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await done;
+      clearTimeout(timer);
+      return child.signalCode === 'SIGKILL' ? -999 : code;
+    },
   };
 }

@@ -75,6 +75,11 @@ export interface Case {
    * the same program and checks at 5% local memory, with fewer faults to wait for.
    */
   small?: Pick<Case, 'args' | 'setup' | 'stdin'>;
+  /**
+   * A smaller input still, for the heavy cases run through several network stores in one test file
+   * (Redis standalone and cluster), where `small` would cost hundreds of thousands of round trips.
+   */
+  tiny?: Pick<Case, 'args' | 'setup' | 'stdin'>;
 }
 
 export const CASES: Case[] = [
@@ -102,6 +107,7 @@ export const CASES: Case[] = [
     args: ['sort', '/data/nums.bin', '/data/sorted.bin'],
     setup: (d) => writeFileSync(join(d, 'nums.bin'), randomBytes(4 * 200_000, 2)),
     small: { args: ['sort', '/data/nums.bin', '/data/sorted.bin'], setup: (d) => writeFileSync(join(d, 'nums.bin'), randomBytes(4 * 20_000, 2)) },
+    tiny: { args: ['sort', '/data/nums.bin', '/data/sorted.bin'], setup: (d) => writeFileSync(join(d, 'nums.bin'), randomBytes(4 * 2_500, 2)) },
     exitCode: 0,
     check: (d) => {
       const input = new Uint32Array(new Uint8Array(readFileSync(join(d, 'nums.bin'))).buffer);
@@ -115,9 +121,10 @@ export const CASES: Case[] = [
     args: ['wordcount', '12'],
     stdin: () => randomText(150_000, 3),
     small: { args: ['wordcount', '12'], stdin: () => randomText(15_000, 3) },
+    tiny: { args: ['wordcount', '12'], stdin: () => randomText(2_000, 3) },
     exitCode: 0,
   },
-  { name: 'churn', fixture: 'churn', args: ['churn', '30000', '7'], exitCode: 0, small: { args: ['churn', '5000', '7'] } },
+  { name: 'churn', fixture: 'churn', args: ['churn', '30000', '7'], exitCode: 0, small: { args: ['churn', '5000', '7'] }, tiny: { args: ['churn', '1500', '7'] } },
   { name: 'grow', fixture: 'grow', args: ['grow', '48', '512'], exitCode: 0 },
   // Node's WASI test `poll`: stdin is a pipe whose writer has closed (node:wasi's child) or
   // in-process input (farmem's run); both must report POLLIN | POLLHUP once the input is used up.
