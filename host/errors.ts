@@ -45,6 +45,16 @@ export class StoreError extends FarmemError {
   }
 }
 
+/**
+ * A Redis page store failed in a way the user can act on. Codes: FM_ERR_REDIS_AUTH (wrong password
+ * or missing ACL permission), FM_ERR_REDIS_EVICTION_POLICY (the server may evict keys),
+ * FM_ERR_REDIS_OOM (maxmemory reached), FM_ERR_REDIS_UNREACHABLE (cannot connect, or the connection
+ * was lost), FM_ERR_REDIS_TIMEOUT (connected, but no answer in time), FM_ERR_REDIS_CLUSTER_DOWN (a
+ * slot has no reachable master), FM_ERR_REDIS_PAGE_LOST (a written page is gone), FM_ERR_REDIS
+ * (any other error reply).
+ */
+export class RedisStoreError extends StoreError {}
+
 // Declared outside the class: a computed key naming the class itself throws (TDZ) while it is defined.
 const wireStatusKey: unique symbol = Symbol('farmem.wireStatus');
 

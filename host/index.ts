@@ -1,7 +1,7 @@
 /**
  * @fileoverview farmem's public API.
  */
-export { instantiate, type FarmemInstance, type FarmemOptions } from './runtime/instance.js';
+export { instantiate, type FarmemInstance, type FarmemOptions, type RedisOptions, type RemoteOptions } from './runtime/instance.js';
 export { instrument, INSTRUMENTER_VERSION, type InstrumentOptions, type InstrumentResult } from './instrument/instrument.js';
 export type { VirtualMemory } from './runtime/virtual-memory.js';
 export { PlainMemory } from './runtime/virtual-memory.js';

@@ -9,6 +9,8 @@ import { OptionError } from '../errors.js';
 import { checkPageSize, guestLayout } from '../layout.js';
 import type { PrefetchPolicy } from '../prefetch/policy.js';
 import { EmbeddedStore } from '../store/embedded.js';
+import { parseRedisUrl } from '../store/redis/url.js';
+import type { StoreSpec } from '../store/registry.js';
 import type { SyncPageStore } from '../store/page-store.js';
 import { ratio, type RuntimeStats } from '../stats/counters.js';
 import { FarMemory } from './far-memory.js';
@@ -35,6 +37,8 @@ export interface FarmemOptions {
   store?: SyncPageStore;
   /** Memory servers for evicted pages (instead of `store`); served by an I/O worker thread. */
   remote?: RemoteOptions;
+  /** A Redis server or cluster for evicted pages (instead of `store`); served by an I/O worker thread. */
+  redis?: RedisOptions;
   /** Prefetch policy name (`none`, `readahead`, `stride`, `leap`, or one registered). Default `none`. */
   prefetch?: string;
   /** Directory for cached instrumented modules; `false` disables the cache. Default: no cache. */
@@ -62,6 +66,17 @@ export interface RemoteOptions {
   timeoutMs?: number;
 }
 
+export interface RedisOptions {
+  /** `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS), or `redis+cluster://host:port,host:port,…`. */
+  url: string;
+  /** Prefix of this run's keys. Default: a random one. */
+  namespace?: string;
+  /** Leave the run's pages in Redis after close (to inspect them). Default false: they are deleted. */
+  keep?: boolean;
+  /** Deadline of each request in ms. Default 5000. */
+  timeoutMs?: number;
+}
+
 export interface FarmemInstance {
   readonly exports: WebAssembly.Exports;
   /** The guest's memory by virtual address, or null if the module has none. */
@@ -72,7 +87,7 @@ export interface FarmemInstance {
   close(): Promise<void>;
 }
 
-const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'remote', 'prefetch', 'cacheDir', 'onFault', 'onProgress', 'latency', 'optimize']);
+const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'remote', 'redis', 'prefetch', 'cacheDir', 'onFault', 'onProgress', 'latency', 'optimize']);
 
 /** Smallest pool: one frame serves any access (straddles go through the bounce buffer). */
 export const MIN_FRAMES = 1;
@@ -123,8 +138,11 @@ export async function instantiate(
   }
   const layout = guestLayout(meta.pageSize, meta.memory64 === true, meta.maximumPages);
 
-  if (options.store && options.remote) throw new OptionError('"store" and "remote" are exclusive: pages live either in-process or on servers');
-  const store = options.remote ? null : options.store ?? new EmbeddedStore(meta.pageSize);
+  if ([options.store, options.remote, options.redis].filter((x) => x !== undefined).length > 1) {
+    throw new OptionError('"store", "remote" and "redis" are exclusive: pages live in one place');
+  }
+  const spec = storeSpec(options, meta.pageSize);
+  const store = spec ? null : options.store ?? new EmbeddedStore(meta.pageSize);
   if (store && store.pageSize !== meta.pageSize) throw new OptionError(`store page size ${store.pageSize} differs from module page size ${meta.pageSize}`);
   const local = options.local ?? { fraction: 1 };
   const budget: FrameBudget = 'bytes' in local
@@ -139,17 +157,9 @@ export async function instantiate(
   const initialPages = guestMemory ? guestMemory.pages : meta.initialPages;
   const frames = frameLimits(layout, budget, initialPages, meta.maximumPages, store === null);
   const phys = new PhysicalMemory(layout, frames.initial, frames.max);
-  const remote = store ? null : await startRemoteIo(phys, {
-      urls: options.remote!.urls,
-      token: options.remote!.token,
-      namespace: options.remote!.namespace ?? `farmem-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
-      pageSize: meta.pageSize,
-      replication: options.remote!.replication ?? 1,
-      timeoutMs: options.remote!.timeoutMs ?? 5000,
-      freeOnClose: true,
-    });
+  const remote = spec ? await startRemoteIo(phys, spec) : null;
   const io: PageIo = remote ? remote.guest : new StoreIo(store!, phys);
-  const storeName = store ? store.name : options.remote!.urls.join(',');
+  const storeName = store ? store.name : options.redis ? parseRedisUrl(options.redis.url).displayName : options.remote!.urls.join(',');
   const pager = new Pager({
     layout,
     budget,
@@ -182,6 +192,38 @@ export async function instantiate(
     await shutdown().catch(() => {});
     throw err;
   }
+}
+
+/** A random namespace for a run's pages on servers or in Redis. */
+function randomNamespace(): string {
+  return `farmem-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** What the I/O worker should open, or null for an in-process store. */
+function storeSpec(options: FarmemOptions, pageSize: number): StoreSpec | null {
+  if (options.remote) {
+    const timeoutMs = options.remote.timeoutMs ?? 5000;
+    return {
+      kind: 'remote', pageSize, timeoutMs,
+      options: {
+        urls: options.remote.urls,
+        token: options.remote.token,
+        namespace: options.remote.namespace ?? randomNamespace(),
+        pageSize,
+        replication: options.remote.replication ?? 1,
+        timeoutMs,
+        freeOnClose: true,
+      },
+    };
+  }
+  if (options.redis) {
+    const r = options.redis;
+    if (r === null || typeof r !== 'object' || typeof r.url !== 'string') throw new OptionError('"redis" must be { url: "redis://host:port" }');
+    parseRedisUrl(r.url); // a bad URL fails here, with its own message, before any thread starts
+    const timeoutMs = r.timeoutMs ?? 5000;
+    return { kind: 'redis', pageSize, timeoutMs, options: { url: r.url, pageSize, namespace: r.namespace ?? randomNamespace(), keep: r.keep ?? false, timeoutMs } };
+  }
+  return null;
 }
 
 async function link(

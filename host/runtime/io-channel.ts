@@ -12,13 +12,13 @@
  *   done    Int32[R]    sequence of the last completed request in the slot
  *   status  Int32[R]    0 = ok, else an error code for that request
  *   staging u8[R×page]  write-back data: a write copies its frame here, so the frame is free at once
- *   message u8[1024]    UTF-8 text of the last error
+ *   message u8[1024]    the last error: "<Class> <code>\n<message>" in UTF-8 (writeError/readError)
  *
  * Read requests carry a physical-memory offset (the worker writes the page straight into the frame);
  * write requests carry their staging slot. A read of a page whose write-back is still in flight is
  * served from the staging copy by the worker, so it never sees stale data.
  */
-import { StoreError } from '../errors.js';
+import { RedisStoreError, StoreError } from '../errors.js';
 import type { PageIo } from './page-io.js';
 
 /** Where the producer finds physical memory's current bytes (re-derived when memory grows). */
@@ -89,6 +89,30 @@ export function writeMessage(buffers: ChannelBuffers, text: string): void {
 export function readMessage(buffers: ChannelBuffers): string {
   const length = new DataView(buffers.message.buffer, buffers.message.byteOffset).getUint32(0, true);
   return new TextDecoder().decode(buffers.message.slice(4, 4 + length));
+}
+
+/** Store errors rebuilt on the producer's side by class name (others become a `StoreError`). */
+const ERROR_CLASSES: Record<string, new (code: string, message: string) => StoreError> = { StoreError, RedisStoreError };
+
+/** Records an error for the producer with its class and code, so a typed error crosses the thread boundary. */
+export function writeError(buffers: ChannelBuffers, err: unknown): void {
+  const e = err as { name?: unknown; code?: unknown } | null;
+  const code = typeof e?.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) ? e.code : 'FM_ERR_STORE';
+  const cls = typeof e?.name === 'string' && e.name in ERROR_CLASSES ? e.name : 'StoreError';
+  writeMessage(buffers, `${cls} ${code}\n${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** The error recorded by `writeError`, as its class (or `StoreError`), with `prefix` before its message. */
+export function readError(buffers: ChannelBuffers, fallbackCode: string, prefix = ''): StoreError {
+  const text = readMessage(buffers);
+  const m = /^(\w+) ([A-Z][A-Z0-9_]*)\n/.exec(text);
+  if (!m) return new StoreError(fallbackCode, prefix + text);
+  return rebuildError(m[1]!, m[2]!, prefix + text.slice(m[0].length));
+}
+
+/** A store error of class `name` (if known, else `StoreError`) made from another thread's report. */
+export function rebuildError(name: string | undefined, code: string, message: string): StoreError {
+  return new (ERROR_CLASSES[name ?? ''] ?? StoreError)(code, message);
 }
 
 /** Guest side of the channel. Single producer: only the guest thread calls it. */
@@ -186,13 +210,13 @@ export class ChannelIo implements PageIo {
   }
 
   private check(slot: number): void {
-    if (Atomics.load(this.b.status, slot) !== 0) throw new StoreError('FM_ERR_STORE', readMessage(this.b));
+    if (Atomics.load(this.b.status, slot) !== 0) throw readError(this.b, 'FM_ERR_STORE');
   }
 
   /** A background write-back failed: the page would be lost, so the run must stop. */
   private checkGlobal(): void {
     if (Atomics.load(this.b.control, kError) !== 0) {
-      throw new StoreError('FM_ERR_WRITE_BACK', `write-back to the page store failed: ${readMessage(this.b)}`);
+      throw readError(this.b, 'FM_ERR_WRITE_BACK', 'write-back to the page store failed: ');
     }
   }
 }

@@ -1,22 +1,22 @@
 /**
- * @fileoverview The I/O worker: a worker thread that owns the remote page store and serves the
- * request rings (io-channel.ts) of the guest and of the reclaimer. Its event loop sleeps in
- * `Atomics.waitAsync` on the shared doorbell, so the same loop also runs the store's WebSocket
- * connections. Everything submitted since the last wake-up is issued at once: reads and writes are
- * batched into one store call each, and batches are pipelined (a new batch does not wait for earlier
- * ones). A read of a page whose write-back is still in flight (from either ring) is served from that
+ * @fileoverview The I/O worker: a worker thread that owns the page store (farmem servers or Redis,
+ * opened by kind through store/registry.ts) and serves the request rings (io-channel.ts) of the
+ * guest and of the reclaimer. Its event loop sleeps in `Atomics.waitAsync` on the shared doorbell,
+ * so the same loop also runs the store's connections. Everything submitted since the last wake-up
+ * is issued at once: reads and writes are batched into one store call each, and batches are
+ * pipelined (a new batch does not wait for earlier ones). A read of a page whose write-back is still in flight (from either ring) is served from that
  * write's staging copy.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { RemoteStore, type RemoteStoreOptions } from '../store/remote.js';
 import type { PageStore } from '../store/page-store.js';
-import { channelViews, kError, kReady, kShutdown, kSubmitted, OP_READ, OP_WRITE, writeMessage, type ChannelBuffers } from './io-channel.js';
+import { openStore, type StoreSpec } from '../store/registry.js';
+import { channelViews, kError, kReady, kShutdown, kSubmitted, OP_READ, OP_WRITE, writeError, type ChannelBuffers } from './io-channel.js';
 
 export interface IoWorkerData {
   readonly channels: readonly SharedArrayBuffer[];
   readonly doorbell: SharedArrayBuffer;
   readonly memory: WebAssembly.Memory;
-  readonly store: RemoteStoreOptions;
+  readonly store: StoreSpec;
 }
 
 const data = workerData as IoWorkerData;
@@ -35,8 +35,7 @@ function frame(offset: number): Uint8Array {
 function complete(b: ChannelBuffers, seq: number, error: unknown): void {
   const slot = seq & (b.slots - 1);
   if (error) {
-    writeMessage(b, error instanceof Error ? error.message : String(error));
-    for (const c of channels) if (c !== b) writeMessage(c, error instanceof Error ? error.message : String(error));
+    for (const c of channels) writeError(c, error);
     Atomics.store(b.status, slot, 1);
   } else {
     Atomics.store(b.status, slot, 0);
@@ -110,8 +109,10 @@ function drain(store: PageStore, b: ChannelBuffers, from: number, to: number): n
         for (const seq of writeSeqs) complete(b, seq, null);
       },
       (err: unknown) => {
-        writeMessage(b, (err as Error)?.message ?? String(err));
-        for (const c of channels) Atomics.store(c.control, kError, 1);
+        for (const c of channels) {
+          writeError(c, err);
+          Atomics.store(c.control, kError, 1);
+        }
         for (const seq of writeSeqs) complete(b, seq, err);
       },
     );
@@ -128,9 +129,9 @@ function drain(store: PageStore, b: ChannelBuffers, from: number, to: number): n
 async function main(): Promise<void> {
   let store: PageStore;
   try {
-    store = await RemoteStore.connect(data.store);
+    store = await openStore(data.store);
   } catch (err) {
-    parentPort!.postMessage({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code });
+    parentPort!.postMessage({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code, name: (err as Error).name });
     return;
   }
   for (const b of channels) Atomics.store(b.control, kReady, 1);

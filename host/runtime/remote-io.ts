@@ -9,9 +9,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { StoreError } from '../errors.js';
 import type { Layout } from '../layout.js';
-import type { RemoteStoreOptions } from '../store/remote.js';
+import type { StoreSpec } from '../store/registry.js';
 import type { FrameTable } from './frame-table.js';
-import { ChannelIo, createChannel, type PhysicalBytes } from './io-channel.js';
+import { ChannelIo, createChannel, rebuildError, type PhysicalBytes } from './io-channel.js';
 import type { IoWorkerData } from './io-worker.js';
 import type { PhysicalMemory } from './physical-memory.js';
 import type { ReclaimerData } from './reclaimer-worker.js';
@@ -29,14 +29,14 @@ export function workerUrl(name: string): URL {
   return pathToFileURL(built);
 }
 
-/** Resolves when the worker posts `{ type: 'ready' }`; rejects with its error otherwise. */
-function started(worker: Worker, what: string): Promise<void> {
+/** Resolves when the worker posts `{ type: 'ready' }`; rejects with its error (after `what: `, if given) otherwise. */
+function started(worker: Worker, what: string | null): Promise<void> {
   return new Promise<void>((ready, fail) => {
-    worker.once('message', (msg: { type: string; message?: string; code?: string }) => {
+    worker.once('message', (msg: { type: string; message?: string; code?: string; name?: string }) => {
       if (msg.type === 'ready') ready();
-      else fail(new StoreError(msg.code ?? 'FM_ERR_STORE_CONNECT', `${what}: ${msg.message}`));
+      else fail(rebuildError(msg.name, msg.code ?? 'FM_ERR_STORE_CONNECT', `${what ? `${what}: ` : ''}${msg.message}`));
     });
-    worker.once('error', (err) => fail(new StoreError('FM_ERR_WORKER', `${what}: ${err.message}`, { cause: err })));
+    worker.once('error', (err) => fail(new StoreError('FM_ERR_WORKER', `${what ?? 'the I/O worker failed'}: ${err.message}`, { cause: err })));
   });
 }
 
@@ -55,7 +55,7 @@ export interface RemoteIo {
   startReclaimer(table: FrameTable, layout: Layout): Promise<() => Promise<void>>;
 }
 
-export async function startRemoteIo(phys: PhysicalMemory, store: RemoteStoreOptions): Promise<RemoteIo> {
+export async function startRemoteIo(phys: PhysicalMemory, store: StoreSpec): Promise<RemoteIo> {
   const doorbell = new SharedArrayBuffer(4);
   const guestChannel = createChannel(store.pageSize);
   const reclaimChannel = createChannel(store.pageSize);
@@ -63,12 +63,13 @@ export async function startRemoteIo(phys: PhysicalMemory, store: RemoteStoreOpti
   const io = new Worker(workerUrl('io-worker'), { workerData: data });
   const ioExited = exited(io);
   try {
-    await started(io, 'cannot connect to the memory servers');
+    // A Redis error names the server and the fix itself.
+    await started(io, store.kind === 'redis' ? null : 'cannot connect to the memory servers');
   } catch (err) {
     await io.terminate();
     throw err;
   }
-  const timeoutMs = (store.timeoutMs ?? 5000) + 1000;
+  const timeoutMs = store.timeoutMs + 1000;
   const guest = new ChannelIo(guestChannel, store.pageSize, phys as PhysicalBytes, new Int32Array(doorbell), timeoutMs, ioExited);
   return {
     guest,

@@ -10,6 +10,7 @@ import { TraceWriter } from '../../trace/index.js';
 import { Wasi } from '../../wasi/index.js';
 import { instantiate, type FarmemInstance, type FarmemOptions } from '../../runtime/instance.js';
 import type { RuntimeStats } from '../../stats/counters.js';
+import { storeKindOf } from '../../store/registry.js';
 import { action } from '../action.js';
 import { collect, defaultCacheDir, optimizationFlags, optimizationsFromFlags, parseLocalFlag, parsePageSize, readModule } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -26,6 +27,8 @@ interface RunFlags {
   store: string;
   token?: string;
   replication: string;
+  namespace?: string;
+  keep: boolean;
   env: string[];
   dir: string[];
   trace?: string;
@@ -42,9 +45,12 @@ export function registerRun(program: Command): void {
     .option('--local <size|pct>', 'local memory: a fraction of the guest memory (25%) or a size (64MiB)', '100%')
     .option('--page-size <bytes>', 'page size: a power of two from 256 to 64KiB', '4096')
     .option('--prefetch <policy>', 'prefetch policy: none, readahead, stride, leap', 'none')
-    .option('--store <where>', 'where evicted pages live: embedded, or memory servers ws://host:port[,ws://...]', 'embedded')
+    .option('--store <where>', 'where evicted pages live: embedded; memory servers ws://host:port[,ws://...]; '
+      + 'Redis redis://[user:pass@]host:port[/db] (rediss:// for TLS); a Redis Cluster redis+cluster://host:port,host:port,...', 'embedded')
     .option('--token <secret>', 'the memory servers\' token (or FARMEM_TOKEN)')
     .option('--replication <n>', 'copies of every page on distinct servers', '1')
+    .option('--namespace <name>', 'prefix of this run\'s pages on the servers or in Redis (default: a random one)')
+    .option('--keep', 'Redis: leave the run\'s pages in Redis at the end, to inspect them (keys {NAMESPACE:chunk}:page)', false)
     .option('--stats <format>', 'stats on stderr after the run: text, json or none', 'text')
     .option('--env <K=V>', 'environment variable for a WASI program (repeatable)', collect, [])
     .option('--dir <host[:guest]>', 'preopen a host directory for a WASI program (repeatable)', collect, [])
@@ -56,16 +62,17 @@ export function registerRun(program: Command): void {
 Examples:
   farmem run build/assembly/seqscan.wasm --invoke run 16777216 1 --local 25%
   farmem run prog.wasm --local 64MiB --prefetch leap --dir . -- input.txt
-  farmem run prog.wasm --stats json 2> stats.json`)
+  farmem run prog.wasm --stats json 2> stats.json
+  farmem run prog.wasm --local 10% --store redis://127.0.0.1:6379 -- input.txt
+  farmem run mod.wasm --invoke run 1 --store redis+cluster://redis-a:7000,redis-b:7000 --namespace job7 --keep`)
     .action(action('run', async (file: string, args: string[], flags: RunFlags) => {
       const pageSize = parsePageSize(flags.pageSize);
       const local = parseLocalFlag(flags.local);
       if (!['text', 'json', 'none'].includes(flags.stats)) throw new OptionError(`--stats must be text, json or none, got "${flags.stats}"`);
       const bytes = await readModule(file);
       const progress = progressBar('instrumenting');
-      const remote = parseStore(flags);
       const options: FarmemOptions = {
-        ...(remote ? { remote } : {}),
+        ...parseStore(flags),
         pageSize,
         local,
         prefetch: flags.prefetch,
@@ -121,12 +128,19 @@ function makeWasi(file: string, args: string[], flags: RunFlags): Wasi {
   return new Wasi({ args: [file, ...args], env, preopens, stdin: 0, stdout: 1, stderr: 2 });
 }
 
-/** `--store embedded` (default) or a comma-separated list of `ws://` server URLs. */
-function parseStore(flags: RunFlags): FarmemOptions['remote'] | null {
-  if (flags.store === 'embedded') return null;
+/** `--store embedded` (default), a comma-separated list of `ws://` server URLs, or one Redis URL. */
+function parseStore(flags: RunFlags): Pick<FarmemOptions, 'remote' | 'redis'> {
+  if (flags.namespace !== undefined && flags.store === 'embedded') throw new OptionError('--namespace needs --store with memory servers or Redis');
+  if (flags.keep && storeKindOf(flags.store) !== 'redis') throw new OptionError('--keep applies to --store redis://... only');
+  if (flags.store === 'embedded') return {};
+  if (storeKindOf(flags.store) === 'redis') {
+    return { redis: { url: flags.store, keep: flags.keep, ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}) } };
+  }
   const urls = flags.store.split(',').map((u) => u.trim()).filter(Boolean);
   for (const url of urls) {
-    if (!/^wss?:\/\/[^/\s]+/.test(url)) throw new OptionError(`--store must be "embedded" or ws://host:port URLs separated by commas, got "${url}"`);
+    if (storeKindOf(url) !== 'remote') {
+      throw new OptionError(`--store must be "embedded", ws://host:port URLs separated by commas, or one redis:// / redis+cluster:// URL, got "${url}"`);
+    }
   }
   const token = flags.token ?? process.env.FARMEM_TOKEN;
   if (!token) throw new OptionError('--store with memory servers needs --token (or FARMEM_TOKEN)');
@@ -134,7 +148,7 @@ function parseStore(flags: RunFlags): FarmemOptions['remote'] | null {
   if (!Number.isInteger(replication) || replication < 1 || replication > urls.length) {
     throw new OptionError(`--replication must be an integer from 1 to the number of servers (${urls.length}), got "${flags.replication}"`);
   }
-  return { urls, token, replication };
+  return { remote: { urls, token, replication, ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}) } };
 }
 
 /** Calls export `name`, converting CLI strings by the export's parameter types. */
