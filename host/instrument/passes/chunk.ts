@@ -15,23 +15,25 @@
  *     (br $L))))
  *   ⇒
  *   (loop $L
- *     (local.set $n (i32.const 0))                       ;; no cached translation on entry
  *     (block $done
  *       (block $slow
- *         (loop $fast
- *           (if (i32.eqz (local.get $n)) (then            ;; chunk used up: translate again
- *             (local.set $n (i32.const 0x7fffffff))
- *             (local.set $ea (local.get $p))                                ;; stream's address now
- *             (local.set $d (i32.load offset=RT (ea >>> 12 << 2)))           ;; its delta
- *             (br_if $slow (i32.eqz (local.get $d)))                         ;; unmapped: slow iteration
- *             ;; n = min(n, iterations left in the page) = (4096 - 8 - (ea & 4095)) / 8 + 1
- *             (br_if $slow (i32.eqz (local.get $n)))))
- *           (local.set $n (i32.sub (local.get $n) (i32.const 1)))
- *           (if (i32.lt_u (local.get $p) (local.get $end)) (then            ;; the body, check-free:
- *             (local.set $s (i64.add (local.get $s) (i64.load (i32.add (local.get $p) (local.get $d)))))
- *             (local.set $p (i32.add (local.get $p) (i32.const 8)))
- *             (br $fast))))                                                 ;; br $L → br $fast
- *         (br $done))
+ *         (loop $refill                                   ;; once per chunk, outside the hot loop:
+ *           (local.set $n (i32.const 0x7fffffff))
+ *           (local.set $ea (local.get $p))                                ;; stream's address now
+ *           (local.set $d (i32.load offset=RT (ea >>> 12 << 2)))           ;; its delta
+ *           (br_if $slow (i32.eqz (local.get $d)))                         ;; unmapped: slow iteration
+ *           ;; n = min(n, iterations left in the page) = (4096 - 8 - (ea & 4095)) / 8 + 1
+ *           (br_if $slow (i32.eqz (local.get $n)))
+ *           (block $end
+ *             (loop $fast                                                 ;; the hot loop
+ *               (br_if $end (i32.eqz (local.get $n)))                     ;; chunk used up: refill
+ *               (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+ *               (if (i32.lt_u (local.get $p) (local.get $end)) (then      ;; the body, check-free:
+ *                 (local.set $s (i64.add (local.get $s) (i64.load (i32.add (local.get $p) (local.get $d)))))
+ *                 (local.set $p (i32.add (local.get $p) (i32.const 8)))
+ *                 (br $fast))))                                           ;; br $L → br $fast
+ *             (br_if $done (i32.const 1)))                                ;; the loop ended
+ *           (br $refill)))
  *       BODY))                      ;; one iteration, instrumented as usual; its br $L re-enters
  *
  * Why it is exact: the iv moves by `step` at most once per iteration, so `n` iterations from the
@@ -504,6 +506,8 @@ export class LoopChunker {
     const fastName = `farmem.chunk${id}.fast`;
     const slowName = `farmem.chunk${id}.slow`;
     const doneName = `farmem.chunk${id}.done`;
+    const refillName = `farmem.chunk${id}.refill`;
+    const endName = `farmem.chunk${id}.end`;
     const counter = addLocal();
     const wanted = new Set<number>([...analysis.streams.map((s) => s.ordinal), ...analysis.checked, ...analysis.outlined]);
     const fast = m.copyExpression(body);
@@ -529,22 +533,31 @@ export class LoopChunker {
     this.stats.outlined += analysis.outlined.length;
     refill.push(m.br(slowName, m.i32.eqz(m.local.get(counter, binaryen.i32))));
 
-    // Without streams there is nothing to translate per chunk: the fast loop is the body alone.
-    const fastLoop = m.loop(fastName, analysis.streams.length === 0 ? fastBody : m.block(null, [
-      m.if(m.i32.eqz(m.local.get(counter, binaryen.i32)), m.block(null, refill, binaryen.none)),
-      m.local.set(counter, m.i32.sub(m.local.get(counter, binaryen.i32), m.i32.const(1))),
-      fastBody,
-    ], binaryen.none));
-    this.created.add(fastLoop);
-    C._BinaryenLoopSetBody!(loop, m.block(null, [
-      m.local.set(counter, m.i32.const(0)),
-      m.block(doneName, [
-        // br_if, not br: a block ending in br is finalized as unreachable when no branch targets
-        // it yet (the memory pass adds the outlined `br_if $slow` later), and its successor dropped.
-        m.block(slowName, [fastLoop, m.br(doneName, m.i32.const(1))], binaryen.none),
-        body,
-      ], binaryen.none),
-    ], binaryen.none));
+    const i32 = binaryen.i32;
+    // br_if $done (1), not br: a block ending in br is finalized as unreachable when no branch
+    // targets it yet (the memory pass adds outlined `br_if $slow` later), and its successor dropped.
+    const exit = () => m.br(doneName, m.i32.const(1));
+    let slowBlock: ExpressionRef;
+    if (analysis.streams.length === 0) {
+      // Nothing to translate per chunk: the fast loop is the body alone.
+      const fastLoop = m.loop(fastName, fastBody);
+      this.created.add(fastLoop);
+      slowBlock = m.block(slowName, [fastLoop, exit()], binaryen.none);
+    } else {
+      // The refill sits outside the hot loop, which holds only the countdown and the body.
+      const fastLoop = m.loop(fastName, m.block(null, [
+        m.br(endName, m.i32.eqz(m.local.get(counter, i32))),
+        m.local.set(counter, m.i32.sub(m.local.get(counter, i32), m.i32.const(1))),
+        fastBody,
+      ], binaryen.none));
+      this.created.add(fastLoop);
+      slowBlock = m.block(slowName, [m.loop(refillName, m.block(null, [
+        ...refill,
+        m.block(endName, [fastLoop, exit()], binaryen.none),
+        m.br(refillName),
+      ], binaryen.none))], binaryen.none);
+    }
+    C._BinaryenLoopSetBody!(loop, m.block(doneName, [slowBlock, body], binaryen.none));
     this.stats.loops++;
     return true;
   }
