@@ -189,6 +189,19 @@ describe('farmem bench (tiny configuration)', () => {
     expect(lines.join('')).toContain('== overhead');
   });
 
+  it('runs a real WASI program both ways with identical output (programs suite)', async () => {
+    const results = await runBench({
+      suites: ['programs'], quick: true, outDir: path.join(tmp, 'programs'), liftoff: true, progress: false,
+      out: () => {}, err: () => {}, overrides: { programs: ['grow (C)'], reps: 1, warmup: 0 },
+    });
+    const r = results[0]!;
+    expect(r.status).toBe('ok');
+    if (r.status !== 'ok') return;
+    expect(r.rows).toHaveLength(1);
+    expect(r.rows[0]!.identical).toBe(true);
+    expect(r.rows[0]!.ratio).toBeGreaterThan(0);
+  });
+
   it('rejects an unknown suite by name', async () => {
     await expect(runBench({ suites: ['nope'], outDir: tmp, progress: false, liftoff: true })).rejects.toThrow(/unknown bench suite "nope"/);
   });

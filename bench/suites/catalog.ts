@@ -3,7 +3,8 @@
  * CLI's help lists suites from here, so `farmem --help` does not pay for vega and the runtime.
  */
 export const SUITE_DESCRIPTIONS = {
-  overhead: 'instrumented vs original module, all pages resident (ratio of median times)',
+  overhead: 'instrumented vs original module, all pages resident (ratio of median times), each instrumenter optimization also off alone',
+  programs: 'real WASI programs (the C test programs, Flite) under farmem at 100% local vs the original under the same WASI layer',
   sweep: 'workload × prefetcher × local memory: slowdown vs all-local, faults, prefetch accuracy/coverage',
   pagesize: 'page size 256 B … 64 KiB on random and sequential workloads: bytes moved, faults, time',
   faultpath: 'cost of a major fault (amortized, and the runtime\'s latency histograms when it exposes them)',

@@ -6,6 +6,7 @@ import { faultpathSuite } from './faultpath.js';
 import { overheadSuite } from './overhead.js';
 import { pagesizeSuite } from './pagesize.js';
 import { peerSuite } from './peer.js';
+import { programsSuite } from './programs.js';
 import { sweepSuite } from './sweep.js';
 
-export const SUITES: readonly Suite[] = [overheadSuite, sweepSuite, pagesizeSuite, faultpathSuite, peerSuite];
+export const SUITES: readonly Suite[] = [overheadSuite, programsSuite, sweepSuite, pagesizeSuite, faultpathSuite, peerSuite];
