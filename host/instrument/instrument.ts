@@ -6,7 +6,7 @@
  * validate, and emit. Data segments are removed from the module: the runtime writes active ones into
  * the backing store as the initial image and serves memory.init from the recorded bytes.
  */
-import { ABI_VERSION, DATA_SECTION, META_SECTION, encodeMeta, type GuestMeta } from '../abi.js';
+import { ABI_VERSION, DATA_SECTION, META_SECTION, encodeMeta, type GuestMeta, type SegmentMeta } from '../abi.js';
 import { encodeUleb } from '../leb128.js';
 import { checkPageSize, guestLayout, MAX_PHYS_WASM_PAGES, MAX_WASM64_PAGES, MAX_WASM_PAGES, type Layout } from '../layout.js';
 import { OptionError } from '../errors.js';
@@ -155,7 +155,9 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
     options.onProgress?.(i + 1, total);
   }
   const seen = pass.seen;
-  if (segments.length > 0 && (seen[binaryen.ArrayNewDataId] || seen[binaryen.ArrayInitDataId])) throw diagnostic('FM1019');
+  if (segments.length > 0 && (seen[binaryen.ArrayNewDataId] || seen[binaryen.ArrayInitDataId])) {
+    keepSegmentsForArrays(module, layout, memoryName, segments, segmentIndex, data, seen[binaryen.DataDropId] === 1);
+  }
 
   const meta: GuestMeta = {
     abiVersion: ABI_VERSION,
@@ -179,6 +181,20 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
   // payload through the C stack, which megabytes of data segments overflow.
   const binary = appendCustomSections(module.emitBinary(), [[META_SECTION, encodeMeta(meta)], [DATA_SECTION, data]]);
   return { binary, meta, layout, counts: { ...pass.counts, functions: instrumented } };
+}
+
+/**
+ * GC arrays read data segments (`array.new_data`, `array.init_data`), so a module using them keeps
+ * its segments, passive, next to the recorded copy the runtime serves memory.init from. Only
+ * passive segments and no data.drop: an active segment is dropped at instantiation and data.drop
+ * drops the runtime's copy only, so array reads of those would differ from the original (FM1019).
+ */
+function keepSegmentsForArrays(module: Module, layout: Layout, memoryName: string, segments: readonly SegmentMeta[],
+  index: ReadonlyMap<string, number>, data: Uint8Array, drops: boolean): void {
+  if (drops || segments.some((s) => s.offset)) throw diagnostic('FM1019');
+  const kept = [...index].map(([name, i]) => ({ name, data: data.subarray(segments[i]!.start, segments[i]!.start + segments[i]!.length), offset: 0, passive: true }));
+  module.setMemory(Math.ceil(layout.frameBase / 65536), MAX_PHYS_WASM_PAGES, null, kept, true, false, memoryName);
+  module.addMemoryImport(memoryName, 'farmem', 'memory', true);
 }
 
 /** Appends custom sections: id 0 | size uleb | name (uleb length + UTF-8) | payload. */
