@@ -71,6 +71,46 @@ export class ProtocolError extends FarmemError {
 export class AuthError extends ProtocolError {}
 export class ServerOutOfMemoryError extends ProtocolError {}
 
+/** Pages are gone: the only server holding them restarted (FM_ERR_SERVER_DATA_LOST) or is lost for good. */
+export class DataLostError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FM_ERR_SERVER_DATA_LOST', message, options);
+  }
+}
+
+/**
+ * A FarmemError as plain data, so it crosses a worker boundary (postMessage, or the text area of a
+ * shared ring) and is rebuilt on the other side with the same class, code and wire status.
+ */
+export interface ErrorRecord {
+  readonly name: string;
+  readonly code: string;
+  readonly message: string;
+  readonly wireStatus?: number;
+}
+
+export function toErrorRecord(err: unknown): ErrorRecord {
+  if (err instanceof ProtocolError) return { name: err.name, code: err.code, message: err.message, wireStatus: err[wireStatusKey] };
+  if (err instanceof FarmemError) return { name: err.name, code: err.code, message: err.message };
+  return { name: 'StoreError', code: 'FM_ERR_STORE', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Rebuilds the error `toErrorRecord` described; `prefix` is put before its message (context of the far side). */
+export function fromErrorRecord(r: ErrorRecord, prefix = ''): FarmemError {
+  const message = prefix + r.message;
+  const status = r.wireStatus ?? 0;
+  switch (r.name) {
+    case 'AuthError': return new AuthError(r.code, message, status);
+    case 'ServerOutOfMemoryError': return new ServerOutOfMemoryError(r.code, message, status);
+    case 'ProtocolError': case 'FrameError': return new ProtocolError(r.code, message, status);
+    case 'DataLostError': return new DataLostError(message);
+    case 'OptionError': return new OptionError(message);
+    case 'StoreError': return new StoreError(r.code, message);
+    case 'RedisStoreError': return new RedisStoreError(r.code, message);
+    default: return new FarmemError(r.code, message);
+  }
+}
+
 /** A trace file is not a farmem trace, has an unsupported version, or is corrupt or truncated. */
 export class TraceError extends FarmemError {
   constructor(message: string, options?: { cause?: unknown }) {

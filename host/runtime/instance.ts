@@ -64,6 +64,8 @@ export interface RemoteOptions {
   replication?: number;
   /** Deadline of each request in ms. Default 5000. */
   timeoutMs?: number;
+  /** Leave this run's pages on the servers after close (to inspect them with STATS). Default false: they are freed. */
+  keep?: boolean;
 }
 
 export interface RedisOptions {
@@ -212,7 +214,7 @@ function storeSpec(options: FarmemOptions, pageSize: number): StoreSpec | null {
         pageSize,
         replication: options.remote.replication ?? 1,
         timeoutMs,
-        freeOnClose: true,
+        freeOnClose: options.remote.keep !== true,
       },
     };
   }

@@ -12,13 +12,13 @@
  *   done    Int32[R]    sequence of the last completed request in the slot
  *   status  Int32[R]    0 = ok, else an error code for that request
  *   staging u8[R×page]  write-back data: a write copies its frame here, so the frame is free at once
- *   message u8[1024]    the last error: "<Class> <code>\n<message>" in UTF-8 (writeError/readError)
+ *   message u8[1024]    the last error: "<Class> <code>[ <wire status>]\n<message>" in UTF-8 (writeError/readError)
  *
  * Read requests carry a physical-memory offset (the worker writes the page straight into the frame);
  * write requests carry their staging slot. A read of a page whose write-back is still in flight is
  * served from the staging copy by the worker, so it never sees stale data.
  */
-import { RedisStoreError, StoreError } from '../errors.js';
+import { fromErrorRecord, StoreError, toErrorRecord, type FarmemError } from '../errors.js';
 import type { PageIo } from './page-io.js';
 
 /** Where the producer finds physical memory's current bytes (re-derived when memory grows). */
@@ -91,28 +91,27 @@ export function readMessage(buffers: ChannelBuffers): string {
   return new TextDecoder().decode(buffers.message.slice(4, 4 + length));
 }
 
-/** Store errors rebuilt on the producer's side by class name (others become a `StoreError`). */
-const ERROR_CLASSES: Record<string, new (code: string, message: string) => StoreError> = { StoreError, RedisStoreError };
-
-/** Records an error for the producer with its class and code, so a typed error crosses the thread boundary. */
+/**
+ * Records an error for the producer with its class, code and wire status, so a typed error
+ * (AuthError, ServerOutOfMemoryError, DataLostError, RedisStoreError, ...) crosses the thread boundary.
+ */
 export function writeError(buffers: ChannelBuffers, err: unknown): void {
-  const e = err as { name?: unknown; code?: unknown } | null;
-  const code = typeof e?.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) ? e.code : 'FM_ERR_STORE';
-  const cls = typeof e?.name === 'string' && e.name in ERROR_CLASSES ? e.name : 'StoreError';
-  writeMessage(buffers, `${cls} ${code}\n${err instanceof Error ? err.message : String(err)}`);
+  const r = toErrorRecord(err);
+  const code = /^[A-Z][A-Z0-9_]*$/.test(r.code) ? r.code : 'FM_ERR_STORE';
+  writeMessage(buffers, `${r.name} ${code}${r.wireStatus !== undefined ? ` ${r.wireStatus}` : ''}\n${r.message}`);
 }
 
-/** The error recorded by `writeError`, as its class (or `StoreError`), with `prefix` before its message. */
-export function readError(buffers: ChannelBuffers, fallbackCode: string, prefix = ''): StoreError {
+/** The error recorded by `writeError`, as its class, with `prefix` before its message. */
+export function readError(buffers: ChannelBuffers, fallbackCode: string, prefix = ''): FarmemError {
   const text = readMessage(buffers);
-  const m = /^(\w+) ([A-Z][A-Z0-9_]*)\n/.exec(text);
+  const m = /^(\w+) ([A-Z][A-Z0-9_]*)(?: (\d+))?\n/.exec(text);
   if (!m) return new StoreError(fallbackCode, prefix + text);
-  return rebuildError(m[1]!, m[2]!, prefix + text.slice(m[0].length));
+  return rebuildError(m[1]!, m[2]!, prefix + text.slice(m[0].length), m[3] === undefined ? undefined : Number(m[3]));
 }
 
-/** A store error of class `name` (if known, else `StoreError`) made from another thread's report. */
-export function rebuildError(name: string | undefined, code: string, message: string): StoreError {
-  return new (ERROR_CLASSES[name ?? ''] ?? StoreError)(code, message);
+/** An error of class `name` (if known, else `StoreError`) made from another thread's report. */
+export function rebuildError(name: string | undefined, code: string, message: string, wireStatus?: number): FarmemError {
+  return fromErrorRecord({ name: name ?? 'StoreError', code, message, ...(wireStatus !== undefined ? { wireStatus } : {}) });
 }
 
 /** Guest side of the channel. Single producer: only the guest thread calls it. */
@@ -147,16 +146,22 @@ export class ChannelIo implements PageIo {
 
   wait(ticket: number): void {
     if (ticket === 0) return;
+    this.settle(ticket);
+    this.check(ticket & this.mask);
+  }
+
+  /** Blocks until request `ticket` completed, ok or not (its error is for whoever waits on it). */
+  private settle(ticket: number): void {
     const slot = ticket & this.mask;
     const done = this.b.done;
     // done[slot] only grows (a slot is reused only after its request completed), so >= means landed.
     for (let i = 0; i < SPIN; i++) {
-      if (Atomics.load(done, slot) >= ticket) return this.check(slot);
+      if (Atomics.load(done, slot) >= ticket) return;
     }
     const deadline = performance.now() + this.timeoutMs;
     for (;;) {
       const seen = Atomics.load(done, slot);
-      if (seen >= ticket) return this.check(slot);
+      if (seen >= ticket) return;
       const left = deadline - performance.now();
       if (left <= 0) throw new StoreError('FM_ERR_TIMEOUT', `the page store did not answer within ${this.timeoutMs} ms; is the memory server running?`);
       Atomics.wait(done, slot, seen, left);
@@ -168,8 +173,9 @@ export class ChannelIo implements PageIo {
   }
 
   drain(): void {
-    // Every slot's latest request must have completed.
-    for (let s = Math.max(1, this.seq - this.b.slots + 1); s <= this.seq; s++) this.wait(s);
+    // Every slot's latest request must have completed; a failed read was reported to its waiter,
+    // a failed write-back is reported here.
+    for (let s = Math.max(1, this.seq - this.b.slots + 1); s <= this.seq; s++) this.settle(s);
     this.checkGlobal();
   }
 
@@ -188,8 +194,11 @@ export class ChannelIo implements PageIo {
   /** Next sequence number; waits until its slot's previous request completed. */
   private reserve(): number {
     this.checkGlobal();
-    const seq = ++this.seq;
-    if (seq > this.b.slots) this.wait(seq - this.b.slots);
+    const seq = this.seq + 1;
+    // The slot's previous request must be done; its outcome belongs to its own waiter. Taking the
+    // number only afterwards means a throw here never leaves a number that is never published.
+    if (seq > this.b.slots) this.settle(seq - this.b.slots);
+    this.seq = seq;
     return seq;
   }
 

@@ -8,6 +8,7 @@
  * write's staging copy.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { toErrorRecord } from '../errors.js';
 import type { PageStore } from '../store/page-store.js';
 import { openStore, type StoreSpec } from '../store/registry.js';
 import { channelViews, kError, kReady, kShutdown, kSubmitted, OP_READ, OP_WRITE, writeError, type ChannelBuffers } from './io-channel.js';
@@ -131,12 +132,17 @@ async function main(): Promise<void> {
   try {
     store = await openStore(data.store);
   } catch (err) {
-    parentPort!.postMessage({ type: 'error', message: (err as Error).message, code: (err as { code?: string }).code, name: (err as Error).name });
+    const r = toErrorRecord(err);
+    parentPort!.postMessage({ type: 'error', message: r.message, code: r.code, name: r.name, wireStatus: r.wireStatus });
     return;
   }
   for (const b of channels) Atomics.store(b.control, kReady, 1);
   parentPort!.postMessage({ type: 'ready' });
+  // Atomics.waitAsync does not keep a worker's event loop alive: while every server link is down
+  // (its reconnect timer is unref'd) nothing else would, and the worker would exit mid-run.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   await serve(store);
+  clearInterval(keepAlive);
   await store.close();
   parentPort!.postMessage({ type: 'closed' });
 }

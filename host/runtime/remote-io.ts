@@ -32,9 +32,9 @@ export function workerUrl(name: string): URL {
 /** Resolves when the worker posts `{ type: 'ready' }`; rejects with its error (after `what: `, if given) otherwise. */
 function started(worker: Worker, what: string | null): Promise<void> {
   return new Promise<void>((ready, fail) => {
-    worker.once('message', (msg: { type: string; message?: string; code?: string; name?: string }) => {
+    worker.once('message', (msg: { type: string; message?: string; code?: string; name?: string; wireStatus?: number }) => {
       if (msg.type === 'ready') ready();
-      else fail(rebuildError(msg.name, msg.code ?? 'FM_ERR_STORE_CONNECT', `${what ? `${what}: ` : ''}${msg.message}`));
+      else fail(rebuildError(msg.name, msg.code ?? 'FM_ERR_STORE_CONNECT', `${what ? `${what}: ` : ''}${msg.message}`, msg.wireStatus));
     });
     worker.once('error', (err) => fail(new StoreError('FM_ERR_WORKER', `${what ?? 'the I/O worker failed'}: ${err.message}`, { cause: err })));
   });

@@ -29,6 +29,7 @@ interface RunFlags {
   replication: string;
   namespace?: string;
   keep: boolean;
+  timeout: string;
   env: string[];
   dir: string[];
   trace?: string;
@@ -50,7 +51,8 @@ export function registerRun(program: Command): void {
     .option('--token <secret>', 'the memory servers\' token (or FARMEM_TOKEN)')
     .option('--replication <n>', 'copies of every page on distinct servers', '1')
     .option('--namespace <name>', 'prefix of this run\'s pages on the servers or in Redis (default: a random one)')
-    .option('--keep', 'Redis: leave the run\'s pages in Redis at the end, to inspect them (keys {NAMESPACE:chunk}:page)', false)
+    .option('--keep', 'leave the run\'s pages on the servers or in Redis at the end, to inspect them (STATS; Redis keys {NAMESPACE:chunk}:page)', false)
+    .option('--timeout <ms>', 'deadline of each request to a memory server or Redis, reconnects included', '5000')
     .option('--stats <format>', 'stats on stderr after the run: text, json or none', 'text')
     .option('--env <K=V>', 'environment variable for a WASI program (repeatable)', collect, [])
     .option('--dir <host[:guest]>', 'preopen a host directory for a WASI program (repeatable)', collect, [])
@@ -105,7 +107,9 @@ Examples:
         trace?.close();
         // After a failure the error line is the whole story; stats describe completed runs.
         if (completed) report(fm.stats(), flags.stats, performance.now() - started);
-        await fm.close();
+        // After a failure, closing may fail for the same cause: the first error is the one to report.
+        if (completed) await fm.close();
+        else await fm.close().catch(() => {});
       }
     }));
 }
@@ -131,10 +135,10 @@ function makeWasi(file: string, args: string[], flags: RunFlags): Wasi {
 /** `--store embedded` (default), a comma-separated list of `ws://` server URLs, or one Redis URL. */
 function parseStore(flags: RunFlags): Pick<FarmemOptions, 'remote' | 'redis'> {
   if (flags.namespace !== undefined && flags.store === 'embedded') throw new OptionError('--namespace needs --store with memory servers or Redis');
-  if (flags.keep && storeKindOf(flags.store) !== 'redis') throw new OptionError('--keep applies to --store redis://... only');
+  if (flags.keep && flags.store === 'embedded') throw new OptionError('--keep needs --store with memory servers or Redis');
   if (flags.store === 'embedded') return {};
   if (storeKindOf(flags.store) === 'redis') {
-    return { redis: { url: flags.store, keep: flags.keep, ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}) } };
+    return { redis: { url: flags.store, keep: flags.keep, timeoutMs: parseTimeout(flags.timeout), ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}) } };
   }
   const urls = flags.store.split(',').map((u) => u.trim()).filter(Boolean);
   for (const url of urls) {
@@ -148,7 +152,13 @@ function parseStore(flags: RunFlags): Pick<FarmemOptions, 'remote' | 'redis'> {
   if (!Number.isInteger(replication) || replication < 1 || replication > urls.length) {
     throw new OptionError(`--replication must be an integer from 1 to the number of servers (${urls.length}), got "${flags.replication}"`);
   }
-  return { remote: { urls, token, replication, ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}) } };
+  return { remote: { urls, token, replication, timeoutMs: parseTimeout(flags.timeout), keep: flags.keep, ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}) } };
+}
+
+function parseTimeout(text: string): number {
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || ms < 1 || ms > 3_600_000) throw new OptionError(`--timeout must be a number of milliseconds from 1 to 3600000, got "${text}"`);
+  return ms;
 }
 
 /** Calls export `name`, converting CLI strings by the export's parameter types. */

@@ -18,7 +18,7 @@
  * (queue full) or FM_ERR_STORE_CLOSED.
  */
 import WebSocket from 'ws';
-import { FarmemError, StoreError } from '../../errors.js';
+import { DataLostError, FarmemError, StoreError } from '../../errors.js';
 import {
   decode, encodeHello, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, Op, PROTOCOL_VERSION, Status,
   type DecodeContext, type HelloOk, type Reply,
@@ -279,7 +279,7 @@ export class ServerLink {
     if (this.#instance !== '' && h.instance !== this.#instance) {
       // Same address, new process: the pages this client stored there are gone.
       this.#setState('lost');
-      this.#lastError = new StoreError('FM_ERR_SERVER_DATA_LOST', `memory server ${this.url} restarted and lost the pages stored on it`);
+      this.#lastError = new DataLostError(`memory server ${this.url} restarted and lost the pages stored on it`);
       this.#rejectAll(this.#lastError);
       this.#ws?.close(1000, 'server lost our pages');
       return;

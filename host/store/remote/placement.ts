@@ -53,7 +53,7 @@ export class Placement<L extends Placeable> {
       const pick = this.#choose(chosen);
       if (!pick) {
         throw new StoreError('FM_ERR_SERVER_UNREACHABLE',
-          `cannot place slab ${slab} on ${this.replication} servers: only ${chosen.length} of ${this.#links.length} are connected`);
+          `cannot place slab ${slab} on ${this.replication} servers: only ${chosen.length} of ${this.#links.length} are connected or reconnecting`);
       }
       pick.freeBytes -= this.#slabBytes;
       chosen.push(pick);
@@ -88,9 +88,14 @@ export class Placement<L extends Placeable> {
     return n;
   }
 
-  /** Power of two choices among usable links not yet chosen for this slab. */
+  /**
+   * Power of two choices among ready links not yet chosen for this slab; when none is ready, among
+   * links reconnecting (their requests wait for the reconnect, within the deadline), so a brief
+   * outage of every server delays new slabs instead of failing them.
+   */
   #choose(exclude: readonly L[]): L | undefined {
-    const candidates = this.#links.filter((l) => l.ready && !exclude.includes(l));
+    let candidates = this.#links.filter((l) => l.ready && !exclude.includes(l));
+    if (candidates.length === 0) candidates = this.#links.filter((l) => l.usable && !exclude.includes(l));
     if (candidates.length <= 1) return candidates[0];
     const n = candidates.length;
     const i = Math.floor(this.#random() * n);
