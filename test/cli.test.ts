@@ -64,6 +64,7 @@ describe('bad input', () => {
     ['--stats yaml', () => ['run', good, '--invoke', 'run', '65536', '1', '--stats', 'yaml'], /--stats must be text, json or none/],
     ['--store with no token', () => ['run', good, '--invoke', 'run', '65536', '1', '--store', 'ws://127.0.0.1:1'], /needs --token/],
     ['--store not a URL', () => ['run', good, '--invoke', 'run', '65536', '1', '--store', 'redis:x', '--token', 't'], /--store must be/],
+    ['--store URL with a path', () => ['run', good, '--invoke', 'run', '65536', '1', '--store', 'ws://127.0.0.1:1/x', '--token', 't'], /--store must be "embedded", ws:\/\/host:port URLs/],
     ['an unknown export', () => ['run', good, '--invoke', 'nosuch'], /exports no function "nosuch"; exported functions: run/],
     ['a wrong argument count', () => ['run', good, '--invoke', 'run', '1'], /takes 2 argument/],
     ['a non-numeric argument', () => ['run', good, '--invoke', 'run', 'lots', '1'], /argument 1 must be i32/],

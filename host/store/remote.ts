@@ -20,6 +20,7 @@
  */
 import { OptionError, ProtocolError, StoreError } from '../errors.js';
 import { checkPageSize } from '../layout.js';
+import { isServerUrl } from './remote/url.js';
 import {
   encodeFree, encodeRead, encodeStats, encodeWrite, listBytes, readOkBytes, MAX_NAMESPACE_BYTES, Op,
   type ReadOk, type StatsOk,
@@ -94,7 +95,7 @@ function validate(options: RemoteStoreOptions): Resolved {
   const o = { ...DEFAULTS, random: Math.random, ...options };
   if (!Array.isArray(o.urls) || o.urls.length === 0) throw new OptionError('"urls" must be a non-empty array of ws:// URLs');
   for (const u of o.urls) {
-    if (typeof u !== 'string' || !/^wss?:\/\/[^/\s]+\/?$/.test(u)) throw new OptionError(`"urls" entries must look like ws://host:port, got "${String(u)}"`);
+    if (!isServerUrl(u)) throw new OptionError(`"urls" entries must look like ws://host:port, got "${String(u)}"`);
   }
   if (new Set(o.urls).size !== o.urls.length) throw new OptionError('"urls" lists a server twice');
   if (typeof o.token !== 'string') throw new OptionError('"token" must be a string');

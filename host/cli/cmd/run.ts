@@ -11,6 +11,7 @@ import { Wasi } from '../../wasi/index.js';
 import { instantiate, type FarmemInstance, type FarmemOptions } from '../../runtime/instance.js';
 import type { RuntimeStats } from '../../stats/counters.js';
 import { storeKindOf } from '../../store/registry.js';
+import { isServerUrl } from '../../store/remote/url.js';
 import { action } from '../action.js';
 import { collect, defaultCacheDir, optimizationFlags, optimizationsFromFlags, parseLocalFlag, parsePageSize, readModule } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -142,7 +143,7 @@ function parseStore(flags: RunFlags): Pick<FarmemOptions, 'remote' | 'redis'> {
   }
   const urls = flags.store.split(',').map((u) => u.trim()).filter(Boolean);
   for (const url of urls) {
-    if (storeKindOf(url) !== 'remote') {
+    if (!isServerUrl(url)) {
       throw new OptionError(`--store must be "embedded", ws://host:port URLs separated by commas, or one redis:// / redis+cluster:// URL, got "${url}"`);
     }
   }
