@@ -233,66 +233,26 @@ export class MemoryPass extends Visitor {
       if (this.chunker?.raw.has(expr)) return expr; // a page-table load the chunker emitted
       return this.rewriteAccess(expr, id, kind);
     }
-    const m = this.module;
-    const call = (name: string, operands: ExpressionRef[], type: Type) => {
-      this.counters.bulk++;
-      return m.call(name, operands, type);
-    };
-    switch (id) {
-      case ID.MemorySize: // size = CB[kVirtualPages]
-        return m.i32.load(kVirtualPages * 4, 4, m.i32.const(0), this.memory);
-      case ID.MemoryGrow:
-        return call(IMPORT_NAMES.grow, [C._BinaryenMemoryGrowGetDelta!(expr)], binaryen.i32);
-      case ID.MemoryCopy:
-        return call(IMPORT_NAMES.copy, [C._BinaryenMemoryCopyGetDest!(expr), C._BinaryenMemoryCopyGetSource!(expr), C._BinaryenMemoryCopyGetSize!(expr)], binaryen.none);
-      case ID.MemoryFill:
-        return call(IMPORT_NAMES.fill, [C._BinaryenMemoryFillGetDest!(expr), C._BinaryenMemoryFillGetValue!(expr), C._BinaryenMemoryFillGetSize!(expr)], binaryen.none);
-      case ID.MemoryInit: {
-        const segment = this.segment((binaryen as any).MemoryInit.getSegment(expr) as string);
-        return call(IMPORT_NAMES.init, [m.i32.const(segment), C._BinaryenMemoryInitGetDest!(expr), C._BinaryenMemoryInitGetOffset!(expr), C._BinaryenMemoryInitGetSize!(expr)], binaryen.none);
-      }
-      case ID.DataDrop:
-        return call(IMPORT_NAMES.drop, [m.i32.const(this.segment(getDataDropSegment(expr)))], binaryen.none);
-      default:
-        return expr;
+    if (id === ID.MemorySize) { // size = CB[kVirtualPages]
+      return this.module.i32.load(kVirtualPages * 4, 4, this.module.i32.const(0), this.memory);
     }
-  }
-
-  private segment(name: string): number {
-    const index = this.segmentIndex.get(name);
-    if (index === undefined) throw new Error(`unknown data segment ${name}`);
-    return index;
+    const call = rewriteBulk(this.module, expr, id, IMPORT_NAMES, binaryen.i32, this.segmentIndex);
+    if (call !== expr) this.counters.bulk++;
+    return call;
   }
 
   /** Replaces the access's address by its translation; see the file header. */
   private rewriteAccess(expr: ExpressionRef, id: number, kind: AccessKind): ExpressionRef {
     const m = this.module;
     const ptr = kind.ptr.get(expr);
-    if (getType(ptr) === binaryen.unreachable) return expr; // never executes
-    for (const op of kind.operands) if (getType(op.get(expr)) === binaryen.unreachable) return expr;
-    // Spilling a catch's `pop` into a block would nest it, which is invalid; binaryen.js does not
-    // expose the utility that hoists such pops, so refuse clearly rather than emit a broken module.
-    if (getId(ptr) === ID.Pop || kind.operands.some((op) => getId(op.get(expr)) === ID.Pop)) throw new NestedPop();
+    if (!executes(expr, kind)) return expr;
     this.counters.accesses++;
     const delta = this.chunker?.streams.get(expr);
     if (delta !== undefined) return this.rewriteStream(expr, kind, ptr, delta);
 
     const scratch = this.scratch!;
-    const prelude: ExpressionRef[] = [];
-    // Operands after the address are spilled, in order, up to the last one that is not trivially
-    // pure (a later operand may write a local an earlier local.get reads); trailing trivial
-    // operands (constants, local.get, global.get) keep their place after the translation.
-    let lastImpure = -1;
-    kind.operands.forEach((op, slot) => { if (!isTrivial(op.get(expr))) lastImpure = slot; });
-    const spilled = lastImpure >= 0;
-    kind.operands.forEach((op, slot) => {
-      if (slot > lastImpure) return;
-      const value = op.get(expr);
-      const type = getType(value);
-      const local = scratch.at(this.depth, type, slot + 1);
-      prelude.push(m.local.set(local, value));
-      op.set(expr, m.local.get(local, type));
-    });
+    const prelude = spillOperands(m, expr, kind, (type, slot) => scratch.at(this.depth, type, slot));
+    const spilled = prelude.length > 0;
     // The address: re-evaluable if constant, or a local.get with nothing evaluated in between.
     let base: () => ExpressionRef;
     const ptrId = getId(ptr);
@@ -387,6 +347,79 @@ export class MemoryPass extends Visitor {
     if (dropCache >= 0) fault = m.block(null, [m.local.set(dropCache, m.i32.const(0)), fault], binaryen.i32);
     parts.push(m.if(slow, fault, m.i32.add(ea(), eGet())));
     return m.block(null, parts, binaryen.i32);
+  }
+}
+
+/**
+ * Whether a rewrite of this access can run: false if an operand is unreachable (the access never
+ * executes). Throws NestedPop if an operand is a catch's `pop`: spilling it into a block would nest
+ * it, which is invalid, and binaryen.js does not expose the utility that hoists such pops.
+ */
+export function executes(expr: ExpressionRef, kind: AccessKind): boolean {
+  const ptr = kind.ptr.get(expr);
+  if (getType(ptr) === binaryen.unreachable) return false;
+  for (const op of kind.operands) if (getType(op.get(expr)) === binaryen.unreachable) return false;
+  if (getId(ptr) === ID.Pop || kind.operands.some((op) => getId(op.get(expr)) === ID.Pop)) throw new NestedPop();
+  return true;
+}
+
+/**
+ * Spills the operands evaluated after the address, in order, up to the last one that is not
+ * trivially pure (a later operand may write a local an earlier local.get reads), into the locals
+ * `local(type, slot)` gives (slot 1.. for operand 0..); trailing trivial operands (constants,
+ * local.get, global.get) keep their place after the translation. Returns the `local.set`s.
+ */
+export function spillOperands(m: Module, expr: ExpressionRef, kind: AccessKind, local: (type: Type, slot: number) => number): ExpressionRef[] {
+  const prelude: ExpressionRef[] = [];
+  let lastImpure = -1;
+  kind.operands.forEach((op, slot) => { if (!isTrivial(op.get(expr))) lastImpure = slot; });
+  kind.operands.forEach((op, slot) => {
+    if (slot > lastImpure) return;
+    const value = op.get(expr);
+    const type = getType(value);
+    const index = local(type, slot + 1);
+    prelude.push(m.local.set(index, value));
+    op.set(expr, m.local.get(index, type));
+  });
+  return prelude;
+}
+
+/** The imports `rewriteBulk` calls. */
+export interface BulkImports {
+  readonly grow: string;
+  readonly copy: string;
+  readonly fill: string;
+  readonly init: string;
+  readonly drop: string;
+}
+
+/**
+ * memory.grow/copy/fill/init and data.drop as calls to the host, operands in place:
+ *   (memory.grow $n) ⇒ (call grow $n)        (memory.init $seg d s n) ⇒ (call init (i32.const seg#) d s n)
+ * `address` is the type of grow's result (i32, or i64 for memory64). Other expressions are returned as they are.
+ */
+export function rewriteBulk(m: Module, expr: ExpressionRef, id: number, names: BulkImports, address: Type,
+  segments: ReadonlyMap<string, number>): ExpressionRef {
+  const segment = (name: string) => {
+    const index = segments.get(name);
+    if (index === undefined) throw new Error(`unknown data segment ${name}`);
+    return index;
+  };
+  switch (id) {
+    case ID.MemoryGrow:
+      return m.call(names.grow, [C._BinaryenMemoryGrowGetDelta!(expr)], address);
+    case ID.MemoryCopy:
+      return m.call(names.copy, [C._BinaryenMemoryCopyGetDest!(expr), C._BinaryenMemoryCopyGetSource!(expr), C._BinaryenMemoryCopyGetSize!(expr)], binaryen.none);
+    case ID.MemoryFill:
+      return m.call(names.fill, [C._BinaryenMemoryFillGetDest!(expr), C._BinaryenMemoryFillGetValue!(expr), C._BinaryenMemoryFillGetSize!(expr)], binaryen.none);
+    case ID.MemoryInit: {
+      const index = segment((binaryen as any).MemoryInit.getSegment(expr) as string);
+      return m.call(names.init, [m.i32.const(index), C._BinaryenMemoryInitGetDest!(expr), C._BinaryenMemoryInitGetOffset!(expr), C._BinaryenMemoryInitGetSize!(expr)], binaryen.none);
+    }
+    case ID.DataDrop:
+      return m.call(names.drop, [m.i32.const(segment(getDataDropSegment(expr)))], binaryen.none);
+    default:
+      return expr;
   }
 }
 

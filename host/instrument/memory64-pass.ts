@@ -24,7 +24,7 @@
  *
  * A delta entry works unchanged: frame - page ≡ phys - ea (mod 2^32), and the frame is below 4 GiB.
  * A store reads WT and passes FAULT_WRITE, as in memory-pass.ts, whose access table and operand
- * spilling rules (evaluation order kept: address, operands, access) this pass shares.
+ * spilling rules (evaluation order kept: address, operands, access; `spillOperands`) this pass shares.
  *
  *   (memory.size)       ⇒ (i64.extend_i32_u (i32.load (i32.const 0)))   ;; control block slot 0
  *   (memory.grow $n)    ⇒ (call $farmem.grow64 $n)                       ;; and copy64/fill64/init64
@@ -32,7 +32,7 @@
 import { ABI_MODULE, AbiImport } from '../abi.js';
 import { FAULT_ATOMIC, FAULT_WRAP, FAULT_WRITE, kVirtualPages, type Layout } from '../layout.js';
 import { binaryen, C, type ExpressionRef, type FunctionRef, type Module, type Type } from './binaryen.js';
-import { ACCESS, IMPORT_NAMES, isTrivial, NestedPop, type AccessKind, type PassCounts } from './memory-pass.js';
+import { ACCESS, executes, IMPORT_NAMES, rewriteBulk, spillOperands, type AccessKind, type BulkImports, type PassCounts } from './memory-pass.js';
 import { diagnostic } from './diagnostics.js';
 import { offsetHigh } from './hidden-children.js';
 import { Visitor } from './visitor.js';
@@ -40,13 +40,14 @@ import { Visitor } from './visitor.js';
 const b = binaryen as unknown as Record<string, number>;
 /** An i64 constant (binaryen 132's `i64.const` takes one BigInt). */
 const i64 = (m: Module, value: number): ExpressionRef => (m.i64.const as unknown as (v: bigint) => ExpressionRef)(BigInt(value));
-const getId = C._BinaryenExpressionGetId!;
-const getType = C._BinaryenExpressionGetType!;
 
 /** Internal names of the memory64 imports (module `farmem`). */
 export const IMPORT64_NAMES = {
   fault: '$farmem.fault64', grow: '$farmem.grow64', copy: '$farmem.copy64', fill: '$farmem.fill64', init: '$farmem.init64',
 } as const;
+
+/** The bulk operations' imports: 64-bit ones, except drop (it takes a segment index only). */
+const BULK64: BulkImports = { ...IMPORT64_NAMES, drop: IMPORT_NAMES.drop };
 
 /** Adds the `farmem.*64` imports (the 32-bit ones, for drop and wait, come from addAbiImports). */
 export function addAbi64Imports(module: Module): void {
@@ -126,56 +127,20 @@ export class Memory64Pass extends Visitor {
       return this.rewriteAccess(expr, id, kind);
     }
     const m = this.module;
-    const call = (name: string, operands: ExpressionRef[], type: Type) => {
-      this.counts.bulk++;
-      return m.call(name, operands, type);
-    };
-    switch (id) {
-      case b.MemorySizeId: // size = CB[kVirtualPages], as i64
-        return m.i64.extend_u(m.i32.load(kVirtualPages * 4, 4, m.i32.const(0), this.memory));
-      case b.MemoryGrowId:
-        return call(IMPORT64_NAMES.grow, [C._BinaryenMemoryGrowGetDelta!(expr)], binaryen.i64);
-      case b.MemoryCopyId:
-        return call(IMPORT64_NAMES.copy, [C._BinaryenMemoryCopyGetDest!(expr), C._BinaryenMemoryCopyGetSource!(expr), C._BinaryenMemoryCopyGetSize!(expr)], binaryen.none);
-      case b.MemoryFillId:
-        return call(IMPORT64_NAMES.fill, [C._BinaryenMemoryFillGetDest!(expr), C._BinaryenMemoryFillGetValue!(expr), C._BinaryenMemoryFillGetSize!(expr)], binaryen.none);
-      case b.MemoryInitId: {
-        const segment = this.segment((binaryen as any).MemoryInit.getSegment(expr) as string);
-        return call(IMPORT64_NAMES.init, [m.i32.const(segment), C._BinaryenMemoryInitGetDest!(expr), C._BinaryenMemoryInitGetOffset!(expr), C._BinaryenMemoryInitGetSize!(expr)], binaryen.none);
-      }
-      case b.DataDropId:
-        return call(IMPORT_NAMES.drop, [m.i32.const(this.segment((binaryen as any).DataDrop.getSegment(expr) as string))], binaryen.none);
-      default:
-        return expr;
+    if (id === b.MemorySizeId) { // size = CB[kVirtualPages], as i64
+      return m.i64.extend_u(m.i32.load(kVirtualPages * 4, 4, m.i32.const(0), this.memory));
     }
-  }
-
-  private segment(name: string): number {
-    const index = this.segmentIndex.get(name);
-    if (index === undefined) throw new Error(`unknown data segment ${name}`);
-    return index;
+    const call = rewriteBulk(m, expr, id, BULK64, binaryen.i64, this.segmentIndex);
+    if (call !== expr) this.counts.bulk++;
+    return call;
   }
 
   private rewriteAccess(expr: ExpressionRef, id: number, kind: AccessKind): ExpressionRef {
     const m = this.module;
     const ptr = kind.ptr.get(expr);
-    if (getType(ptr) === binaryen.unreachable) return expr;
-    for (const op of kind.operands) if (getType(op.get(expr)) === binaryen.unreachable) return expr;
-    if (getId(ptr) === b.PopId || kind.operands.some((op) => getId(op.get(expr)) === b.PopId)) throw new NestedPop();
+    if (!executes(expr, kind)) return expr;
     this.counts.accesses++;
-
-    // Operands after the address are spilled up to the last impure one (see memory-pass.ts).
-    const prelude: ExpressionRef[] = [];
-    let lastImpure = -1;
-    kind.operands.forEach((op, slot) => { if (!isTrivial(op.get(expr))) lastImpure = slot; });
-    kind.operands.forEach((op, slot) => {
-      if (slot > lastImpure) return;
-      const value = op.get(expr);
-      const type = getType(value);
-      const local = this.spill(type, slot + 1);
-      prelude.push(m.local.set(local, value));
-      op.set(expr, m.local.get(local, type));
-    });
+    const prelude = spillOperands(m, expr, kind, (type, slot) => this.spill(type, slot));
     const local = this.spill(binaryen.i64, 0);
     prelude.unshift(m.local.set(local, ptr));
     const base = () => m.local.get(local, binaryen.i64);
