@@ -20,7 +20,7 @@ import {
   peekReadCount, readOkBytes, statsOkMaxBytes, ERROR_MAX_BYTES, FrameError, FrameReader, MAX_STATS_NAMESPACES, Op,
   PROTOCOL_VERSION, Status, STATUS_NAMES, type DecodeContext, type Hello,
 } from '../protocol/index.js';
-import { MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
+import { isValidPageSize, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
 import type { Admitted } from './admission.js';
 import type { Namespace } from './arena.js';
 import type { BudgetUser } from './budget.js';
@@ -356,7 +356,7 @@ export class Connection implements BudgetUser, Admitted {
     const who = server.authenticate(h.token);
     if (who === null) throw new FrameError(Status.BAD_TOKEN, 'bad token', h.id);
     const ps = h.pageSize;
-    if (ps < MIN_PAGE_SIZE || ps > MAX_PAGE_SIZE || (ps & (ps - 1)) !== 0) {
+    if (!isValidPageSize(ps)) {
       throw new FrameError(Status.PAGE_SIZE_MISMATCH, `page size ${ps} is not a power of two between ${MIN_PAGE_SIZE} and ${MAX_PAGE_SIZE}`, h.id);
     }
     const ns = server.attach(h.namespace, ps);

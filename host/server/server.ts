@@ -10,13 +10,13 @@
  * `farmem:server:error` diagnostics channel. Nothing is logged.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import diagnostics_channel from 'node:diagnostics_channel';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { FarmemError, OptionError } from '../errors.js';
 import { DEFAULT_LIMITS, Status, type DecodeContext, type NamespaceStats, type StatsOk } from '../protocol/index.js';
 import { MIN_PAGE_SIZE, MAX_PAGE_SIZE } from '../layout.js';
+import { serverErrorChannel } from '../stats/channels.js';
 import { Admission } from './admission.js';
 import { Namespace, newCounters, SlabArena, type Counters } from './arena.js';
 import { SendBudget } from './budget.js';
@@ -24,7 +24,8 @@ import { Connection } from './connection.js';
 import { ReplyPool } from './reply-pool.js';
 
 /** Published for every refused frame, failed connection and internal error. Subscribe to log. */
-export const serverErrorChannel = diagnostics_channel.channel('farmem:server:error');
+/** `farmem:server:error` (named in stats/channels.ts with farmem's other channels). */
+export { serverErrorChannel };
 
 export interface ServerErrorEvent {
   readonly server: MemoryServer;

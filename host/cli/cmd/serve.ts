@@ -5,14 +5,10 @@
  * `farmem:server:error`; with NODE_DEBUG=farmem they are printed to stderr.
  */
 import type { Command } from 'commander';
-import { debuglog } from 'node:util';
-import diagnostics_channel from 'node:diagnostics_channel';
 import { OptionError } from '../../errors.js';
-import { MemoryServer, type ServerErrorEvent } from '../../server/index.js';
+import { MemoryServer } from '../../server/index.js';
 import { action } from '../action.js';
 import { parseSize } from '../sizes.js';
-
-const debug = debuglog('farmem');
 
 interface ServeFlags {
   port: string;
@@ -63,12 +59,6 @@ Examples:
         maxConnections,
         ...(flags.maxPayload ? { maxPayload: parseSize(flags.maxPayload, '--max-payload') } : {}),
       });
-      if (debug.enabled) {
-        diagnostics_channel.subscribe('farmem:server:error', (m) => {
-          const e = m as ServerErrorEvent;
-          debug('server error from %s: status %d: %s', e.remote, e.status, e.message);
-        });
-      }
       await server.listen();
       process.stdout.write(`farmem serve listening on ${server.url}\n`);
       await new Promise<void>((resolve) => {
