@@ -11,36 +11,22 @@
 import os from 'node:os';
 import path from 'node:path';
 import { FarmemError } from '../../host/errors.js';
-import { instantiate } from '../../host/index.js';
+import { instantiate, type FarmemOptions, type RuntimeStats as FarmemStats } from '../../host/index.js';
 import { loadWorkload, WORKLOADS, type AccessPattern, type WorkloadInfo } from '../../host/workloads.js';
 
 export type Prefetcher = 'none' | 'readahead' | 'stride' | 'leap';
 export const PREFETCHERS: readonly Prefetcher[] = ['none', 'readahead', 'stride', 'leap'];
 
-/** The part of `fm.stats()` the bench reads; every field is optional so older runtimes still work. */
-export interface RuntimeStats {
-  majorFaults?: number;
-  minorFaults?: number;
-  evictions?: number;
-  writeBacks?: number;
-  bytesIn?: number;
-  bytesOut?: number;
-  directReclaims?: number;
-  prefetch?: { issued?: number; hits?: number; wasted?: number; late?: number };
-  [key: string]: unknown;
-}
+/**
+ * What a runner's `stats()` gives: the runtime's own `RuntimeStats` (host/stats/counters.ts), or an
+ * empty object for the original module, so every field may be missing.
+ */
+export type RuntimeStats = Partial<Omit<FarmemStats, 'prefetch'>> & { prefetch?: Partial<FarmemStats['prefetch']> };
 
-export interface InstantiateOptions {
-  pageSize: number;
-  local: { fraction: number } | { bytes: number };
-  prefetch?: Prefetcher;
-  /** Record fault latency histograms (stats().latency). */
-  latency?: boolean;
-  /** Memory servers instead of the embedded store. */
-  remote?: { urls: string[]; token: string };
-  /** Instrumenter optimizations switched off, e.g. `{ chunk: false }`. */
-  optimize?: Record<string, boolean>;
-}
+/** The `instantiate()` options the suites vary: `FarmemOptions` fields, with the bench's prefetcher names. */
+export type InstantiateOptions = Required<Pick<FarmemOptions, 'pageSize' | 'local'>>
+  & Pick<FarmemOptions, 'latency' | 'remote' | 'optimize'>
+  & { prefetch?: Prefetcher };
 
 /** The runtime or the workloads could not be loaded; suites that need them skip with this message. */
 export class RuntimeUnavailableError extends FarmemError {
@@ -136,7 +122,7 @@ async function load(): Promise<Farmem> {
     async farmem(name, options) {
       const fm = await instantiate(await bytes(name), workloadImports(), { ...options, cacheDir: CACHE_DIR });
       const exports = fm.exports as Record<string, unknown>;
-      return { run: (size, seed) => callRun(exports, size, seed), stats: () => fm.stats() as unknown as RuntimeStats, close: () => fm.close() };
+      return { run: (size, seed) => callRun(exports, size, seed), stats: () => fm.stats(), close: () => fm.close() };
     },
   };
 }
