@@ -125,6 +125,22 @@ const MODULE = wat(`(module
       (i32.store (i32.add (local.get $b) (i32.and (i32.mul (i32.xor (local.get $i) (i32.const 0x5bd1)) (i32.const 40503)) (i32.const 0x1fffc))) (local.get $i))
       ${INC('$i')}`)})
 
+  ;; an iv advanced through a copy (p = next), as LLVM and AssemblyScript emit it; straddling loads
+  (func (export "copyiv") (param $p i32) (param $end i32) (result i64) (local $next i32) (local $s i64)
+    ${LOOP('(i32.le_u (local.tee $next (i32.add (local.get $p) (i32.const 8))) (local.get $end))', `
+      (local.set $s (i64.add (i64.rotl (local.get $s) (i64.const 3)) (i64.load offset=4 (local.get $p))))
+      (local.set $p (local.get $next))`)}
+    (local.get $s))
+  ;; not an iv: p takes the previous iteration's next, so it stands still once (must not be chunked)
+  (func (export "copylate") (param $p i32) (param $n i32) (result i64) (local $next i32) (local $t i32) (local $s i64)
+    (local.set $next (local.get $p))
+    ${LOOP(LT('$t', '$n'), `
+      (local.set $s (i64.add (i64.rotl (local.get $s) (i64.const 3)) (i64.load (local.get $p))))
+      (local.set $p (local.get $next))
+      (local.set $next (i32.add (local.get $p) (i32.const 8)))
+      ${INC('$t')}`)}
+    (local.get $s))
+
   (func (export "condinc") (param $base i32) (param $n i32) (result i32) (local $t i32) (local $p i32) (local $s i32)
     (local.set $p (local.get $base))
     ${LOOP(LT('$t', '$n'), `
@@ -152,6 +168,9 @@ const CALLS: Call[] = [
   { fn: 'calls', args: [0, 1500] },
   { fn: 'wrap', args: [0x100, 4] }, // base + offset passes 2^32
   { fn: 'condinc', args: [0, 50000] },
+  { fn: 'copyiv', args: [0, END - 16] },
+  { fn: 'copyiv', args: [0, END + 64] }, // runs past the end
+  { fn: 'copylate', args: [0, 30000] },
   { fn: 'gather', args: [0, END / 2, 20000] },
   { fn: 'scatter', args: [END / 2, 20000] },
   { fn: 'gather', args: [0, END / 2 + 100, 20000] }, // the last pages of b are past the end: traps
@@ -163,7 +182,7 @@ const CALLS: Call[] = [
 describe('loop chunking', () => {
   it('versions every loop of the test module (so the tests below exercise it)', () => {
     const { counts } = instrument(MODULE, { pageSize: 4096 });
-    expect(counts.chunkedLoops).toBe(14);
+    expect(counts.chunkedLoops).toBe(15);
     expect(counts.chunkedAccesses).toBeGreaterThanOrEqual(18);
     expect(counts.outlinedChecks).toBeGreaterThanOrEqual(2);
     const noChunk = instrument(MODULE, { pageSize: 4096, optimize: { chunk: false } }).counts;

@@ -49,8 +49,11 @@ export interface Farmem {
 }
 
 export interface Runner {
-  /** Calls `run(size, seed)` and returns its checksum (as a string: i64 comes back as bigint) and time. */
-  run(sizeBytes: number, seed: number): { result: string; ns: number };
+  /**
+   * Calls `run(size, seed)` and returns its checksum (as a string: i64 comes back as bigint), its
+   * wall time and the process's CPU time (user + system) during the call.
+   */
+  run(sizeBytes: number, seed: number): { result: string; ns: number; cpuNs: number };
   /** Runtime counters (empty for the original module). */
   stats(): RuntimeStats;
   close(): Promise<void>;
@@ -69,13 +72,15 @@ export function workloadImports(): WebAssembly.Imports {
   };
 }
 
-function callRun(exports: Record<string, unknown>, sizeBytes: number, seed: number): { result: string; ns: number } {
+function callRun(exports: Record<string, unknown>, sizeBytes: number, seed: number): { result: string; ns: number; cpuNs: number } {
   const run = exports.run;
   if (typeof run !== 'function') throw new RuntimeUnavailableError('the workload does not export run(sizeBytes, seed)');
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const r = (run as (a: number, b: number) => unknown)(sizeBytes, seed);
   const ns = Number(process.hrtime.bigint() - t0);
-  return { result: String(r), ns };
+  const c = process.cpuUsage(c0);
+  return { result: String(r), ns, cpuNs: (c.user + c.system) * 1000 };
 }
 
 const CACHE_DIR = path.join(os.tmpdir(), `farmem-bench-cache-${process.getuid?.() ?? 'user'}`);

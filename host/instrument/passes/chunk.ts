@@ -134,6 +134,12 @@ class BodyScan extends Visitor {
   readonly sets = new Map<number, number>();
   /** iv candidates: local → step, for `local.set $x (i32.add (local.get $x) (i32.const c))`. */
   readonly steps = new Map<number, number>();
+  /**
+   * ivs advanced through a copy, `y = x + c; ...; x = y` (LLVM's and AssemblyScript's `p = next`):
+   * x → c. Pass B checks that y's write surely ran before x's with x's old value.
+   */
+  readonly copySteps = new Map<number, number>();
+  private readonly lastSet = new Map<number, ExpressionRef>();
   accesses = 0;
   protected override enter(expr: ExpressionRef, id: number): void {
     if (++this.nodes > MAX_BODY_NODES || id === ID.Loop || id === ID.Try || id === ID.Pop) throw new Reject();
@@ -141,14 +147,32 @@ class BodyScan extends Visitor {
     if (id === ID.LocalSet) {
       const index = localIndex(expr);
       this.sets.set(index, (this.sets.get(index) ?? 0) + 1);
+      this.lastSet.set(index, expr);
       const step = incrementStep(expr, index);
       if (step !== null) this.steps.set(index, step);
+    }
+  }
+
+  /** Finds the copy-advanced ivs once the whole body is scanned. */
+  findCopies(): void {
+    for (const [x, set] of this.lastSet) {
+      const v = C._BinaryenLocalSetGetValue!(set);
+      if (this.sets.get(x) !== 1 || getId(v) !== ID.LocalGet || getType(v) !== binaryen.i32) continue;
+      const y = C._BinaryenLocalGetGetIndex!(v);
+      const ySet = this.lastSet.get(y);
+      if (y === x || this.sets.get(y) !== 1 || !ySet || this.steps.has(y)) continue;
+      const step = incrementStep(ySet, x);
+      if (step !== null) {
+        this.steps.set(x, step);
+        this.copySteps.set(x, step);
+      }
     }
   }
 }
 
 /** The step of `x = x + c` / `x = c + x` / `x = x - c` (i32), or null. */
 function incrementStep(set: ExpressionRef, index: number): number | null {
+  // `set` writes some local; its value must be `index ± c`.
   const v = C._BinaryenLocalSetGetValue!(set);
   if (getId(v) !== ID.Binary || getType(v) !== binaryen.i32) return null;
   const op = C._BinaryenBinaryGetOp!(v);
@@ -240,6 +264,12 @@ class StreamAnalysis extends Visitor {
     if (id === ID.LocalSet) {
       const index = localIndex(expr);
       this.setSeqs.push([index, seq]);
+      const copyStep = this.scan.copySteps.get(index);
+      if (copyStep !== undefined) {
+        // x = y must store x's top-of-iteration value + step, or x is no iv after all.
+        const f = this.forms.get(C._BinaryenLocalSetGetValue!(expr));
+        if (!f || f.iv !== index || f.k !== 1 || f.ku !== 0 || f.c !== copyStep || f.terms.length !== 0) throw new Reject();
+      }
       if (this.scan.sets.get(index) === 1) {
         const value = this.forms.get(C._BinaryenLocalSetGetValue!(expr)) ?? null;
         this.defs.set(index, { expr, seq, path: this.path.slice(0, -1), form: this.scan.steps.has(index) ? null : value });
@@ -495,8 +525,14 @@ export class LoopChunker {
       throw err;
     }
     if (scan.accesses === 0) return false;
+    scan.findCopies();
     const analysis = new StreamAnalysis(scan, this.access, this.layout.pageSize);
-    analysis.walk(body);
+    try {
+      analysis.walk(body);
+    } catch (err) {
+      if (err instanceof Reject) return false;
+      throw err;
+    }
     analysis.classify(this.options);
     if (analysis.streams.length === 0 && analysis.outlined.length === 0) return false;
 
