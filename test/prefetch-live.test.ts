@@ -9,7 +9,7 @@ import { loadWorkload, WORKLOADS, type WorkloadExports } from '../host/workloads
 
 const SIZE = 2 << 20;
 const SEED = 5;
-const POLICIES = ['none', 'readahead', 'stride', 'leap'];
+const POLICIES = ['none', 'readahead', 'stride', 'leap', 'leap-stream'];
 
 async function run(name: string, prefetch: string, pageSize = 4096) {
   const fm = await instantiate(loadWorkload(name), {}, { pageSize, local: { fraction: 0.25 }, prefetch });

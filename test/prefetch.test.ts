@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { OptionError } from '../host/errors.js';
 import { LeapPolicy, majority, NO_TREND } from '../host/prefetch/leap.js';
+import { LeapStreamPolicy, MAX_DEPTH, MIN_DEPTH } from '../host/prefetch/leap-stream.js';
 import { Advice, type FaultInfo, type PrefetchPolicy } from '../host/prefetch/policy.js';
 import { createPolicy, policyNames, registerPolicy } from '../host/prefetch/registry.js';
 
@@ -147,7 +148,7 @@ describe('Leap on a never-evicting cache (reference miss counts)', () => {
   });
 });
 
-describe.each(['readahead', 'stride', 'leap'])('%s on synthetic sequences', (name) => {
+describe.each(['readahead', 'stride', 'leap', 'leap-stream'])('%s on synthetic sequences', (name) => {
   const none = (reads: number[]) => runNeverEvicting(createPolicy('none'), reads).misses;
 
   it('sequential: at least 80% fewer misses than none, accurate', () => {
@@ -169,7 +170,7 @@ describe.each(['readahead', 'stride', 'leap'])('%s on synthetic sequences', (nam
 });
 
 describe('stride k and interleaved streams', () => {
-  it.each(['stride', 'leap'])('%s finds stride 5', (name) => {
+  it.each(['stride', 'leap', 'leap-stream'])('%s finds stride 5', (name) => {
     const r = runNeverEvicting(createPolicy(name), stride5);
     expect(r.misses).toBeLessThanOrEqual(stride5.length * 0.2);
     expect(r.hits / r.issued).toBeGreaterThan(0.95);
@@ -187,7 +188,7 @@ describe('stride k and interleaved streams', () => {
     expect(r.hits / r.issued).toBeGreaterThan(0.95);
   });
 
-  it.each(['readahead', 'leap'])('%s stays accurate on two interleaved streams', (name) => {
+  it.each(['readahead', 'leap', 'leap-stream'])('%s stays accurate on two interleaved streams', (name) => {
     const r = runNeverEvicting(createPolicy(name), twoStreams);
     expect(r.misses).toBeLessThanOrEqual(twoStreams.length);
     expect(r.issued === 0 || r.hits / r.issued >= 0.5).toBe(true);
@@ -203,7 +204,7 @@ describe('stride k and interleaved streams', () => {
 });
 
 describe('policies respect out.length and memory bounds', () => {
-  it.each(['readahead', 'stride', 'leap'])('%s', (name) => {
+  it.each(['readahead', 'stride', 'leap', 'leap-stream'])('%s', (name) => {
     const policy = createPolicy(name);
     const out = new Int32Array(2);
     const info: FaultInfo = { page: 0, prefetchHit: false, time: 0, numPages: 12 };
@@ -222,7 +223,7 @@ describe('policies respect out.length and memory bounds', () => {
 });
 
 describe('advice', () => {
-  it.each(['readahead', 'stride', 'leap'])('%s: Random turns prefetching off in the range, Normal undoes it', (name) => {
+  it.each(['readahead', 'stride', 'leap', 'leap-stream'])('%s: Random turns prefetching off in the range, Normal undoes it', (name) => {
     const policy = createPolicy(name);
     policy.advise!(0, 5000, Advice.Random);
     expect(runNeverEvicting(policy, sequential).issued).toBe(0);
@@ -235,7 +236,7 @@ describe('advice', () => {
     expect(runNeverEvicting(policy, sequential).issued).toBeGreaterThan(0);
   });
 
-  it.each(['readahead', 'stride', 'leap'])('%s: Sequential prefetches from the first fault', (name) => {
+  it.each(['readahead', 'stride', 'leap', 'leap-stream'])('%s: Sequential prefetches from the first fault', (name) => {
     const policy = createPolicy(name);
     const plain = runNeverEvicting(createPolicy(name), sequential.slice(0, 40));
     policy.advise!(1000, 1000, Advice.Sequential);
@@ -248,6 +249,55 @@ describe('advice', () => {
     policy.advise!(0, 5000, Advice.WillNeed);
     policy.advise!(0, 5000, Advice.DontNeed);
     expect(runNeverEvicting(policy, range(1, 100)).misses).toBe(15);
+  });
+});
+
+describe('leap-stream', () => {
+  const scan = (policy: LeapStreamPolicy, pages: number, late: boolean) => {
+    const out = new Int32Array(256);
+    const info: FaultInfo = { page: 0, prefetchHit: false, time: 0, numPages: 1 << 20, late: false };
+    const requested = new Set<number>();
+    let misses = 0;
+    let largest = 0;
+    for (let p = 0; p < pages; p++) {
+      info.page = p;
+      info.prefetchHit = requested.has(p);
+      info.late = info.prefetchHit && late;
+      if (!info.prefetchHit) misses++;
+      const n = policy.onFault(info, out);
+      largest = Math.max(largest, n);
+      for (let i = 0; i < n; i++) {
+        expect(requested.has(out[i]!)).toBe(false); // each page asked for once
+        requested.add(out[i]!);
+      }
+    }
+    return { misses, largest, requested: requested.size };
+  };
+
+  it('keeps a stream going on prefetch hits: a few misses at the start, none after', () => {
+    const r = scan(new LeapStreamPolicy(), 5000, false);
+    expect(r.misses).toBeLessThanOrEqual(4);
+    expect(r.requested).toBeLessThanOrEqual(5000 + MIN_DEPTH * 4);
+  });
+
+  it('deepens the window when prefetched pages arrive late, up to MAX_DEPTH, in runs of half the window', () => {
+    const onTime = scan(new LeapStreamPolicy(), 5000, false);
+    const late = scan(new LeapStreamPolicy(), 5000, true);
+    expect(late.largest).toBeGreaterThan(onTime.largest);
+    expect(late.largest).toBeLessThanOrEqual(MAX_DEPTH);
+    expect(late.largest).toBeGreaterThanOrEqual(MAX_DEPTH / 2);
+  });
+
+  it('stops on a random sequence and shrinks back to the minimum', () => {
+    const policy = new LeapStreamPolicy();
+    scan(policy, 2000, true);
+    const r = runNeverEvicting(policy, random);
+    expect(r.issued).toBeLessThanOrEqual(MAX_DEPTH + 2 * MIN_DEPTH);
+  });
+
+  it('takes fewer misses than leap on a long sequential scan', () => {
+    const reads = range(1, 2000);
+    expect(runNeverEvicting(createPolicy('leap-stream'), reads).misses).toBeLessThan(runNeverEvicting(createPolicy('leap'), reads).misses / 10);
   });
 });
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instantiate } from '../host/index.js';
+import { policyNames } from '../host/prefetch/registry.js';
 import { loadWorkload, workloadPath, WORKLOADS, type WorkloadExports } from '../host/workloads.js';
 import { faulting, startServers, type Servers } from './support/servers.js';
 
@@ -66,7 +67,7 @@ describe('concurrency stress: tiny pools, busy reclaimer', () => {
         const size = 64 * 1024;
         const want = await reference(name, size);
         for (let rep = 0; rep < 3; rep++) {
-          const { result, stats } = await remoteRun(name, servers.urls, pageSize, { bytes: 8 * pageSize }, size);
+          const { result, stats } = await remoteRun(name, servers.urls, pageSize, { bytes: (pageSize === 256 ? 8 : 4) * pageSize }, size);
           expect(result).toBe(want);
           expect(stats.evictions).toBeGreaterThan(0);
         }
@@ -84,6 +85,33 @@ describe('prefetching through servers', () => {
       const p = fm.stats().prefetch;
       expect(p.hits).toBeGreaterThan(0);
       expect(p.coverage).toBeGreaterThan(0.5);
+    } finally {
+      await fm.close();
+    }
+  });
+});
+
+describe('every prefetcher through a server', () => {
+  it.each(policyNames())('%s keeps every result of seqscan, stride and hashtable', async (prefetch) => {
+    for (const name of ['seqscan', 'stride', 'hashtable']) {
+      const size = 256 * 1024;
+      const fm = await instantiate(loadWorkload(name), {}, { pageSize: 4096, local: { fraction: 0.25 }, prefetch, remote: { urls: servers.urls.slice(0, 1), token: TOKEN } });
+      try {
+        expect((fm.exports as unknown as WorkloadExports).run(size, SEED)).toBe(await reference(name, size));
+      } finally {
+        await fm.close();
+      }
+    }
+  });
+
+  it('leap-stream covers a sequential scan almost entirely: prefetch hits on first touch keep it ahead', async () => {
+    const size = 2 << 20;
+    const fm = await instantiate(loadWorkload('seqscan'), {}, { pageSize: 4096, local: { fraction: 0.25 }, prefetch: 'leap-stream', remote: { urls: servers.urls.slice(0, 1), token: TOKEN } });
+    try {
+      expect((fm.exports as unknown as WorkloadExports).run(size, SEED)).toBe(await reference('seqscan', size));
+      const p = fm.stats().prefetch;
+      expect(p.coverage).toBeGreaterThan(0.9);
+      expect(p.accuracy).toBeGreaterThan(0.9);
     } finally {
       await fm.close();
     }

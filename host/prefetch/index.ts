@@ -7,5 +7,6 @@ export { createPolicy, policyNames, registerPolicy } from './registry.js';
 export { NonePolicy } from './none.js';
 export { ReadaheadPolicy, READAHEAD_MAX_WINDOW } from './readahead.js';
 export { StridePolicy } from './stride.js';
-export { LeapPolicy, NO_TREND, majority, type LeapOptions } from './leap.js';
+export { LeapPolicy, NO_TREND, findTrend, majority, type LeapOptions } from './leap.js';
+export { LeapStreamPolicy } from './leap-stream.js';
 export { AdviceRanges } from './advice.js';

@@ -74,6 +74,23 @@ export function majority(values: ArrayLike<number>, from: number, length: number
   return occurrences * 2 > length ? candidate : NO_TREND;
 }
 
+/**
+ * Algorithm 1 over a delta ring (`history.length` a power of two, `next` the slot the next delta goes
+ * to, `count` deltas held): windows of H/4, H/2, … of the latest deltas; the first with a strict
+ * majority gives the trend, else NO_TREND.
+ */
+export function findTrend(history: Int32Array, next: number, count: number): number {
+  if (count === 0) return NO_TREND;
+  const size = history.length;
+  const mask = size - 1;
+  for (let w = size >>> 2; ; w <<= 1) {
+    const len = w < count ? w : count;
+    const trend = majority(history, (next - len + size) & mask, len);
+    if (trend !== NO_TREND) return trend;
+    if (len === count) return NO_TREND;
+  }
+}
+
 function roundUpPow2(x: number): number {
   return x <= 1 ? 1 : 2 ** (32 - Math.clz32(x - 1));
 }
@@ -160,15 +177,7 @@ export class LeapPolicy implements PrefetchPolicy {
 
   /** Algorithm 1: the majority delta of the shortest recent window that has one, or NO_TREND. */
   findTrend(): number {
-    const count = this.count;
-    if (count === 0) return NO_TREND;
-    const size = this.history.length;
-    for (let w = size >>> 2; ; w <<= 1) {
-      const len = w < count ? w : count;
-      const trend = majority(this.history, (this.next - len + size) & this.mask, len);
-      if (trend !== NO_TREND) return trend;
-      if (len === count) return NO_TREND;
-    }
+    return findTrend(this.history, this.next, this.count);
   }
 
   /** Appends the delta from the previous access to `page` (none for the first access). */

@@ -28,6 +28,13 @@ export interface FaultInfo {
   time: number;
   /** Pages the guest's memory currently has (prefetches beyond are dropped by the runtime). */
   numPages: number;
+  /**
+   * With `prefetchHit`: the prefetched page had not landed yet and the guest waited for it (the
+   * prefetch was issued too late). Absent in offline replay, which has no latencies.
+   */
+  late?: boolean;
+  /** Frames in the local pool, when the runtime knows (a window larger than that evicts itself). */
+  frames?: number;
 }
 
 export interface PrefetchPolicy {

@@ -1,6 +1,6 @@
 /**
- * @fileoverview Prefetch policies by name. The built-ins are `none`, `readahead`, `stride` and
- * `leap`; a program embedding farmem adds its own in a few lines:
+ * @fileoverview Prefetch policies by name. The built-ins are `none`, `readahead`, `stride`, `leap`
+ * and `leap-stream`; a program embedding farmem adds its own in a few lines:
  *
  *   import { registerPolicy } from './host/prefetch/registry.js';
  *   registerPolicy('next2', () => ({
@@ -14,6 +14,7 @@
  */
 import { OptionError } from '../errors.js';
 import { LeapPolicy } from './leap.js';
+import { LeapStreamPolicy } from './leap-stream.js';
 import { NonePolicy } from './none.js';
 import type { PolicyFactory, PrefetchPolicy } from './policy.js';
 import { ReadaheadPolicy } from './readahead.js';
@@ -24,6 +25,7 @@ const factories = new Map<string, PolicyFactory>([
   ['readahead', () => new ReadaheadPolicy()],
   ['stride', () => new StridePolicy()],
   ['leap', () => new LeapPolicy()],
+  ['leap-stream', () => new LeapStreamPolicy()],
 ]);
 
 const NAME = /^[a-z][a-z0-9_-]{0,31}$/;

@@ -57,9 +57,10 @@ const CONTROL_SLOTS = 16;
 /**
  * Free frames kept on top of `local` frames when a reclaimer runs: enough for the faults (and their
  * prefetches) that arrive while the reclaimer waits for a core and for the guest's acknowledgement.
+ * A quarter of the pool, and at least 32 frames (a few ms of faults) unless the pool is smaller.
  */
 export function reserveFrames(local: number): number {
-  return Math.max(4, Math.ceil(local / 4));
+  return Math.max(4, Math.ceil(local / 4), Math.min(local, 32));
 }
 
 /** Spins before sleeping on a contended lock. */

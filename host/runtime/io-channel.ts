@@ -35,6 +35,8 @@ const MESSAGE_BYTES = 1024;
 
 export const OP_READ = 1;
 export const OP_WRITE = 2;
+/** A read for a prefetch: the worker sends it after the demand reads it drained with it. */
+export const OP_PREFETCH = 3;
 
 /** Spins this many times checking for completion before sleeping in Atomics.wait. */
 const SPIN = 2000;
@@ -132,8 +134,8 @@ export class ChannelIo implements PageIo {
     this.mask = this.b.slots - 1;
   }
 
-  read(page: number, offset: number): number {
-    return this.submit(OP_READ, page, offset);
+  read(page: number, offset: number, prefetch = false): number {
+    return this.submit(prefetch ? OP_PREFETCH : OP_READ, page, offset);
   }
 
   write(page: number, offset: number): void {

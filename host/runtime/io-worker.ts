@@ -3,15 +3,15 @@
  * opened by kind through store/registry.ts) and serves the request rings (io-channel.ts) of the
  * guest and of the reclaimer. Its event loop sleeps in `Atomics.waitAsync` on the shared doorbell,
  * so the same loop also runs the store's connections. Everything submitted since the last wake-up
- * is issued at once: reads and writes are batched into one store call each, and batches are
- * pipelined (a new batch does not wait for earlier ones). A read of a page whose write-back is still in flight (from either ring) is served from that
+ * is issued at once: writes, demand reads and prefetch reads are batched into one store call each
+ * (in that order), and batches are pipelined (a new batch does not wait for earlier ones). A read of a page whose write-back is still in flight (from either ring) is served from that
  * write's staging copy.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';
 import type { PageStore } from '../store/page-store.js';
 import { openStore, type StoreSpec } from '../store/registry.js';
-import { channelViews, kError, kReady, kShutdown, kSubmitted, OP_READ, OP_WRITE, writeError, type ChannelBuffers } from './io-channel.js';
+import { channelViews, kError, kReady, kShutdown, kSubmitted, OP_PREFETCH, OP_READ, OP_WRITE, writeError, type ChannelBuffers } from './io-channel.js';
 
 export interface IoWorkerData {
   readonly channels: readonly SharedArrayBuffer[];
@@ -70,15 +70,28 @@ async function serve(store: PageStore): Promise<void> {
   }
 }
 
-/** Issues requests `from..to` of one channel as one write batch and one read batch; returns to + 1. */
+/** Requests of one kind drained together, issued as one store call. */
+class Batch {
+  readonly seqs: number[] = [];
+  readonly pages: number[] = [];
+  readonly bufs: Uint8Array[] = [];
+  add(seq: number, page: number, bytes: Uint8Array): void {
+    this.seqs.push(seq);
+    this.pages.push(page);
+    this.bufs.push(bytes);
+  }
+}
+
+/**
+ * Issues requests `from..to` of one channel: one write batch, then one batch of demand reads, then
+ * one of prefetch reads (so a demand page never waits behind the prefetches drained with it; the
+ * server answers a connection's requests in order). Returns to + 1.
+ */
 function drain(store: PageStore, b: ChannelBuffers, from: number, to: number): number {
   const mask = b.slots - 1;
-  const readSeqs: number[] = [];
-  const readPages: number[] = [];
-  const readInto: Uint8Array[] = [];
-  const writeSeqs: number[] = [];
-  const writePages: number[] = [];
-  const writeData: Uint8Array[] = [];
+  let writes: Batch | null = null;
+  let demand: Batch | null = null;
+  let prefetch: Batch | null = null;
   for (let seq = from; seq <= to; seq++) {
     const at = (seq & mask) * 4;
     while (Atomics.load(b.ring, at + 3) !== seq) { /* the producer publishes the sequence last */ }
@@ -88,43 +101,45 @@ function drain(store: PageStore, b: ChannelBuffers, from: number, to: number): n
     if (op === OP_WRITE) {
       const bytes = b.staging.subarray(arg * pageSize, (arg + 1) * pageSize);
       pendingWrites.set(page, bytes);
-      writeSeqs.push(seq);
-      writePages.push(page);
-      writeData.push(bytes);
-    } else if (op === OP_READ) {
+      (writes ??= new Batch()).add(seq, page, bytes);
+    } else if (op === OP_READ || op === OP_PREFETCH) {
       const staged = pendingWrites.get(page);
       if (staged !== undefined) {
         frame(arg).set(staged);
         complete(b, seq, null);
+      } else if (op === OP_READ) {
+        (demand ??= new Batch()).add(seq, page, frame(arg));
       } else {
-        readSeqs.push(seq);
-        readPages.push(page);
-        readInto.push(frame(arg));
+        (prefetch ??= new Batch()).add(seq, page, frame(arg));
       }
     }
   }
-  if (writeSeqs.length > 0) {
-    store.write(writePages, writeData).then(
+  if (writes !== null) {
+    const w = writes;
+    store.write(w.pages, w.bufs).then(
       () => {
-        writePages.forEach((page, i) => { if (pendingWrites.get(page) === writeData[i]) pendingWrites.delete(page); });
-        for (const seq of writeSeqs) complete(b, seq, null);
+        w.pages.forEach((page, i) => { if (pendingWrites.get(page) === w.bufs[i]) pendingWrites.delete(page); });
+        for (const seq of w.seqs) complete(b, seq, null);
       },
       (err: unknown) => {
         for (const c of channels) {
           writeError(c, err);
           Atomics.store(c.control, kError, 1);
         }
-        for (const seq of writeSeqs) complete(b, seq, err);
+        for (const seq of w.seqs) complete(b, seq, err);
       },
     );
   }
-  if (readSeqs.length > 0) {
-    store.read(readPages, readInto).then(
-      () => { for (const seq of readSeqs) complete(b, seq, null); },
-      (err: unknown) => { for (const seq of readSeqs) complete(b, seq, err); },
-    );
-  }
+  if (demand !== null) read(store, b, demand);
+  if (prefetch !== null) read(store, b, prefetch);
   return to + 1;
+}
+
+function read(store: PageStore, b: ChannelBuffers, r: Batch): void {
+  store.read(r.pages, r.bufs).then(
+    () => { for (const seq of r.seqs) complete(b, seq, null); },
+    (err: unknown) => { for (const seq of r.seqs) complete(b, seq, err); },
+  );
 }
 
 async function main(): Promise<void> {

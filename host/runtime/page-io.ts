@@ -11,8 +11,11 @@ import type { SyncPageStore } from '../store/page-store.js';
 import type { PhysicalMemory } from './physical-memory.js';
 
 export interface PageIo {
-  /** Starts reading `page` into physical memory at byte `offset`; returns a ticket (0 = landed). */
-  read(page: number, offset: number): number;
+  /**
+   * Starts reading `page` into physical memory at byte `offset`; returns a ticket (0 = landed). A
+   * `prefetch` read may be sent after demand reads submitted with it, so it never delays them.
+   */
+  read(page: number, offset: number, prefetch?: boolean): number;
   /** Takes the page's bytes at physical `offset` for write-back; the frame may be reused on return. */
   write(page: number, offset: number): void;
   /** Blocks until the read with `ticket` has landed; throws StoreError if it failed. */

@@ -30,8 +30,8 @@ import {
   kWasted, kWriteBacks, PINNED, PREFETCHED, REFERENCED, reserveFrames,
 } from './frame-table.js';
 
-/** Most pages one prefetch decision may bring in. */
-const MAX_PREFETCH = 32;
+/** Most pages one prefetch decision may bring in (leap-stream keeps up to 256 in flight). */
+const MAX_PREFETCH = 256;
 
 /** How the frame pool is sized: a fixed number of frames, or a fraction of the guest's memory. */
 export type FrameBudget = { readonly frames: number } | { readonly fraction: number; readonly minFrames: number };
@@ -91,6 +91,8 @@ class PolicyFaultInfo implements FaultInfo {
   page = 0;
   prefetchHit = false;
   numPages = 0;
+  late = false;
+  frames = 0;
   get time(): number {
     return performance.now() * 1e6;
   }
@@ -398,7 +400,7 @@ export class Pager {
    * Starts reading `page` into `frame`; returns the I/O ticket. A page never written to the store
    * (with a reserve, the store is this run's own) is zero-filled here: no I/O, ticket 0.
    */
-  private readPage(page: number, frame: number): number {
+  private readPage(page: number, frame: number, prefetch: boolean): number {
     const at = this.frameAddress(frame);
     if (this.reserve && this.pageStored[page] === 0) {
       this.phys.bytes.fill(0, at, at + this.pageSize);
@@ -406,7 +408,7 @@ export class Pager {
       return 0;
     }
     this.counters.bytesIn += this.pageSize;
-    return this.io.read(page, at);
+    return this.io.read(page, at, prefetch);
   }
 
   private lock(): void {
@@ -447,9 +449,11 @@ export class Pager {
     if (frame >= 0) {
       flags = this.frameFlags[frame]!;
       if (flags & EVICTING) flags &= ~EVICTING; // rescued before the reclaimer reused it
+      let late = false;
       if (flags & IN_FLIGHT) {
         const ticket = this.frameTicket[frame]!;
         if (!this.io.landed(ticket)) {
+          late = true;
           this.counters.prefetchLate++;
           this.frameFlags[frame]! |= PINNED;
           this.waitUnlocked(ticket);
@@ -465,14 +469,14 @@ export class Pager {
           this.counters.prefetchHits++;
           flags &= ~PREFETCHED;
           this.noteFault(page, FaultKind.PrefetchHit);
-          if (this.prefetch !== null) this.runPrefetch(page, true, frame);
+          if (this.prefetch !== null) this.runPrefetch(page, true, frame, late);
         } else {
           this.noteFault(page, wasMapped ? FaultKind.WriteMinor : FaultKind.Minor);
         }
       }
     } else {
       frame = this.takeFrame();
-      const ticket = this.readPage(page, frame);
+      const ticket = this.readPage(page, frame, false);
       if (this.timing) this.markSent = performance.now();
       this.servedKind = 1;
       this.counters.majorFaults++;
@@ -482,7 +486,7 @@ export class Pager {
       if (this.prefetch !== null) {
         // Prefetch reads are issued after the demand read, and we wait only for the demand.
         this.frameFlags[frame] = REFERENCED | PINNED;
-        this.runPrefetch(page, false, frame);
+        this.runPrefetch(page, false, frame, false);
       }
       this.frameFlags[frame]! |= PINNED; // keep the reclaimer away while the read lands
       if (ticket !== 0) this.waitUnlocked(ticket);
@@ -541,7 +545,7 @@ export class Pager {
   /** Reads `p` into a free frame, unmapped: its first touch is a minor fault counted as a prefetch hit. */
   private startPrefetch(p: number): void {
     const frame = this.takeFrame();
-    const ticket = this.readPage(p, frame);
+    const ticket = this.readPage(p, frame, true);
     this.table.assign(frame, p);
     this.frameTicket[frame] = ticket;
     this.frameFlags[frame] = ticket === 0 ? PREFETCHED : PREFETCHED | IN_FLIGHT;
@@ -562,10 +566,12 @@ export class Pager {
     }
   }
 
-  private runPrefetch(page: number, hit: boolean, pinned: number): void {
+  private runPrefetch(page: number, hit: boolean, pinned: number, late: boolean): void {
     const info = this.faultInfo;
     info.page = page;
     info.prefetchHit = hit;
+    info.late = late;
+    info.frames = this.table.frames;
     const numPages = Math.ceil(this.virtualBytes / this.pageSize);
     info.numPages = numPages;
     const count = this.prefetch!.onFault(info, this.prefetchOut);
