@@ -27,6 +27,7 @@ export const ABI_VERSION = 1;
 export const META_SECTION = 'farmem.meta';
 export const DATA_SECTION = 'farmem.data';
 
+/** The import names, one per line: a table (`duplicates` sees its lines as alike; they are data). */
 export const enum AbiImport {
   Memory = 'memory',
   Fault = 'fault',

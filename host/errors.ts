@@ -4,6 +4,10 @@
  * `(farmem <cmd>) <message>` for any FarmemError and exits 1, without a stack trace.
  */
 
+/*
+ * One class per failure a caller can act on; the subclasses are alike on purpose (a constructor
+ * fixing the code), since `instanceof` is how callers tell them apart.
+ */
 export class FarmemError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {

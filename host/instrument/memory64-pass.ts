@@ -135,6 +135,10 @@ export class Memory64Pass extends Visitor {
     return call;
   }
 
+  /**
+   * The 64-bit twin of `MemoryPass.rewriteAccess` (same steps, i64 addresses, `fault64`): kept apart
+   * so the 32-bit fast path, which the loop optimizations build on, stays as it is.
+   */
   private rewriteAccess(expr: ExpressionRef, id: number, kind: AccessKind): ExpressionRef {
     const m = this.module;
     const ptr = kind.ptr.get(expr);

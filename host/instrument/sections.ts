@@ -10,6 +10,7 @@
 import { readUleb, ULEB_INCOMPLETE, ULEB_MALFORMED } from '../leb128.js';
 import { diagnostic } from './diagnostics.js';
 
+// Binary-format numbers used below (a table of constants, like the frame flags of trace/replay.ts).
 const SECTION_IMPORT = 2;
 const SECTION_MEMORY = 5;
 const IMPORT_KIND_MEMORY = 2;

@@ -39,7 +39,7 @@ function list(kind: string, item: string, countName = `${item}s`): Slot {
 const b = binaryen as unknown as Record<string, number>;
 const LEAF: readonly Slot[] = [];
 
-/** Child slots per expression id, in evaluation order. */
+/** Child slots per expression id, in evaluation order: a table, one row per id (rows look alike by design). */
 const SLOTS = new Map<number, readonly Slot[]>([
   [b.NopId!, LEAF], [b.ConstId!, LEAF], [b.LocalGetId!, LEAF], [b.GlobalGetId!, LEAF], [b.UnreachableId!, LEAF],
   [b.MemorySizeId!, LEAF], [b.DataDropId!, LEAF], [b.AtomicFenceId!, LEAF], [b.PopId!, LEAF], [b.RefNullId!, LEAF],

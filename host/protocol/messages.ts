@@ -23,13 +23,10 @@ export enum Op {
   ERROR = 0xff,
 }
 
-export const OP_NAMES: Readonly<Record<number, string>> = {
-  [Op.HELLO]: 'HELLO', [Op.READ]: 'READ', [Op.WRITE]: 'WRITE', [Op.FREE]: 'FREE', [Op.STATS]: 'STATS',
-  [Op.HELLO_OK]: 'HELLO_OK', [Op.READ_OK]: 'READ_OK', [Op.WRITE_OK]: 'WRITE_OK', [Op.OK]: 'OK',
-  [Op.STATS_OK]: 'STATS_OK', [Op.ERROR]: 'ERROR',
-};
-
-/** Wire status codes carried by ERROR frames. Stable: never renumber, only append. */
+/**
+ * Wire status codes carried by ERROR frames. Stable: never renumber, only append. (Like `Op`, a
+ * table of values: the two enums look alike line by line; their names come from `namesOf` below.)
+ */
 export enum Status {
   /** HELLO carried a token the server does not accept. The server closes the connection. */
   BAD_TOKEN = 1,
@@ -59,11 +56,15 @@ export enum Status {
   TOO_MANY_UNAUTHENTICATED = 13,
 }
 
-export const STATUS_NAMES: Readonly<Record<number, string>> = {
-  1: 'BAD_TOKEN', 2: 'UNKNOWN_OP', 3: 'OUT_OF_CAPACITY', 4: 'MALFORMED_FRAME', 5: 'PAGE_SIZE_MISMATCH',
-  6: 'NOT_HELLO', 7: 'VERSION_MISMATCH', 8: 'TOO_LARGE', 9: 'INTERNAL', 10: 'SHUTTING_DOWN', 11: 'SLOW_READER',
-  12: 'FORBIDDEN', 13: 'TOO_MANY_UNAUTHENTICATED',
-};
+/** Names of a numeric enum's values by number (TypeScript's reverse mapping, without the forward half). */
+function namesOf(e: Record<string, string | number>): Readonly<Record<number, string>> {
+  const out: Record<number, string> = {};
+  for (const [name, value] of Object.entries(e)) if (typeof value === 'number') out[value] = name;
+  return Object.freeze(out);
+}
+
+export const OP_NAMES = namesOf(Op);
+export const STATUS_NAMES = namesOf(Status);
 
 /** Limits a decoder enforces. Both sides agree on them through HELLO_OK. */
 export interface Limits {

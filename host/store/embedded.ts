@@ -11,6 +11,7 @@
  * a frame of the caller's buffer are each copied through a `Uint8Array` view made the first time it
  * is needed and kept (`slotViews`, `peerViews`), since `TypedArray.set` copies whole arrays only.
  */
+import { grownToHold } from './grow.js';
 import type { SyncPageStore } from './page-store.js';
 
 /** Pages per slab: 1 MiB slabs at 4 KiB pages, large enough to amortize allocation. */
@@ -51,7 +52,7 @@ export class EmbeddedStore implements SyncPageStore {
   }
 
   writeSync(page: number, data: Uint8Array, at: number): void {
-    if (page >= this.index.length) this.growIndex(page);
+    if (page >= this.index.length) this.index = grownToHold(this.index, page);
     let slot = this.index[page]! - 1;
     if (slot < 0) {
       slot = this.allocSlot();
@@ -65,11 +66,7 @@ export class EmbeddedStore implements SyncPageStore {
     const slot = this.index[page]! - 1;
     if (slot < 0) return;
     this.index[page] = 0;
-    if (this.freeTop === this.freeSlots.length) {
-      const next = new Int32Array(this.freeSlots.length * 2);
-      next.set(this.freeSlots);
-      this.freeSlots = next;
-    }
+    this.freeSlots = grownToHold(this.freeSlots, this.freeTop);
     this.freeSlots[this.freeTop++] = slot;
   }
 
@@ -127,13 +124,5 @@ export class EmbeddedStore implements SyncPageStore {
     const slot = this.slots++;
     if ((slot >>> this.slabShift) >= this.slabs.length) this.slabs.push(new Uint8Array(this.slabPages * this.pageSize));
     return slot;
-  }
-
-  private growIndex(page: number): void {
-    let size = this.index.length;
-    while (size <= page) size *= 2;
-    const next = new Int32Array(size);
-    next.set(this.index);
-    this.index = next;
   }
 }

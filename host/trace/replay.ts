@@ -50,6 +50,8 @@ export const MAX_REPLAY_PAGES = 2 ** 27;
 /** The runtime's prefetch output buffer size (pager.ts MAX_PREFETCH). */
 const PREFETCH_OUT = 32;
 
+// The simulated frame's flags: its own table (it also tracks WRITABLE, which the runtime keeps in the
+// WT page table instead), with the values of runtime/frame-table.ts so traces read alike.
 const REFERENCED = 1;
 const DIRTY = 2;
 const PREFETCHED = 4;

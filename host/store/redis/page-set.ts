@@ -9,6 +9,8 @@
  * Grows by doubling; at most 2^32 / 256 pages (16 Mi bits = 2 MiB) for a full 32-bit guest at the
  * smallest page size.
  */
+import { grownToHold } from '../grow.js';
+
 export class PageSet {
   private words = new Uint32Array(1024);
   private count = 0;
@@ -24,7 +26,7 @@ export class PageSet {
 
   add(page: number): void {
     const w = page >>> 5;
-    if (w >= this.words.length) this.grow(w);
+    if (w >= this.words.length) this.words = grownToHold(this.words, w);
     const bit = 1 << (page & 31);
     if ((this.words[w]! & bit) === 0) {
       this.words[w] |= bit;
@@ -53,13 +55,5 @@ export class PageSet {
         bits &= bits - 1;
       }
     }
-  }
-
-  private grow(word: number): void {
-    let n = this.words.length;
-    while (n <= word) n *= 2;
-    const next = new Uint32Array(n);
-    next.set(this.words);
-    this.words = next;
   }
 }
