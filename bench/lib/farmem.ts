@@ -25,7 +25,7 @@ export type RuntimeStats = Partial<Omit<FarmemStats, 'prefetch'>> & { prefetch?:
 
 /** The `instantiate()` options the suites vary: `FarmemOptions` fields, with the bench's prefetcher names. */
 export type InstantiateOptions = Required<Pick<FarmemOptions, 'pageSize' | 'local'>>
-  & Pick<FarmemOptions, 'latency' | 'remote' | 'optimize'>
+  & Pick<FarmemOptions, 'latency' | 'remote' | 'redis' | 'optimize'>
   & { prefetch?: Prefetcher };
 
 /** The runtime or the workloads could not be loaded; suites that need them skip with this message. */

@@ -9,6 +9,7 @@ export const SUITE_DESCRIPTIONS = {
   pagesize: 'page size 256 B … 64 KiB on random and sequential workloads: bytes moved, faults, time',
   faultpath: 'cost of a major fault (amortized, and the runtime\'s latency histograms when it exposes them)',
   peer: 'native C programs under plain Linux swap (cgroup cap + zram) vs farmem at the same local memory',
+  redis: 'Redis store: major fault vs a raw GET of one page, and sequential-scan throughput vs farmem serve, same run',
 } as const;
 
 export type SuiteName = keyof typeof SUITE_DESCRIPTIONS;

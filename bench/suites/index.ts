@@ -7,6 +7,7 @@ import { overheadSuite } from './overhead.js';
 import { pagesizeSuite } from './pagesize.js';
 import { peerSuite } from './peer.js';
 import { programsSuite } from './programs.js';
+import { redisSuite } from './redis.js';
 import { sweepSuite } from './sweep.js';
 
-export const SUITES: readonly Suite[] = [overheadSuite, programsSuite, sweepSuite, pagesizeSuite, faultpathSuite, peerSuite];
+export const SUITES: readonly Suite[] = [overheadSuite, programsSuite, sweepSuite, pagesizeSuite, faultpathSuite, peerSuite, redisSuite];
