@@ -15,6 +15,7 @@ import { workloadPath, WORKLOADS } from '../host/workloads.js';
 import { buildCFixtures, runWithFarmemWasi } from './support/c-fixtures.js';
 import { runWorkloadFar, workloadReference } from './support/differential.js';
 import { describeCasesOnFarMemory } from './support/far-cases.js';
+import { NODE24 } from './support/node24.js';
 import { faulting, spawnFarmem } from './support/servers.js';
 
 /** Small working sets: at 5% local every few accesses are a round trip to Redis (64 KiB is matmul's minimum). */
@@ -69,6 +70,14 @@ describe('farmem run --store redis://', () => {
     expect((await Promise.all([0, 1, 2].map((i) => cluster.cli(i, 'DBSIZE')))).every((n) => n === '0')).toBe(true);
   });
 
+  it.skipIf(!NODE24)('runs on Node 24 too (ioredis under the newer runtime)', async () => {
+    const r = spawnFarmem(['run', workloadPath('hashtable'), '--invoke', 'run', String(SIZE), String(SEED), '--local', '5%',
+      '--store', cluster.url, '--no-cache', '--stats', 'json'], NODE24!);
+    expect(await r.exit(60_000), r.stderr()).toBe(0);
+    expect(r.stdout().trim()).toBe(String(await workloadReference('hashtable', SIZE, SEED)));
+    expect(JSON.parse(r.stderr()).majorFaults).toBeGreaterThan(0);
+  });
+
   it('--keep leaves the pages under --namespace', async () => {
     const r = spawnFarmem(['run', workloadPath('seqscan'), '--invoke', 'run', String(SIZE), '1', '--local', '10%',
       '--store', standalone.url, '--namespace', 'inspect-me', '--keep', '--no-cache', '--stats', 'none']);
@@ -120,7 +129,7 @@ describe('failures through the CLI: one line with the code, exit 1, bounded time
     const doomed = await startRedis();
     const trace = join(tmp, 'killed.fmt');
     try {
-      const r = spawnFarmem(args(doomed.url, 64 << 20, ['--trace', trace]));
+      const r = spawnFarmem(args(doomed.url, 64 << 20, ['--trace', trace, '--timeout', '1500']));
       await faulting(trace);
       expect(r.child.exitCode).toBeNull(); // still running when Redis dies
       await doomed.kill(0);

@@ -141,9 +141,9 @@ export interface CliRun {
   exit(timeoutMs: number): Promise<number | null>;
 }
 
-/** Starts `farmem ARGS...` (the built CLI) as a child process, collecting its output. */
-export function spawnFarmem(args: readonly string[]): CliRun {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+/** Starts `farmem ARGS...` (the built CLI) as a child process of `node` (default: this one), collecting its output. */
+export function spawnFarmem(args: readonly string[], node = process.execPath): CliRun {
+  const child = spawn(node, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });

@@ -16,7 +16,8 @@
  * - Deadline: every call settles within `timeoutMs`, with a typed error (client.ts `redisError`) for
  *   OOM, auth, lost connection, a cluster slot without a master, or silence; a reply arriving after
  *   the deadline is dropped, never copied into the caller's buffers.
- * - Close deletes every key the run wrote (UNLINK per chunk), unless `keep`.
+ * - Close deletes every key the run wrote (UNLINK per chunk), unless `keep` or the server was found
+ *   unreachable.
  */
 import { OptionError, RedisStoreError } from '../../errors.js';
 import { checkPageSize } from '../../layout.js';
@@ -44,6 +45,8 @@ const KNOWN = new Set(['url', 'pageSize', 'namespace', 'timeoutMs', 'keep', 'chu
 // Long enough to ride out a failover's first retries, short enough that a dead server is reported promptly.
 const DEFAULT_TIMEOUT_MS = 5000;
 const NAMESPACE = /^[A-Za-z0-9._-]{1,64}$/;
+/** Errors after which the server, or a shard, is taken to be out of reach. */
+const UNREACHABLE = new Set(['FM_ERR_REDIS_UNREACHABLE', 'FM_ERR_REDIS_CLUSTER_DOWN', 'FM_ERR_REDIS_TIMEOUT']);
 /** Policies that may evict a key without a TTL, i.e. one of farmem's pages. */
 const EVICTING = /^allkeys-/;
 
@@ -80,6 +83,8 @@ export class RedisStore implements PageStore {
   private readonly chunkShift: number;
   private readonly written = new PageSet();
   private closed = false;
+  /** Set once a call failed because the server (or a shard) could not be reached: close then skips the delete. */
+  private unreachable = false;
 
   private constructor(o: Required<RedisStoreOptions>, endpoint: RedisEndpoint, conn: RedisConnection) {
     this.o = o;
@@ -163,12 +168,16 @@ export class RedisStore implements PageStore {
     await this.unlinkPages(keep);
   }
 
-  /** Deletes the run's keys (unless `keep`) and closes the connection. A failed delete is reported on stderr. */
+  /**
+   * Deletes the run's keys (unless `keep`) and closes the connection. After the server was found
+   * unreachable the delete is not tried (the run's own error already says so, and it would only wait
+   * out another deadline); any other failed delete is reported on stderr.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (!this.o.keep && this.written.size > 0) {
+      if (!this.o.keep && this.written.size > 0 && !this.unreachable && this.conn.connected) {
         const pages: number[] = [];
         this.written.forEach((p) => pages.push(p));
         try {
@@ -247,13 +256,15 @@ export class RedisStore implements PageStore {
   /** Settles with `work`, or rejects with a typed error at the deadline (then calls `expire`). */
   private deadline<T>(work: Promise<T>, what: string, expire: (() => void) | null): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const fail = (err: RedisStoreError) => {
         expire?.();
-        reject(this.silence(what));
-      }, this.o.timeoutMs);
+        if (UNREACHABLE.has(err.code)) this.unreachable = true;
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(this.silence(what)), this.o.timeoutMs);
       work.then(
         (v) => { clearTimeout(timer); resolve(v); },
-        (err: unknown) => { clearTimeout(timer); expire?.(); reject(redisError(err, this.name)); },
+        (err: unknown) => { clearTimeout(timer); fail(redisError(err, this.name)); },
       );
     });
   }
