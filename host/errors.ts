@@ -54,7 +54,8 @@ export class StoreError extends FarmemError {
  * or missing ACL permission), FM_ERR_REDIS_EVICTION_POLICY (the server may evict keys),
  * FM_ERR_REDIS_OOM (maxmemory reached), FM_ERR_REDIS_UNREACHABLE (cannot connect, or the connection
  * was lost), FM_ERR_REDIS_TIMEOUT (connected, but no answer in time), FM_ERR_REDIS_CLUSTER_DOWN (a
- * slot has no reachable master), FM_ERR_REDIS_PAGE_LOST (a written page is gone), FM_ERR_REDIS
+ * slot has no reachable master), FM_ERR_REDIS_PAGE_LOST (a written page is gone), FM_ERR_REDIS_TLS
+ * (the TLS handshake failed, e.g. an untrusted certificate), FM_ERR_REDIS
  * (any other error reply).
  */
 export class RedisStoreError extends StoreError {}

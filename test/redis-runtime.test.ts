@@ -78,6 +78,22 @@ describe('farmem run --store redis://', () => {
     expect(JSON.parse(r.stderr()).majorFaults).toBeGreaterThan(0);
   });
 
+  it('rediss:// (TLS) works with the CA trusted, and fails with FM_ERR_REDIS_TLS when it is not', async () => {
+    const secure = await startRedis({ tls: true });
+    try {
+      const args = ['run', workloadPath('seqscan'), '--invoke', 'run', String(SIZE), '1', '--local', '10%', '--store', secure.url, '--no-cache', '--stats', 'json'];
+      const trusted = spawnFarmem(args, process.execPath, { ...process.env, NODE_EXTRA_CA_CERTS: secure.caFile! });
+      expect(await trusted.exit(60_000), trusted.stderr()).toBe(0);
+      expect(trusted.stdout().trim()).toBe(String(await workloadReference('seqscan', SIZE, 1)));
+      expect(JSON.parse(trusted.stderr()).store).toBe(secure.url);
+      const untrusted = spawnFarmem(args);
+      expect(await untrusted.exit(30_000)).toBe(1);
+      expect(untrusted.stderr()).toMatch(/^\(farmem run\) TLS with Redis at rediss:\/\/127\.0\.0\.1:\d+ failed: .*NODE_EXTRA_CA_CERTS.* \[FM_ERR_REDIS_TLS\]\n$/);
+    } finally {
+      await secure.close();
+    }
+  });
+
   it('--keep leaves the pages under --namespace', async () => {
     const r = spawnFarmem(['run', workloadPath('seqscan'), '--invoke', 'run', String(SIZE), '1', '--local', '10%',
       '--store', standalone.url, '--namespace', 'inspect-me', '--keep', '--no-cache', '--stats', 'none']);

@@ -34,6 +34,8 @@ export interface RedisSpawnOptions {
   policy?: string;
   /** `maxmemory`, e.g. '4mb'. */
   maxmemory?: string;
+  /** Serve TLS only (standalone): a self-signed certificate for 127.0.0.1 made with openssl; the URL is rediss://. */
+  tls?: boolean;
   /** More `--name value` arguments for every server. */
   args?: readonly string[];
   startTimeoutMs?: number;
@@ -43,6 +45,8 @@ export interface RedisServers {
   /** The `--store` URL: `redis://[:password@]127.0.0.1:port` or `redis+cluster://host:port,...`. */
   readonly url: string;
   readonly ports: readonly number[];
+  /** With `tls`: the certificate to trust (e.g. NODE_EXTRA_CA_CERTS); else null. */
+  readonly caFile: string | null;
   /** Runs `redis-cli` against server i and returns its output (trimmed). */
   cli(i: number, ...args: string[]): Promise<string>;
   /** Kills server i (SIGKILL unless told otherwise) and waits for it to exit. */
@@ -87,8 +91,9 @@ function exited(p: ChildProcess): Promise<void> {
 }
 
 /** Spawns one server; resolves when it accepts connections. */
-function spawnOne(port: number, dir: string, flags: string[], timeoutMs: number): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', HOST, '--dir', dir, '--save', '', '--appendonly', 'no',
+function spawnOne(port: number, dir: string, flags: string[], timeoutMs: number, tls: boolean): Promise<ChildProcess> {
+  const ports = tls ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)];
+  const proc = spawn('redis-server', [...ports, '--bind', HOST, '--dir', dir, '--save', '', '--appendonly', 'no',
     '--daemonize', 'no', '--logfile', '', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
@@ -119,9 +124,20 @@ function spawnOne(port: number, dir: string, flags: string[], timeoutMs: number)
   });
 }
 
+/** A self-signed certificate and key for 127.0.0.1 in `dir`. */
+function selfSigned(dir: string): { cert: string; key: string } {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl could not make a test certificate (apt-get install -y openssl): ${r.stderr ?? r.error}`);
+  return { cert, key };
+}
+
 export async function startRedis(options: RedisSpawnOptions = {}): Promise<RedisServers> {
   const missing = redisMissing();
   if (missing) throw new Error(missing);
+  if (options.tls && options.cluster) throw new Error('startRedis: tls is for a standalone server only');
   const n = Math.max(1, options.cluster ?? 0);
   const clustered = (options.cluster ?? 0) > 0;
   const timeoutMs = options.startTimeoutMs ?? 30_000;
@@ -135,7 +151,12 @@ export async function startRedis(options: RedisSpawnOptions = {}): Promise<Redis
     ...(options.maxmemory ? ['--maxmemory', options.maxmemory] : []),
     ...(options.args ?? []),
   ];
-  const auth = options.password !== undefined ? ['-a', options.password, '--no-auth-warning'] : [];
+  const tls = options.tls ? selfSigned(dir) : null;
+  if (tls) common.push('--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.cert, '--tls-auth-clients', 'no');
+  const auth = [
+    ...(options.password !== undefined ? ['-a', options.password, '--no-auth-warning'] : []),
+    ...(tls ? ['--tls', '--cacert', tls.cert] : []),
+  ];
   const cli = async (i: number, ...args: string[]) => {
     const { stdout } = await execFileP('redis-cli', ['-h', HOST, '-p', String(ports[i]), ...auth, ...args], { timeout: 30_000 });
     return stdout.trim();
@@ -156,7 +177,7 @@ export async function startRedis(options: RedisSpawnOptions = {}): Promise<Redis
         ? [...common, '--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', '2000']
         : common;
       ports.push(port);
-      procs.push(await spawnOne(port, nodeDir, flags, timeoutMs));
+      procs.push(await spawnOne(port, nodeDir, flags, timeoutMs, tls !== null));
     }
     if (clustered) {
       await execFileP('redis-cli', [...auth, '--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-yes'], { timeout: timeoutMs });
@@ -175,10 +196,11 @@ export async function startRedis(options: RedisSpawnOptions = {}): Promise<Redis
   const userinfo = options.password !== undefined ? `:${encodeURIComponent(options.password)}@` : '';
   const url = clustered
     ? `redis+cluster://${userinfo}${ports.map((p) => `${HOST}:${p}`).join(',')}`
-    : `redis://${userinfo}${HOST}:${ports[0]}`;
+    : `${tls ? 'rediss' : 'redis'}://${userinfo}${HOST}:${ports[0]}`;
   return {
     url,
     ports,
+    caFile: tls?.cert ?? null,
     cli,
     kill: async (i, signal = 'SIGKILL') => {
       const p = procs[i]!;

@@ -142,8 +142,8 @@ export interface CliRun {
 }
 
 /** Starts `farmem ARGS...` (the built CLI) as a child process of `node` (default: this one), collecting its output. */
-export function spawnFarmem(args: readonly string[], node = process.execPath): CliRun {
-  const child = spawn(node, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+export function spawnFarmem(args: readonly string[], node = process.execPath, env: NodeJS.ProcessEnv = process.env): CliRun {
+  const child = spawn(node, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT, env });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });

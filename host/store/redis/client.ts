@@ -74,6 +74,9 @@ export function redisError(err: unknown, where: string): RedisStoreError {
       ? `Redis cluster ${where}: slot ${moved[1]} has no reachable master (${moved[2]} is down and no replica took over)`
       : `Redis cluster ${where} cannot serve a slot (${message}); a master is down with no replica to take over`);
   }
+  if (/CERT|SELF_SIGNED|ERR_TLS|ERR_SSL/.test(code) || /self[- ]signed certificate|unable to verify|wrong version number/i.test(message)) {
+    return say('FM_ERR_REDIS_TLS', `TLS with Redis at ${where} failed: ${message}; for a private CA start farmem with NODE_EXTRA_CA_CERTS=ca.pem (and use rediss:// only for a TLS port)`);
+  }
   if (/^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(code)
     || /Connection is closed|connect ETIMEDOUT|Stream isn't writeable|Reached the max retries/.test(message)) {
     return say('FM_ERR_REDIS_UNREACHABLE', `cannot reach Redis at ${where}: ${message}`);
