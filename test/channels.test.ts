@@ -101,6 +101,23 @@ describe('diagnostics channels', () => {
     expect((errors[0]!.error as StoreError).code).toBe('FM_ERR_STORE');
   });
 
+  it('latency histograms time every guest fault as the kind the fault channel reports', async () => {
+    const { result: stats, seen } = await collect([CHANNEL_NAMES.fault], async () => {
+      const fm = await instantiate(wat(MODULE), {}, { pageSize: 256, local: { bytes: 2048 }, prefetch: 'readahead', latency: true });
+      try {
+        (fm.exports as unknown as Exports).sum(20000);
+        return fm.stats();
+      } finally {
+        await fm.close();
+      }
+    });
+    const faults = seen[CHANNEL_NAMES.fault] as FaultMessage[];
+    expect(stats.latency!.major.count).toBe(faults.filter((f) => f.kind === 'major').length);
+    expect(stats.latency!.minor.count).toBe(faults.filter((f) => f.kind !== 'major').length);
+    expect(stats.latency!.major.count).toBeGreaterThan(100);
+    expect(stats.latency!.minor.count).toBeGreaterThan(0);
+  });
+
   it('with nobody subscribed, no channel has subscribers (nothing is built or published)', () => {
     for (const c of [faultChannel, evictChannel, prefetchChannel, storeErrorChannel]) expect(c.hasSubscribers).toBe(false);
   });

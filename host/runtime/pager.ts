@@ -30,6 +30,9 @@ import {
   kWasted, kWriteBacks, PINNED, PREFETCHED, REFERENCED, reserveFrames,
 } from './frame-table.js';
 
+/** `servedKind` before the fault being timed was served (a resident, mapped page: no fault at all). */
+const NOT_SERVED = -1;
+
 /** Most pages one prefetch decision may bring in (leap-stream keeps up to 256 in flight). */
 const MAX_PREFETCH = 256;
 
@@ -136,7 +139,8 @@ export class Pager {
   private markSent = 0;
   private markReply = 0;
   private markMapped = 0;
-  private servedKind = 0;
+  /** What the fault being timed turned out to be (set by `noteFault`), or NOT_SERVED yet. */
+  private servedKind: FaultKind | typeof NOT_SERVED = NOT_SERVED;
 
   constructor(options: PagerOptions, phys: PhysicalMemory, io: PageIo) {
     const { layout } = options;
@@ -248,12 +252,13 @@ export class Pager {
   private timedFault(page: number, write: boolean, within: number): number {
     const entry = performance.now();
     this.timing = true;
-    this.servedKind = 0;
+    this.servedKind = NOT_SERVED;
     const address = (this.frameAddress(this.ensure(page, write)) + within) | 0;
     this.timing = false;
     const resumed = performance.now();
-    if (this.servedKind === 1) this.latency!.recordMajor(entry, this.markSent, this.markReply, this.markMapped, resumed);
-    else if (this.servedKind === 2) this.latency!.recordMinor(entry, resumed);
+    const served = this.servedKind as FaultKind | typeof NOT_SERVED; // set by noteFault inside ensure()
+    if (served === FaultKind.Major) this.latency!.recordMajor(entry, this.markSent, this.markReply, this.markMapped, resumed);
+    else if (served !== NOT_SERVED) this.latency!.recordMinor(entry, resumed);
     return address;
   }
 
@@ -439,6 +444,7 @@ export class Pager {
 
   /** Reports a served fault to the trace hook and the `farmem:fault` channel. */
   private noteFault(page: number, kind: FaultKind): void {
+    this.servedKind = kind;
     this.onFault?.(page, kind);
     if (faultChannel.hasSubscribers) publishFault(page, kind);
   }
@@ -464,7 +470,6 @@ export class Pager {
       const wasMapped = this.readTable[page] !== 0;
       if (!wasMapped || (write && this.writeTable[page] === 0)) {
         this.counters.minorFaults++;
-        this.servedKind = 2;
         if (prefetchHit) {
           this.counters.prefetchHits++;
           flags &= ~PREFETCHED;
@@ -478,7 +483,6 @@ export class Pager {
       frame = this.takeFrame();
       const ticket = this.readPage(page, frame, false);
       if (this.timing) this.markSent = performance.now();
-      this.servedKind = 1;
       this.counters.majorFaults++;
       this.table.assign(frame, page);
       flags = 0;
