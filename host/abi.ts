@@ -10,10 +10,11 @@
  *   farmem.copy(dst, src, n)   farmem.fill(dst, byte, n)   — bounds-checked like memory.copy/fill
  *   farmem.init(segment, dst, src, n)   farmem.drop(segment) — memory.init / data.drop
  *   farmem.wait()                           trap of memory.atomic.wait on unshared memory
- * and for a memory64 module (addresses are i64; i64 arguments arrive in JS as BigInt, except fault's):
+ * and for a memory64 or multi-memory module (addresses are i64; i64 arguments arrive in JS as
+ * BigInt, except fault's; `mem` is the memory index, also in fault's info bits 16..23):
  *   farmem.fault64(eaLow, eaHigh, info) → physical address   (info may carry FAULT_WRAP)
- *   farmem.grow64(delta) → old size or -1   farmem.copy64(dst, src, n)   farmem.fill64(dst, byte, n)
- *   farmem.init64(segment, dst, src, n)
+ *   farmem.grow64(mem, delta) → old size or -1   farmem.copy64(dstMem, srcMem, dst, src, n)
+ *   farmem.fill64(mem, dst, byte, n)   farmem.init64(mem, segment, dst, src, n)
  *
  * Custom sections:
  *   "farmem.meta"  UTF-8 JSON `GuestMeta`
@@ -37,7 +38,7 @@ export const enum AbiImport {
   Init = 'init',
   Drop = 'drop',
   Wait = 'wait',
-  /** memory64 modules: `fault64(eaLow, eaHigh, info)`, and grow/copy/fill/init with i64 addresses. */
+  /** memory64 and multi-memory modules: `fault64(eaLow, eaHigh, info)`, and grow/copy/fill/init with i64 addresses. */
   Fault64 = 'fault64',
   Grow64 = 'grow64',
   Copy64 = 'copy64',
@@ -57,6 +58,18 @@ export interface SegmentMeta {
   readonly length: number;
   /** Absent for passive segments. */
   readonly offset?: SegmentOffset;
+  /** The memory an active segment initializes (multi-memory; absent: memory 0). */
+  readonly memory?: number;
+}
+
+/** One memory of a multi-memory module: its limits and its part of the page space (layout.ts). */
+export interface MemoryMeta {
+  readonly initialPages: number;
+  readonly maximumPages: number;
+  readonly memory64: boolean;
+  /** First page-table entry (page number) and number of entries, a power of two. */
+  readonly basePage: number;
+  readonly spanPages: number;
 }
 
 export interface GuestMeta {
@@ -71,6 +84,8 @@ export interface GuestMeta {
   readonly hasMaximum: boolean;
   /** The original memory is a 64-bit memory (absent: 32-bit). */
   readonly memory64?: boolean;
+  /** Several memories (multi-memory): all of them, memory 0 first (its limits are also above). */
+  readonly memories?: readonly MemoryMeta[];
   /** Export name of the original memory, if it was exported (removed from the instrumented module). */
   readonly memoryExport: string | null;
   /** Import of the original memory, if it was imported (replaced by farmem.memory). */

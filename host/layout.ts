@@ -32,6 +32,11 @@
  * rounded up to a power of two of pages (`memory64TablePages`), so the guest indexes them with
  * `(ea >>> shift) & (numPages - 1)` and sends any `ea >= numPages * pageSize` to the slow path.
  * Physical memory stays a 32-bit memory: only the tables and the frame pool live there.
+ *
+ * Several memories (multi-memory) share one page space: memory k owns the table entries
+ * [base_k, base_k + span_k), span_k a power of two covering its maximum, so its tables start at
+ * `readTable + 4·base_k` and its pages are page numbers base_k + p everywhere else (frame table,
+ * store). Its size in wasm pages is control-block slot `memoryPagesSlot(k)`.
  */
 
 /** Bytes in a WebAssembly page. */
@@ -59,6 +64,14 @@ export const kVirtualPages = 0;
 export const kGeneration = 1;
 /** Newest generation the guest has acknowledged at a safepoint. */
 export const kGuestAck = 2;
+/** Most memories of one module (multi-memory): their sizes take the last control-block slots. */
+export const MAX_MEMORIES = 8;
+/** Control-block slot of memory k's size in wasm pages (memory 0: kVirtualPages). */
+export function memoryPagesSlot(k: number): number {
+  return k === 0 ? kVirtualPages : CONTROL_BLOCK_BYTES / 4 - MAX_MEMORIES + k;
+}
+/** Fault `info` bits 16..23: which memory the access uses (multi-memory). */
+export const FAULT_MEMORY_SHIFT = 16;
 /** Number of control-block slots in use; the block is 256 bytes. */
 export const CONTROL_BLOCK_BYTES = 256;
 
@@ -105,14 +118,15 @@ export function checkPageSize(pageSize: number, what: string): void {
   }
 }
 
-/** Table entries for a 64-bit memory of at most `maximumPages` wasm pages: a power of two of pages. */
-export function memory64TablePages(pageSize: number, maximumPages: number): number {
-  const pages = Math.ceil((Math.min(maximumPages, MAX_WASM64_PAGES) * WASM_PAGE) / pageSize);
+/** Table entries for a memory of at most `maximumPages` wasm pages: a power of two of pages. */
+export function memory64TablePages(pageSize: number, maximumPages: number, memory64 = true): number {
+  const pages = Math.ceil((Math.min(maximumPages, memory64 ? MAX_WASM64_PAGES : MAX_WASM_PAGES) * WASM_PAGE) / pageSize);
   return 2 ** Math.ceil(Math.log2(Math.max(pages, 1)));
 }
 
-/** The layout of a guest: tables for the 32-bit space, or for a memory64's maximum. */
-export function guestLayout(pageSize: number, memory64: boolean, maximumPages: number): Layout {
+/** The layout of a guest: tables for the 32-bit space, for a memory64's maximum, or for all memories' spans. */
+export function guestLayout(pageSize: number, memory64: boolean, maximumPages: number, spans?: readonly number[]): Layout {
+  if (spans) return computeLayout(pageSize, spans.reduce((a, b) => a + b, 0));
   return memory64 ? computeLayout(pageSize, memory64TablePages(pageSize, maximumPages)) : computeLayout(pageSize);
 }
 

@@ -134,12 +134,4 @@ describe.skipIf(NODE24 === null)('Node 24 instructions pass through', () => {
     expect(diff.original.instantiate).toMatch(/^error/); // needs env.base
     expect(diff.farmem.instantiate).toMatch(/FM1017: unsupported data segment offset: segment 0 starts at \(global\.get /);
   });
-
-  it('a module with several memories runs on plain Node 24 and is refused with FM1011, an InstrumentError', async () => {
-    const two = `(module (memory $a 1) (memory $b 1)
-      (func (export "f") (result i32) (i32.store $b (i32.const 8) (i32.const 5)) (i32.add (i32.load $a (i32.const 8)) (i32.load $b (i32.const 8)))))`;
-    const diff = await runBothOnNode24(wat(two), [{ fn: 'f' }], { pageSize: 256, frames: 2 });
-    expect(diff.original.results).toEqual(['num:4014000000000000(5)']);
-    expect(diff.farmem.instantiate).toMatch(/^error InstrumentError: FM1011: unsupported feature: multiple memories \(2 declared\)/);
-  });
 });

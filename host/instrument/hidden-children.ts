@@ -1,8 +1,11 @@
 /**
  * @fileoverview Child slots of the expression kinds binaryen.js has no getters for (table.fill,
  * table.copy, table.init, try_table, throw_ref, struct/array atomics), the offset expression
- * of a data segment (binaryen.js only reports constant offsets), and the high 32 bits of a memory
- * access's 64-bit offset (memory64 allows offsets ≥ 2^32; the C API returns the low 32 bits).
+ * of a data segment (binaryen.js only reports constant offsets), the high 32 bits of a memory
+ * access's 64-bit offset (memory64 allows offsets ≥ 2^32; the C API returns the low 32 bits), and
+ * the memory an access names (multi-memory; the C API has no getter or setter for it). A name is
+ * one word, a pointer to binaryen's interned NUL-terminated characters, so equal names have equal
+ * pointers and an expression is pointed at another memory by copying that word.
  *
  * binaryen's expressions are C++ objects in binaryen.js's own linear memory, and a child is a
  * pointer field. We do not hard-code the field offsets: once per process, a probe module is parsed
@@ -110,6 +113,67 @@ const OFFSET_PROBES: readonly (readonly [kind: string, body: string])[] = [
   ['AtomicCmpxchg', '(drop (i32.atomic.rmw.cmpxchg offset=0x123456789 (i64.const 0) (i32.const 0) (i32.const 0)))'],
 ];
 
+/** Expression id → byte offsets of its memory-name fields (two for memory.copy: dest, source). */
+const memoryNameFields = new Map<number, number[]>();
+let segmentMemoryField = -1;
+
+/** Memory-touching kinds probed for their memory name, on memory `$zz` (and `$yy` as copy's source). */
+const NAME_PROBES: readonly (readonly [kind: string, body: string])[] = [
+  ['Load', '(drop (i32.load $zz (i32.const 0)))'],
+  ['Store', '(i32.store $zz (i32.const 0) (i32.const 0))'],
+  ['SIMDLoad', '(drop (v128.load32_splat $zz (i32.const 0)))'],
+  ['SIMDLoadStoreLane', '(drop (v128.load32_lane $zz 0 (i32.const 0) (v128.const i64x2 0 0)))'],
+  ['AtomicRMW', '(drop (i32.atomic.rmw.add $zz (i32.const 0) (i32.const 0)))'],
+  ['AtomicCmpxchg', '(drop (i32.atomic.rmw.cmpxchg $zz (i32.const 0) (i32.const 0) (i32.const 0)))'],
+  ['AtomicWait', '(drop (memory.atomic.wait32 $zz (i32.const 0) (i32.const 0) (i64.const 0)))'],
+  ['AtomicNotify', '(drop (memory.atomic.notify $zz (i32.const 0) (i32.const 0)))'],
+  ['MemorySize', '(drop (memory.size $zz))'],
+  ['MemoryGrow', '(drop (memory.grow $zz (i32.const 0)))'],
+  ['MemoryFill', '(memory.fill $zz (i32.const 0) (i32.const 0) (i32.const 0))'],
+  ['MemoryInit', '(memory.init $zz $d (i32.const 0) (i32.const 0) (i32.const 0))'],
+  ['MemoryCopy', '(memory.copy $zz $yy (i32.const 0) (i32.const 0) (i32.const 0))'],
+];
+
+/** Is the word at `at` a name pointer to the characters of `text`? */
+function nameIs(at: number, text: string): boolean {
+  const chars = load(at);
+  if (chars === 0 || chars >>> 0 > 0x7fff_ffff) return false;
+  const byte = (binaryen as unknown as { __i32_load8_u(a: number): number }).__i32_load8_u;
+  for (let i = 0; i < text.length; i++) if (byte(chars + i) !== text.charCodeAt(i)) return false;
+  return byte(chars + text.length) === 0;
+}
+
+function findName(expr: number, text: string, from = 2): number {
+  for (let w = from; w < SCAN_WORDS; w++) if (nameIs(expr + 4 * w, text)) return 4 * w;
+  return -1;
+}
+
+function probeMemoryNames(): void {
+  let module;
+  try {
+    const funcs = NAME_PROBES.map(([, body], i) => `(func $n${i} ${body})`).join('\n');
+    module = binaryen.parseText(`(module (memory $aa 1 1 shared) (memory $yy 1 1 shared) (memory $zz 1 1 shared) (data $d (memory $zz) (i32.const 0) "x") ${funcs})`);
+  } catch {
+    return;
+  }
+  try {
+    module.setFeatures(FEATURES_ALL);
+    NAME_PROBES.forEach(([kind], i) => {
+      const expr = outermost(C._BinaryenFunctionGetBody!(module.getFunction(`n${i}`) as unknown as number));
+      const id = C[`_Binaryen${kind}Id`]?.();
+      if (id === undefined || C._BinaryenExpressionGetId!(expr) !== id) return;
+      const dest = findName(expr, 'zz');
+      if (dest < 0) return;
+      if (kind !== 'MemoryCopy') return void memoryNameFields.set(id, [dest]);
+      const source = findName(expr, 'yy');
+      if (source >= 0) memoryNameFields.set(id, [dest, source]);
+    });
+    segmentMemoryField = findName(module.getDataSegmentByIndex(0) as unknown as number, 'zz', 0);
+  } finally {
+    module.dispose();
+  }
+}
+
 function probeOffsets(): void {
   let module;
   try {
@@ -154,6 +218,7 @@ function runProbes(): void {
       if (offsets) slots!.set(id, offsets.map(slotAt));
     });
     probeOffsets();
+    probeMemoryNames();
     const segment = module.getDataSegmentByIndex(0) as unknown as number;
     const offsets = findOffsets(segment, [k(7654321)]);
     if (offsets) segmentOffsetField = offsets[0]!;
@@ -189,4 +254,27 @@ export function offsetHigh(expr: ExpressionRef, id: number): number {
   if (slots === null) runProbes();
   const field = offsetHighField.get(id);
   return field === undefined ? -1 : load(expr + field) >>> 0;
+}
+
+/**
+ * The interned name pointer of the memory an expression (id `id`) uses, its `which`-th memory for
+ * memory.copy (0 dest, 1 source); a data segment's with id -1. 0 if this build's layout is unknown.
+ */
+export function memoryNameOf(expr: number, id: number, which = 0): number {
+  if (slots === null) runProbes();
+  const field = id === -1 ? segmentMemoryField : memoryNameFields.get(id)?.[which];
+  return field === undefined || field < 0 ? 0 : load(expr + field);
+}
+
+/** Points an access (id `id`) at the memory whose interned name pointer is `name`. */
+export function setMemoryName(expr: number, id: number, name: number): void {
+  const to = memoryNameFields.get(id)?.[0];
+  if (to === undefined) throw new Error('memory name field unknown');
+  store(expr + to, name);
+}
+
+/** Whether every kind's memory-name field was found (multi-memory needs them all). */
+export function memoryNamesKnown(): boolean {
+  if (slots === null) runProbes();
+  return memoryNameFields.size === NAME_PROBES.length && segmentMemoryField >= 0;
 }

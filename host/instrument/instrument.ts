@@ -15,7 +15,8 @@ import { diagnostic } from './diagnostics.js';
 import { emitFeatures } from './features.js';
 import { addAbiImports, MemoryPass, NestedPop, type PassCounts } from './memory-pass.js';
 import { optimizationsKey, resolveOptimizations, type Optimizations } from './optimizations.js';
-import { addAbi64Imports, Memory64Pass } from './memory64-pass.js';
+import { memoryNamePointer, planMemories } from './memories.js';
+import { addAbi64Imports, Memory64Pass, type Region } from './memory64-pass.js';
 import { readSegments } from './segments.js';
 import { scanMemories } from './sections.js';
 import { expressionName, UnsupportedExpression } from './visitor.js';
@@ -55,11 +56,11 @@ export function checkInstrumentOptions(options: InstrumentOptions): { pageSize: 
 export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentResult {
   const { pageSize, optimize } = checkInstrumentOptions(options);
   const memories = scanMemories(bytes);
-  if (memories.length > 1) throw diagnostic('FM1011', memories.length);
   if (memories.some((m) => m.shared)) throw diagnostic('FM1012');
   const memory64 = memories.some((m) => m.memory64);
-  // An engine without memory64 (Node 20) cannot validate a memory64 module, but can run its
-  // instrumented form (32-bit physical memory): binaryen validates it instead.
+  const multi = memories.length > 1;
+  // An engine without memory64 or multi-memory (Node 20) cannot validate such a module, but can
+  // run its instrumented form (one 32-bit physical memory): binaryen validates it instead.
   let binaryenValidates = false;
   if (!WebAssembly.validate(bytes as BufferSource)) {
     let reason = 'rejected by the WebAssembly validator';
@@ -68,7 +69,8 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
     } catch (err) {
       reason = (err as Error).message.replace(/^WebAssembly\.Module\(\): /, '');
     }
-    if (!(memory64 && /memory64/.test(reason))) throw diagnostic('FM1005', reason);
+    const engineLacks = (memory64 && /memory64/.test(reason)) || (multi && /memory count of \d+ exceeds|At most one memory/.test(reason));
+    if (!engineLacks) throw diagnostic('FM1005', reason);
     binaryenValidates = true;
   }
 
@@ -83,7 +85,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
       module.setFeatures(FEATURES_ALL);
       if (!module.validate()) throw diagnostic('FM1005', 'rejected by binaryen\'s validator (this Node has no memory64 to ask)');
     }
-    return rewrite(module, pageSize, optimize, options);
+    return rewrite(module, pageSize, optimize, options, memories.length);
   } catch (err) {
     // binaryen.js throws C++ exceptions as plain objects: every thrown value leaves as an Error with a code.
     if (err instanceof Error) throw err;
@@ -98,19 +100,20 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : `non-Error exception ${JSON.stringify(err) ?? String(err)}`;
 }
 
-function rewrite(module: Module, pageSize: number, optimize: Optimizations, options: InstrumentOptions): InstrumentResult {
+function rewrite(module: Module, pageSize: number, optimize: Optimizations, options: InstrumentOptions, memoryCount: number): InstrumentResult {
   module.setFeatures(FEATURES_ALL);
   const hasMemory = module.hasMemory();
-  const info = hasMemory ? module.getMemoryInfo() : null;
+  const plan = memoryCount > 1 ? planMemories(module, pageSize, memoryCount) : null;
+  const info = plan ? module.getMemoryInfo(plan.names[0]) : hasMemory ? module.getMemoryInfo() : null;
   const initialPages = info?.initial ?? 0;
   const hasMaximum = info?.max !== undefined && info.max !== null;
   const memory64 = info?.is64 === true;
   const maxPages = memory64 ? MAX_WASM64_PAGES : MAX_WASM_PAGES;
   const maximumPages = hasMaximum ? Math.min(info!.max!, maxPages) : maxPages;
-  const layout = guestLayout(pageSize, memory64, maximumPages);
+  const layout = guestLayout(pageSize, memory64, maximumPages, plan?.memories.map((m) => m.spanPages));
 
   // Data segments: recorded in metadata, removed from the module.
-  const { meta: segments, data, index: segmentIndex } = readSegments(module);
+  const { meta: segments, data, index: segmentIndex } = readSegments(module, plan?.regions);
 
   const functions: Record<string, { params: string[]; results: string[] }> = {};
   for (let i = 0; i < module.getNumExports(); i++) {
@@ -126,19 +129,23 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
     for (let i = module.getNumExports() - 1; i >= 0; i--) {
       const exp = binaryen.getExportInfo(module.getExportByIndex(i));
       if (exp.kind === binaryen.ExternalMemory) {
-        memoryExport ??= exp.name;
+        if (!plan || exp.value === plan.names[0]) memoryExport ??= exp.name; // fm.memory is memory 0
         module.removeExport(exp.name);
       }
     }
-    memoryName = firstMemoryName(module);
+    memoryName = plan ? plan.names[0]! : firstMemoryName(module);
   }
   // Physical memory: imported, shared, limits wide enough for any frame count the runtime picks.
   module.setMemory(Math.ceil(layout.frameBase / 65536), MAX_PHYS_WASM_PAGES, null, [], true, false, memoryName);
   module.addMemoryImport(memoryName, 'farmem', 'memory', true);
   addAbiImports(module);
-  if (memory64) addAbi64Imports(module);
+  const wide = memory64 || plan !== null;
+  if (wide) addAbi64Imports(module);
 
-  const pass = memory64 ? new Memory64Pass(module, layout, memoryName, segmentIndex) : new MemoryPass(module, layout, memoryName, segmentIndex, optimize);
+  const regions: Region[] = plan?.regions ?? [{ index: 0, memory64: true, basePage: 0, spanPages: layout.numPages, name: 0 }];
+  const pass = wide
+    ? new Memory64Pass(module, layout, memoryName, segmentIndex, regions, plan ? memoryNamePointer(module, memoryName) : 0)
+    : new MemoryPass(module, layout, memoryName, segmentIndex, optimize);
   const total = module.getNumFunctions();
   let instrumented = 0;
   for (let i = 0; i < total; i++) {
@@ -168,6 +175,7 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
     maximumPages,
     hasMaximum,
     ...(memory64 ? { memory64 } : {}),
+    ...(plan ? { memories: plan.memories } : {}),
     memoryExport,
     memoryImport: info?.module ? { module: info.module, name: info.base ?? '' } : null,
     segments,

@@ -13,7 +13,8 @@
 import type { SegmentMeta, SegmentOffset } from '../abi.js';
 import { binaryen, C, type ExpressionRef, type Module } from './binaryen.js';
 import { diagnostic } from './diagnostics.js';
-import { dataSegmentOffset, setDataSegmentOffset } from './hidden-children.js';
+import { dataSegmentOffset, memoryNameOf, setDataSegmentOffset } from './hidden-children.js';
+import type { Region } from './memory64-pass.js';
 
 export interface Segments {
   readonly meta: SegmentMeta[];
@@ -52,7 +53,8 @@ function offsetOf(module: Module, expr: ExpressionRef, segment: number): Segment
   throw diagnostic('FM1017', segment, binaryen.emitText(expr).trim());
 }
 
-export function readSegments(module: Module): Segments {
+/** `regions` (several memories): each active segment records which memory it initializes. */
+export function readSegments(module: Module, regions?: readonly Region[]): Segments {
   const meta: SegmentMeta[] = [];
   const chunks: Uint8Array[] = [];
   const index = new Map<string, number>();
@@ -61,17 +63,19 @@ export function readSegments(module: Module): Segments {
   for (let i = 0; i < count; i++) {
     const ref = module.getDataSegmentByIndex(i) as unknown as number;
     let offset: SegmentOffset | undefined;
+    let memory = 0;
     if (C._BinaryenGetDataSegmentPassive!(ref) === 0) {
       const expr = dataSegmentOffset(ref);
       if (expr === 0) throw diagnostic('FM1017', i, '(unreadable)');
       offset = offsetOf(module, expr, i);
+      if (regions) memory = regions.find((r) => r.name === memoryNameOf(ref, -1))?.index ?? 0;
       // binaryen.js's segment reader insists on a constant offset; we have ours, so give it one.
       if (C._BinaryenExpressionGetId!(expr) !== binaryen.ConstId) setDataSegmentOffset(ref, module.i32.const(0));
     }
     const seg = (module as unknown as { getDataSegmentInfo(r: number): { name: string; data: ArrayBuffer } }).getDataSegmentInfo(ref);
     const data = new Uint8Array(seg.data);
     index.set(seg.name, i);
-    meta.push({ start: total, length: data.length, ...(offset ? { offset } : {}) });
+    meta.push({ start: total, length: data.length, ...(offset ? { offset } : {}), ...(memory ? { memory } : {}) });
     chunks.push(data);
     total += data.length;
   }

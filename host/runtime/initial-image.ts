@@ -10,12 +10,14 @@
  * afterwards the guest's memory is the virtual one (`fm.memory`), and the host's
  * `WebAssembly.Memory` object no longer sees the guest's writes.
  *
- * Segment offsets are constants, or globals (`(data (global.get $__memory_base) ...)`): an imported
+ * With several memories a segment initializes its own memory, at that memory's part of the page
+ * space. Segment offsets are constants, or globals (`(data (global.get $__memory_base) ...)`): an imported
  * global's value comes from the caller's imports, as V8 would take it.
  */
 import type { GuestMeta } from '../abi.js';
 import { encodeUleb } from '../leb128.js';
 import { WASM_PAGE } from '../layout.js';
+import type { Memories } from './memory64-imports.js';
 import type { Pager } from './pager.js';
 
 export interface ImportedMemory {
@@ -57,7 +59,8 @@ function globalValue(imports: WebAssembly.Imports, module: string, field: string
 }
 
 /** Writes the initial image; throws V8's `data segment is out of bounds` like the original would. */
-export function writeInitialImage(pager: Pager, meta: GuestMeta, segments: Uint8Array[], imports: WebAssembly.Imports, memory: ImportedMemory | null): void {
+export function writeInitialImage(pager: Pager, meta: GuestMeta, segments: Uint8Array[], imports: WebAssembly.Imports,
+  memory: ImportedMemory | null, memories: Memories | null): void {
   if (memory) {
     // Only pages holding something: the rest of the virtual memory is demand-zero anyway.
     const ps = pager.layout.pageSize;
@@ -69,12 +72,13 @@ export function writeInitialImage(pager: Pager, meta: GuestMeta, segments: Uint8
       if (w < end) pager.writeInitialImage(at, memory.bytes.subarray(at, at + ps));
     }
   }
-  const size = pager.virtualBytes;
   meta.segments.forEach((segment, i) => {
     const offset = segment.offset;
     if (!offset) return;
+    const k = segment.memory ?? 0;
     const start = offset.kind === 'global' ? globalValue(imports, offset.module, offset.name) : offset.value;
+    const size = memories ? memories.bytes(k) : pager.virtualBytes;
     if (start + segment.length > size) throw new WebAssembly.RuntimeError('data segment is out of bounds'); // V8's message
-    if (segment.length > 0) pager.writeInitialImage(start, segments[i]!);
+    if (segment.length > 0) pager.writeInitialImage(memories ? memories.at(k, start) : start, segments[i]!);
   });
 }

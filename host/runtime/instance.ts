@@ -20,7 +20,7 @@ import { PhysicalMemory } from './physical-memory.js';
 import { startRemoteIo } from './remote-io.js';
 import type { VirtualMemory } from './virtual-memory.js';
 import { instrumentCached } from './instrument-cache.js';
-import { memory64Imports } from './memory64-imports.js';
+import { Memories, memory64Imports } from './memory64-imports.js';
 import { importedMemory, writeInitialImage, type ImportedMemory } from './initial-image.js';
 import { assertImportsProvided, type ImportObject } from '../wasi/link.js';
 import { resolveOptimizations, type Optimizations } from '../instrument/optimizations.js';
@@ -138,7 +138,7 @@ export async function instantiate(
   if (meta.pageSize !== pageSize && options.pageSize !== undefined) {
     throw new OptionError(`module was instrumented for ${meta.pageSize}-byte pages, but pageSize is ${pageSize}`);
   }
-  const layout = guestLayout(meta.pageSize, meta.memory64 === true, meta.maximumPages);
+  const layout = guestLayout(meta.pageSize, meta.memory64 === true, meta.maximumPages, meta.memories?.map((m) => m.spanPages));
 
   if ([options.store, options.remote, options.redis].filter((x) => x !== undefined).length > 1) {
     throw new OptionError('"store", "remote" and "redis" are exclusive: pages live in one place');
@@ -240,16 +240,17 @@ async function link(
   shutdown: () => Promise<void>,
 ): Promise<FarmemInstance> {
   const segments = readSegments(module, meta);
-  writeInitialImage(pager, meta, segments, imports, guestMemory);
+  const memories = meta.memory64 || meta.memories ? new Memories(pager, meta) : null;
+  writeInitialImage(pager, meta, segments, imports, guestMemory, memories);
   pager.counters.reset(); // stats describe the guest's run, not its loading
   const dropped = new Uint8Array(meta.segments.length);
   meta.segments.forEach((s, i) => { if (s.offset) dropped[i] = 1; }); // active segments are dropped after instantiation
 
-  /** memory.init with exact, non-negative numbers. */
-  const initSegment = (segment: number, dst: number, src: number, n: number) => {
+  /** memory.init with exact, non-negative numbers; `limit`: end of the destination memory in the page space. */
+  const initSegment = (segment: number, dst: number, src: number, n: number, limit = pager.virtualBytes) => {
     pager.flushBounce();
     const data = dropped[segment] ? EMPTY : segments[segment]!;
-    if (src + n > data.length || dst + n > pager.virtualBytes) throw new WebAssembly.RuntimeError('memory access out of bounds');
+    if (src + n > data.length || dst + n > limit) throw new WebAssembly.RuntimeError('memory access out of bounds');
     pager.writeVirtual(dst, data, src, n);
   };
   const farmemImports: Record<string, WebAssembly.ImportValue> = {
@@ -259,7 +260,7 @@ async function link(
     copy: (dst: number, src: number, n: number) => pager.copy(dst >>> 0, src >>> 0, n >>> 0),
     fill: (dst: number, value: number, n: number) => pager.fill(dst >>> 0, value, n >>> 0),
     init: (segment: number, dst: number, src: number, n: number) => initSegment(segment, dst >>> 0, src >>> 0, n >>> 0),
-    ...(meta.memory64 ? memory64Imports(pager, initSegment) : {}),
+    ...(memories ? memory64Imports(pager, memories, initSegment) : {}),
     drop: (segment: number) => { dropped[segment] = 1; },
     wait: () => { throw new WebAssembly.RuntimeError('Atomics.wait cannot be called in this context'); }, // V8's message
     // The optional guest-facing hint API (assembly/farmem.ts): madvise-like advice.

@@ -219,11 +219,15 @@ export class Pager {
     return this.faultAt((addr >>> 0) + (offset >>> 0), info);
   }
 
-  /** `fault()` at an exact effective address (up to 2^53: memory64's `fault64` passes its own). */
-  faultAt(ea: number, info: number): number {
+  /**
+   * `fault()` at an exact effective address (up to 2^53: memory64's `fault64` passes its own).
+   * With several memories the address is in the shared page space and the caller checked its
+   * memory's bounds (`limit` Infinity); likewise for copy and fill.
+   */
+  faultAt(ea: number, info: number, limit = this.virtualBytes): number {
     if (this.pendingAddr >= 0) this.flushBounce();
     const size = info & 0xff;
-    if (ea + size > this.virtualBytes) return (OOB_ADDRESS + (ea & 15)) | 0;
+    if (ea + size > limit) return (OOB_ADDRESS + (ea & 15)) | 0;
     const write = (info & FAULT_WRITE) !== 0;
     const page = Math.floor(ea / this.pageSize);
     const within = ea - page * this.pageSize;
@@ -274,10 +278,9 @@ export class Pager {
   }
 
   /** `farmem.copy(dst, src, n)`: memory.copy, with memmove semantics and all-or-nothing bounds (non-negative exact numbers). */
-  copy(dst: number, src: number, n: number): void {
+  copy(dst: number, src: number, n: number, limit = this.virtualBytes): void {
     if (this.pendingAddr >= 0) this.flushBounce();
-    const size = this.virtualBytes;
-    if (src + n > size || dst + n > size) throw oob();
+    if (src + n > limit || dst + n > limit) throw oob();
     const ps = this.pageSize;
     if (dst <= src) {
       for (let done = 0; done < n; ) {
@@ -299,9 +302,9 @@ export class Pager {
   }
 
   /** `farmem.fill(dst, value, n)`: memory.fill. */
-  fill(dst: number, value: number, n: number): void {
+  fill(dst: number, value: number, n: number, limit = this.virtualBytes): void {
     if (this.pendingAddr >= 0) this.flushBounce();
-    if (dst + n > this.virtualBytes) throw oob();
+    if (dst + n > limit) throw oob();
     this.scratch.fill(value & 0xff);
     for (let done = 0; done < n; ) {
       const chunk = Math.min(n - done, this.pageSize - ((dst + done) % this.pageSize));
