@@ -2,6 +2,9 @@
  * @fileoverview The memory pass: rewrites every memory-touching instruction of a function so that it
  * translates its virtual address through farmem's page tables (see layout.ts for the encoding).
  *
+ * Over 400 lines because every memory-touching expression kind is rewritten here around one shared
+ * translation and spill sequence; the optional loop optimizations live in passes/.
+ *
  * One load, before and after (page size 4 KiB, RT at 4096):
  *
  *   (i32.load offset=8 (local.get $p))

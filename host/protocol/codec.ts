@@ -2,7 +2,8 @@
  * @fileoverview The only file that knows byte offsets on the wire: frame layouts, encoders, a strict
  * decoder and `FrameReader`, a state machine that cuts a byte stream into frames and accepts partial
  * input. All integers are little-endian; 64-bit counters travel as (lo u32, hi u32) and must stay
- * below 2^53. Every frame starts with the same 12-byte header:
+ * below 2^53. Over 400 lines because every frame of the protocol is laid out, encoded and decoded
+ * here, by design: no other file knows wire bytes. Every frame starts with the same 12-byte header:
  *
  *    0               4       5       6               8                               12
  *    ┌───────────────┬───────┬───────┬───────────────┬───────────────────────────────┐

@@ -4,6 +4,10 @@
  * `PageIo` (in-process store, or the I/O worker's ring for memory servers), runs CLOCK with second
  * chance via soft-unmap, writes back only dirty pages, and issues prefetch reads after the demand read.
  *
+ * Over 400 lines: fault handling, frame allocation with CLOCK and host access (bulk ops, hints)
+ * still share this class; splitting them (issue 15) waits for the shared-memory work still in
+ * flight here.
+ *
  * A resident page may be mapped in RT (readable) and WT (writable, i.e. dirty), or in neither
  * ("soft-unmapped"): the next touch is then a minor fault that sets REFERENCED again. A dirty page
  * stays DIRTY until written back, even while unmapped.

@@ -2,6 +2,9 @@
  * @fileoverview `Connection`: one client connection of a `MemoryServer` — its handshake (HELLO
  * first, token, namespace binding), its queue of received frames, and its share of the send budget.
  *
+ * Over 400 lines because it handles every op of the protocol for one connection, each a few lines
+ * around the shared budget, reply pool and namespace.
+ *
  *   ws message ──FrameReader──▶ queue of frames ──turn()──▶ handle one ──▶ reply (charged) ──▶ ws.send
  *                                     ▲   budget.admit(size of its reply)?      │ send callback:
  *                                     └── no: stop here, pause the socket ◀─────┘ release, wake

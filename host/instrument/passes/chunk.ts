@@ -6,6 +6,9 @@
  * accesses of the fast body use a cached translation (`streams`) and which slow paths must drop
  * the cache (`zeroOnSlow`).
  *
+ * Over 400 lines because the loop analysis (affine streams, bounds) and the rewrite it drives are
+ * one transformation; neither is used alone.
+ *
  * A stream is an access whose address is `c + Σ coef·inv + k·iv` (u32), where the `inv` locals are
  * not written in the loop and `iv` is written once, `iv = iv + step`. Before and after:
  *

@@ -5,6 +5,9 @@
  * when the connection drops, resending what was in flight in its original order (every op is
  * idempotent, and one connection is ordered, so a resend cannot reorder two writes of a page).
  *
+ * Over 400 lines because the state machine below is one concept: handshake, pipelining, deadlines,
+ * reconnect and resend all work on the same table of pending requests.
+ *
  *   state:  connecting ──HELLO_OK──▶ ready ──socket lost──▶ down ──HELLO_OK, same instance──▶ ready
  *                 │                    │                      │
  *                 │ ERROR (auth, ...)  │ ERROR, closed        └──HELLO_OK, new instance──▶ lost
