@@ -189,7 +189,8 @@ export async function instantiate(
       pager.enableReclaimer();
       stopReclaimer = await remote.startReclaimer(pager.table, layout);
     }
-    return await link(module, meta, imports, guestMemory, pager, options, prefetch?.name ?? 'none', storeName, shutdown);
+    const replication = remote && spec?.kind === 'remote' ? () => remote.guest.repairCounters() : null;
+    return await link(module, meta, imports, guestMemory, pager, options, prefetch?.name ?? 'none', storeName, shutdown, replication);
   } catch (err) {
     await shutdown().catch(() => {});
     throw err;
@@ -238,6 +239,7 @@ async function link(
   policyName: string,
   storeName: string,
   shutdown: () => Promise<void>,
+  replication: (() => NonNullable<RuntimeStats['replication']>) | null,
 ): Promise<FarmemInstance> {
   const segments = readSegments(module, meta);
   const memories = meta.memory64 || meta.memories ? new Memories(pager, meta) : null;
@@ -306,6 +308,7 @@ async function link(
           coverage: ratio(c.prefetchHits, c.prefetchHits + c.majorFaults),
         },
         store: storeName,
+        ...(replication ? { replication: replication() } : {}),
         ...(pager.latency ? { latency: pager.latency.summary() } : {}),
       };
     },

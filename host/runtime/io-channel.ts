@@ -7,7 +7,7 @@
  * stores the slot's sequence number into `done[slot]` and notifies it; the guest spins briefly, then
  * `Atomics.wait`s on that cell.
  *
- *   control Int32[16]   kSubmitted | kShutdown | kError | kReady
+ *   control Int32[16]   kSubmitted | kShutdown | kError | kReady | … | kRepair … (re-replication counters)
  *   ring    Int32[R×4]  per slot: op | page | offset | sequence       (R = power of two)
  *   done    Int32[R]    sequence of the last completed request in the slot
  *   status  Int32[R]    0 = ok, else an error code for that request
@@ -30,6 +30,13 @@ export const kSubmitted = 0;
 export const kShutdown = 1;
 export const kError = 2;
 export const kReady = 3;
+/**
+ * Re-replication counters of a remote store, published by the I/O worker into the guest channel's
+ * control block (kRepair + i, i in REPAIR_FIELDS order) for `stats().replication`.
+ */
+export const kRepair = 8;
+export const REPAIR_FIELDS = ['underReplicated', 'reReplicated', 'pagesCopied', 'failedCopies', 'serversLost'] as const;
+export type RepairCounters = Record<(typeof REPAIR_FIELDS)[number], number>;
 const CONTROL_SLOTS = 16;
 const MESSAGE_BYTES = 1024;
 
@@ -168,6 +175,13 @@ export class ChannelIo implements PageIo {
       if (left <= 0) throw new StoreError('FM_ERR_TIMEOUT', `the page store did not answer within ${this.timeoutMs} ms; is the memory server running?`);
       Atomics.wait(done, slot, seen, left);
     }
+  }
+
+  /** The re-replication counters the I/O worker last published. */
+  repairCounters(): RepairCounters {
+    const out = {} as RepairCounters;
+    REPAIR_FIELDS.forEach((f, i) => { out[f] = Atomics.load(this.b.control, kRepair + i); });
+    return out;
   }
 
   landed(ticket: number): boolean {

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';
 import type { PageStore } from '../store/page-store.js';
 import { openStore, type StoreSpec } from '../store/registry.js';
-import { channelViews, kError, kReady, kShutdown, kSubmitted, OP_PREFETCH, OP_READ, OP_WRITE, writeError, type ChannelBuffers } from './io-channel.js';
+import { channelViews, kError, kReady, kRepair, kShutdown, kSubmitted, OP_PREFETCH, OP_READ, OP_WRITE, REPAIR_FIELDS, writeError, type ChannelBuffers } from './io-channel.js';
 
 export interface IoWorkerData {
   readonly channels: readonly SharedArrayBuffer[];
@@ -142,6 +142,13 @@ function read(store: PageStore, b: ChannelBuffers, r: Batch): void {
   );
 }
 
+/** Copies a remote store's re-replication counters into the guest channel's control block. */
+function publishRepair(store: PageStore): void {
+  const repair = (store as { stats?: { repair?: Record<string, number> } }).stats?.repair;
+  if (!repair) return;
+  REPAIR_FIELDS.forEach((f, i) => Atomics.store(channels[0]!.control, kRepair + i, repair[f] ?? 0));
+}
+
 async function main(): Promise<void> {
   let store: PageStore;
   try {
@@ -155,10 +162,12 @@ async function main(): Promise<void> {
   parentPort!.postMessage({ type: 'ready' });
   // Atomics.waitAsync does not keep a worker's event loop alive: while every server link is down
   // (its reconnect timer is unref'd) nothing else would, and the worker would exit mid-run.
-  const keepAlive = setInterval(() => {}, 1 << 30);
+  // The same timer publishes re-replication counters for the guest's stats().
+  const keepAlive = setInterval(() => publishRepair(store), 100);
   await serve(store);
   clearInterval(keepAlive);
   await store.close();
+  publishRepair(store);
   parentPort!.postMessage({ type: 'closed' });
 }
 

@@ -73,6 +73,17 @@ export interface RuntimeStats {
   readonly hostAccesses: number;
   readonly prefetch: PrefetchStats;
   readonly store: string;
+  /**
+   * Memory servers with replication: slabs with fewer than r copies now, slabs re-replicated onto
+   * another server after one was lost, pages copied, copies abandoned, servers lost.
+   */
+  readonly replication?: {
+    readonly underReplicated: number;
+    readonly reReplicated: number;
+    readonly pagesCopied: number;
+    readonly failedCopies: number;
+    readonly serversLost: number;
+  };
   /** Per-stage fault latency, when the run records it (`latency: true`, `--latency`). */
   readonly latency?: FaultLatencyStats;
 }

@@ -15,8 +15,10 @@
  * - Ordering: all copies of a page go to the same servers over one ordered connection each, so a
  *   read issued after a write resolved sees that write (the `PageStore` contract).
  *
- * Replication r writes every page to r servers and reads from the first live one. Re-replicating a
- * lost copy onto another server is not done yet: a slab that lost a copy keeps r-1.
+ * Replication r writes every page to r servers and reads from the first live one. When a server
+ * fails or restarts empty (or misses a write), its copies are forgotten and `remote/repair.ts` copies
+ * the affected slabs from a surviving copy onto other live servers in the background, until every
+ * slab has r copies again (`stats.repair`).
  */
 import { OptionError, ProtocolError, StoreError } from '../errors.js';
 import { checkPageSize } from '../layout.js';
@@ -28,6 +30,7 @@ import {
 import type { PageStore } from './page-store.js';
 import { ServerLink, type LinkStats } from './remote/link.js';
 import { Placement } from './remote/placement.js';
+import { Repairer, type RepairStats } from './remote/repair.js';
 
 export interface RemoteStoreOptions {
   /** Memory servers, e.g. `['ws://127.0.0.1:7070']`. */
@@ -118,6 +121,7 @@ function validate(options: RemoteStoreOptions): Resolved {
 export interface RemoteStoreStats {
   readonly slabs: number;
   readonly servers: readonly LinkStats[];
+  readonly repair: RepairStats;
 }
 
 export class RemoteStore implements PageStore {
@@ -126,6 +130,7 @@ export class RemoteStore implements PageStore {
   readonly #o: Resolved;
   readonly #links: readonly ServerLink[];
   readonly #placement: Placement<ServerLink>;
+  readonly #repairer: Repairer;
   #closed = false;
 
   private constructor(o: Resolved, links: ServerLink[]) {
@@ -134,6 +139,7 @@ export class RemoteStore implements PageStore {
     this.pageSize = o.pageSize;
     this.#links = links;
     this.#placement = new Placement(links, o.slabPages, o.pageSize, o.replication, o.random);
+    this.#repairer = new Repairer(this.#placement, o.pageSize);
   }
 
   /**
@@ -143,9 +149,11 @@ export class RemoteStore implements PageStore {
    */
   static async connect(options: RemoteStoreOptions): Promise<RemoteStore> {
     const o = validate(options);
+    let store: RemoteStore | null = null; // link state changes before the store exists are not repairs
     const links = o.urls.map((url) => new ServerLink({
       url, token: o.token, namespace: o.namespace, pageSize: o.pageSize, timeoutMs: o.timeoutMs,
       maxInFlight: o.maxInFlight, maxQueued: o.maxQueued, minBackoffMs: o.minBackoffMs, maxBackoffMs: o.maxBackoffMs,
+      onState: (link) => { if (store) store.#repairer.onLinkState(link); },
     }));
     try {
       await settleAll(links.map((l) => l.open()));
@@ -158,7 +166,8 @@ export class RemoteStore implements PageStore {
       await Promise.all(links.map((l) => l.close()));
       throw err;
     }
-    return new RemoteStore(o, links);
+    store = new RemoteStore(o, links);
+    return store;
   }
 
   get servers(): readonly string[] {
@@ -168,7 +177,7 @@ export class RemoteStore implements PageStore {
   get stats(): RemoteStoreStats {
     let slabs = 0;
     for (const _ of this.#placement.slabs()) slabs++;
-    return { slabs, servers: this.#links.map((l) => l.snapshot()) };
+    return { slabs, servers: this.#links.map((l) => l.snapshot()), repair: this.#repairer.stats };
   }
 
   async read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
@@ -194,15 +203,31 @@ export class RemoteStore implements PageStore {
   async write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void> {
     this.#check(pages, data, 'write');
     const groups = new Map<ServerLink, number[]>();
+    /** Pages also going to the target of a slab copy in progress (re-replication). */
+    let copyGroups: Map<ServerLink, number[]> | null = null;
+    let dropped = false;
+    const placement = this.#placement;
     for (let i = 0; i < pages.length; i++) {
-      const where = this.#placement.place(pages[i]!);
+      const page = pages[i]!;
+      const where = placement.place(page);
+      placement.markWritten(page);
       for (const link of where) {
         // A copy on a disconnected server would miss this write: drop it now rather than wait for
         // the deadline, as long as a connected copy remains (dropReplica keeps the last one).
-        if (!link.ready && where.some((l) => l.ready) && this.#placement.dropReplica(pages[i]!, link)) continue;
+        if (!link.ready && where.some((l) => l.ready) && placement.dropReplica(page, link)) {
+          dropped = true;
+          continue;
+        }
         push(groups, link, i);
       }
+      const copy = placement.copyOf(page);
+      if (copy) {
+        copy.touched.add(page);
+        push(copyGroups ??= new Map(), copy.target, i);
+      }
     }
+    if (dropped) this.#repairer.kick();
+    if (copyGroups) this.#writeCopies(copyGroups, pages, data);
     const jobs: Promise<unknown>[] = [];
     const jobLink: ServerLink[] = [];
     const jobPages: number[][] = [];
@@ -232,15 +257,41 @@ export class RemoteStore implements PageStore {
       if (!lost) for (const p of jobPages[j]!) if (!this.#placement.dropReplica(p, jobLink[j]!)) lost = true;
       if (lost || r.reason instanceof ProtocolError) first ??= r.reason;
     }
+    if (this.#o.replication > 1 && results.some((r) => r.status === 'rejected')) this.#repairer.kick();
     if (first !== null) throw first;
+  }
+
+  /** Writes pages of slabs being copied to the copy's target; a failure abandons that copy only. */
+  #writeCopies(groups: Map<ServerLink, number[]>, pages: ArrayLike<number>, data: readonly Uint8Array[]): void {
+    for (const [link, idx] of groups) {
+      const per = Math.max(1, Math.min(link.maxPagesPerRequest, Math.floor((link.maxFrameBytes - listBytes(0)) / (4 + this.pageSize))));
+      for (let s = 0; s < idx.length; s += per) {
+        const chunk = idx.slice(s, s + per);
+        const nums = chunk.map((i) => pages[i]!);
+        link.call((id) => encodeWrite(id, nums, chunk.map((i) => data[i]!), this.pageSize)).catch(() => {
+          for (const p of nums) {
+            const c = this.#placement.copyOf(p);
+            if (c && c.target === link) c.failed = true;
+          }
+        });
+      }
+    }
   }
 
   async free(pages: ArrayLike<number>): Promise<void> {
     this.#open();
     const groups = new Map<ServerLink, number[]>();
     for (let i = 0; i < pages.length; i++) {
-      const where = this.#placement.lookup(pages[i]!);
-      if (where) for (const link of where) push(groups, link, pages[i]!);
+      const page = pages[i]!;
+      const where = this.#placement.lookup(page);
+      if (!where) continue;
+      this.#placement.markFreed(page);
+      for (const link of where) push(groups, link, page);
+      const copy = this.#placement.copyOf(page);
+      if (copy) {
+        copy.touched.add(page);
+        push(groups, copy.target, page);
+      }
     }
     await settleAll(this.#freeJobs(groups));
   }
@@ -250,9 +301,12 @@ export class RemoteStore implements PageStore {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#o.freeOnClose) {
+      this.#repairer.stop();
       const groups = new Map<ServerLink, number[]>();
       const n = this.#o.slabPages;
-      for (const [slab, where] of this.#placement.slabs()) {
+      const slabs: Array<[number, readonly ServerLink[]]> = [...this.#placement.slabs()];
+      for (const c of this.#placement.copies()) slabs.push([c.slab, [c.target]]); // what a copy already moved
+      for (const [slab, where] of slabs) {
         for (const link of where) {
           if (link.state !== 'ready') continue;
           for (let p = slab * n; p < (slab + 1) * n; p++) push(groups, link, p);
@@ -260,6 +314,13 @@ export class RemoteStore implements PageStore {
       }
       // Best effort: a server that died took the pages with it.
       await Promise.allSettled(this.#freeJobs(groups));
+    } else {
+      // The pages stay: leave them with r copies. Servers that are down either come back or fail
+      // (and are repaired around) within the deadline; then running copies finish.
+      const deadline = Date.now() + 2 * this.#o.timeoutMs;
+      while (Date.now() < deadline && this.#links.some((l) => l.state === 'down')) await new Promise((r) => setTimeout(r, 20));
+      await this.#repairer.idle(Math.max(0, deadline - Date.now()) + this.#o.timeoutMs);
+      this.#repairer.stop();
     }
     await Promise.all(this.#links.map((l) => l.close()));
   }

@@ -225,6 +225,10 @@ function report(stats: RuntimeStats, format: string, elapsedMs: number): void {
     const stages = Object.entries(l.stages).map(([name, s]) => `${name} ${us(s.p50)}`).join(', ');
     lines.push(`  latency µs: major p50 ${us(l.major.p50)} p99 ${us(l.major.p99)} (${stages}); minor p50 ${us(l.minor.p50)} p99 ${us(l.minor.p99)}`);
   }
+  const r = stats.replication;
+  if (r && (r.serversLost > 0 || r.reReplicated > 0 || r.underReplicated > 0)) {
+    lines.push(`  replication: ${r.serversLost} server(s) lost, ${r.reReplicated} slabs re-replicated (${r.pagesCopied} pages), ${r.underReplicated} under-replicated now`);
+  }
   const p = stats.prefetch;
   if (p.policy !== 'none') {
     lines.push(`  prefetch ${p.policy}: ${p.issued} issued, ${p.hits} hits, ${p.wasted} wasted; accuracy ${(100 * p.accuracy).toFixed(1)}%, coverage ${(100 * p.coverage).toFixed(1)}%`);

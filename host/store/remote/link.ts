@@ -40,6 +40,8 @@ export interface LinkOptions {
   /** First reconnect delay; doubles per failed attempt up to `maxBackoffMs`. */
   readonly minBackoffMs: number;
   readonly maxBackoffMs: number;
+  /** Called after every state change (re-replication starts when a link fails or comes back). */
+  readonly onState?: (link: ServerLink) => void;
 }
 
 interface Pending {
@@ -446,8 +448,10 @@ export class ServerLink {
   }
 
   #setState(s: LinkState): void {
+    const changed = this.#state !== s;
     this.#state = s;
     this.stats.state = s;
+    if (changed) this.#o.onState?.(this);
   }
 
   /** Refreshes the in-flight/queued gauges in `stats`. */

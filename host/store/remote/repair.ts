@@ -1,0 +1,141 @@
+/**
+ * @fileoverview `Repairer`: re-replication. When a server is lost, the slabs it held have fewer
+ * than `replication` copies; the repairer copies each of them, in the background and one at a time,
+ * from a surviving copy onto another ready server (power of two choices), until every slab has r
+ * copies again or no server is left to take one. The guest keeps running: its reads go to the
+ * surviving copies, and its writes and frees of a slab being copied also go to the target and mark
+ * the page touched (placement.ts), so the copy skips those pages and never undoes a newer write.
+ *
+ *   for each under-replicated slab:  READ written pages from a ready copy ─▶ drop touched pages
+ *                                    ─▶ WRITE the rest to the target ─▶ the target joins the slab
+ *
+ * A copy that fails (source or target lost, target full) is abandoned; the repairer tries again
+ * when a link changes state (`kick`).
+ */
+import { encodeRead, encodeWrite, listBytes, readOkBytes, Op, type ReadOk } from '../../protocol/index.js';
+import type { ServerLink } from './link.js';
+import type { Placement, SlabCopy } from './placement.js';
+
+export interface RepairStats {
+  /** Slabs with fewer than r copies now. */
+  readonly underReplicated: number;
+  /** Slabs copied to a new server since the store opened. */
+  readonly reReplicated: number;
+  /** Pages copied by re-replication. */
+  readonly pagesCopied: number;
+  /** Copies abandoned (a server failed or was full during the copy). */
+  readonly failedCopies: number;
+  /** Servers whose copies were forgotten because they failed or restarted empty. */
+  readonly serversLost: number;
+}
+
+export class Repairer {
+  readonly #placement: Placement<ServerLink>;
+  readonly #pageSize: number;
+  #running: Promise<void> | null = null;
+  #again = false;
+  #closed = false;
+  #reReplicated = 0;
+  #pagesCopied = 0;
+  #failed = 0;
+  #lost = 0;
+
+  constructor(placement: Placement<ServerLink>, pageSize: number) {
+    this.#placement = placement;
+    this.#pageSize = pageSize;
+  }
+
+  /** A link changed state: forget a lost server's copies, and (re)start copying. */
+  onLinkState(link: ServerLink): void {
+    if (this.#closed) return;
+    if (link.state === 'failed' || link.state === 'lost') {
+      this.#lost++;
+      this.#placement.removeLink(link);
+    }
+    this.kick();
+  }
+
+  /** Starts the copy loop, or makes the running one look again when it is done. */
+  kick(): void {
+    if (this.#closed || this.#placement.replication < 2) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#loop().finally(() => {
+      this.#running = null;
+      if (this.#again && !this.#closed) {
+        this.#again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Resolves when no copy is running (or after `timeoutMs`). */
+  async idle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#running && Date.now() < deadline) {
+      await Promise.race([this.#running, new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())).unref())]);
+    }
+  }
+
+  stop(): void {
+    this.#closed = true;
+  }
+
+  get stats(): RepairStats {
+    return {
+      underReplicated: this.#placement.underReplicated(), reReplicated: this.#reReplicated, pagesCopied: this.#pagesCopied,
+      failedCopies: this.#failed, serversLost: this.#lost,
+    };
+  }
+
+  async #loop(): Promise<void> {
+    for (;;) {
+      if (this.#closed) return;
+      const slab = this.#placement.nextToRepair();
+      if (slab === undefined) return;
+      const target = this.#placement.chooseTarget(slab);
+      if (!target) return; // no server can take a copy now; kicked again when one comes back
+      const c = this.#placement.beginCopy(slab, target);
+      try {
+        await this.#copy(c);
+        if (c.failed) throw new Error('target failed during the copy');
+        this.#placement.commitCopy(c);
+        this.#reReplicated++;
+      } catch {
+        this.#placement.abortCopy(c);
+        this.#failed++;
+        return; // retried on the next state change
+      }
+    }
+  }
+
+  async #copy(c: SlabCopy<ServerLink>): Promise<void> {
+    const ps = this.#pageSize;
+    const pages = this.#placement.writtenPages(c.slab);
+    for (let s = 0; s < pages.length;) {
+      const where = this.#placement.lookup(pages[0]!) ?? [];
+      const source = where.find((l) => l.ready);
+      if (!source) throw new Error('no ready copy to read from');
+      const per = Math.max(1, Math.min(source.maxPagesPerRequest, c.target.maxPagesPerRequest,
+        Math.floor((source.maxFrameBytes - readOkBytes(0, ps)) / ps), Math.floor((c.target.maxFrameBytes - listBytes(0)) / (4 + ps))));
+      const chunk = pages.slice(s, s + per);
+      s += chunk.length;
+      const reply = await source.call((id) => encodeRead(id, chunk)) as ReadOk;
+      if (reply.op !== Op.READ_OK || reply.count !== chunk.length) throw new Error('short read');
+      // No await between here and the WRITE below: a page the guest wrote or freed since the copy
+      // began is already on the target (or freed there) and must not be overwritten.
+      const keep: number[] = [];
+      const bufs: Uint8Array[] = [];
+      for (let k = 0; k < chunk.length; k++) {
+        if (c.touched.has(chunk[k]!)) continue;
+        keep.push(chunk[k]!);
+        bufs.push(reply.data.subarray(k * ps, (k + 1) * ps));
+      }
+      if (keep.length === 0) continue;
+      await c.target.call((id) => encodeWrite(id, keep, bufs, ps));
+      this.#pagesCopied += keep.length;
+    }
+  }
+}
