@@ -9,6 +9,10 @@
  * Values are normalised to strings so that comparisons are exact and failures readable:
  *   i32/f32/f64 (JS numbers) → `num:<f64 bit pattern>` (NaN payloads compared bit for bit),
  *   i64 → `i64:<value>`, multi-value → `[a, b]`, funcref → `func`, a trap → `trap <Class>: <message>`.
+ *
+ * Node 24 also runs this file, type-stripped against dist/ (node24-diff.ts, for memory64,
+ * multi-memory and GC modules): keep it to erasable TypeScript (no enums, namespaces or
+ * parameter properties) and import farmem only from `../../host/`.
  */
 import binaryen from 'binaryen';
 import { instantiate, loadWorkload, type FarmemInstance } from '../../host/index.js';
