@@ -14,7 +14,7 @@ import { FarmemError } from '../../host/errors.js';
 import { instantiate, type FarmemOptions, type RuntimeStats as FarmemStats } from '../../host/index.js';
 import { loadWorkload, WORKLOADS, type AccessPattern, type WorkloadInfo } from '../../host/workloads.js';
 
-export type Prefetcher = 'none' | 'readahead' | 'stride' | 'leap';
+export type Prefetcher = 'none' | 'readahead' | 'stride' | 'leap' | 'leap-stream';
 export const PREFETCHERS: readonly Prefetcher[] = ['none', 'readahead', 'stride', 'leap'];
 
 /**

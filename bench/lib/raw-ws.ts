@@ -1,9 +1,15 @@
 /**
- * @fileoverview The raw `ws` baseline benchmarks compare farmem against, measured in the same run:
- * a trivial echo server (child process) that answers every message with a preallocated payload of
- * the requested size, a pipelined client, and sequential round-trip sampling.
+ * @fileoverview The raw transport baselines benchmarks compare farmem against, measured in the same
+ * run, one implementation for every suite (faultpath, remote, the server throughput bench):
+ * - a trivial ws echo server (child process) answering every message with a preallocated payload of
+ *   the requested size, and `RawClient`, a pipelined client (zero mask, no compression, the same ws
+ *   options as farmem's links);
+ * - a plain TCP echo pair (`net`, NODELAY) with the same request/reply sizes: the floor under any
+ *   WebSocket framing;
+ * - round-trip sampling (one request at a time) and pipelined bandwidth (`window` in flight).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import WebSocket from 'ws';
 
 /** The raw baseline: answers every binary message with `size` bytes (set by the first message's content). */
@@ -19,6 +25,32 @@ wss.on('connection', (ws) => {
     ws.send(reply);
   });
 });
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+/**
+ * The plain TCP baseline: a request is 20 bytes whose first 4 give the reply size; the server
+ * answers each with that many bytes. Requests are fixed-size, so the stream needs no framing.
+ */
+export const TCP_ECHO_SERVER = `
+import net from 'node:net';
+const srv = net.createServer({ noDelay: true }, (sock) => {
+  sock.setNoDelay(true);
+  let pending = Buffer.alloc(0);
+  let reply = null;
+  sock.on('data', (d) => {
+    pending = pending.length ? Buffer.concat([pending, d]) : d;
+    let n = 0;
+    while (pending.length - n >= 20) {
+      const size = pending.readUInt32LE(n);
+      if (!reply || reply.length !== size) reply = Buffer.alloc(size, 7);
+      sock.write(reply);
+      n += 20;
+    }
+    pending = pending.subarray(n);
+  });
+});
+srv.listen(0, '127.0.0.1', () => console.log('tcp listening on tcp://127.0.0.1:' + srv.address().port));
 process.on('SIGTERM', () => process.exit(0));
 `;
 
@@ -72,3 +104,68 @@ export class RawClient {
   }
 }
 
+
+/** The plain TCP client for TCP_ECHO_SERVER: `request()` resolves when the whole reply arrived. */
+export class TcpClient {
+  readonly sock: net.Socket;
+  readonly #waiting: Array<() => void> = [];
+  readonly #req: Buffer;
+  readonly #replySize: number;
+  #got = 0;
+
+  constructor(url: string, replySize: number) {
+    const { hostname, port } = new URL(url);
+    this.sock = net.connect({ host: hostname, port: Number(port), noDelay: true });
+    this.#replySize = replySize;
+    this.#req = Buffer.alloc(20);
+    this.#req.writeUInt32LE(replySize, 0);
+    this.sock.on('data', (d) => {
+      this.#got += d.length;
+      while (this.#got >= this.#replySize && this.#waiting.length > 0) {
+        this.#got -= this.#replySize;
+        this.#waiting.shift()!();
+      }
+    });
+  }
+
+  open(): Promise<void> {
+    return new Promise((resolve, reject) => { this.sock.once('connect', () => resolve()); this.sock.once('error', reject); });
+  }
+
+  request(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#waiting.push(resolve);
+      this.sock.write(this.#req);
+    });
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+/** `total` requests with `window` in flight; returns seconds. */
+export async function pipelined(total: number, window: number, one: () => Promise<unknown>): Promise<number> {
+  let issued = 0;
+  const t0 = process.hrtime.bigint();
+  const lane = async () => {
+    while (issued < total) {
+      issued++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: window }, lane));
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** Pipelined raw ws bandwidth to an ECHO_SERVER, bytes/s of replies: `bytes` per reply, `window` in flight. */
+export async function rawWsBandwidth(url: string, bytes: number, window: number, total: number): Promise<number> {
+  const c = new RawClient(url, bytes);
+  await c.open();
+  try {
+    await pipelined(Math.max(window, total >>> 4), window, () => c.request()); // warm up
+    return (total * bytes) / await pipelined(total, window, () => c.request());
+  } finally {
+    c.ws.close();
+  }
+}

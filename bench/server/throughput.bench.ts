@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { collectEnv } from '../lib/env.js';
 import { median, quantile, summarize } from '../lib/stats.js';
 import { RemoteStore } from '../../host/store/remote.js';
-import { ECHO_SERVER, RawClient, roundTrips, spawnServer } from '../lib/raw-ws.js';
+import { ECHO_SERVER, pipelined, RawClient, roundTrips, spawnServer } from '../lib/raw-ws.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/server → repo root
 const TOKEN = 'bench-token';
@@ -52,20 +52,6 @@ function childCpuSeconds(pid: number | undefined): number {
 function selfCpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
-}
-
-/** `total` requests with `window` in flight; returns seconds. */
-async function pipelined(total: number, window: number, one: () => Promise<unknown>): Promise<number> {
-  let issued = 0;
-  const t0 = process.hrtime.bigint();
-  const lane = async () => {
-    while (issued < total) {
-      issued++;
-      await one();
-    }
-  };
-  await Promise.all(Array.from({ length: window }, lane));
-  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 interface SideResult {

@@ -10,6 +10,7 @@ export const SUITE_DESCRIPTIONS = {
   faultpath: 'cost of a major fault (amortized, and the runtime\'s latency histograms when it exposes them)',
   peer: 'native C programs under plain Linux swap (cgroup cap + zram) vs farmem at the same local memory',
   redis: 'Redis store: major fault vs a raw GET of one page, and sequential-scan throughput vs farmem serve, same run',
+  remote: 'local-memory sweep through a real farmem serve beside the embedded store: slowdown, MB/s vs raw pipelined ws',
 } as const;
 
 export type SuiteName = keyof typeof SUITE_DESCRIPTIONS;

@@ -5,12 +5,13 @@
  * fault, its stages entry → request sent → reply → mapped → resumed, and minor faults). Then the
  * ws-loopback probe: a `farmem serve` child process and a raw ws echo child process, the raw round
  * trip of one page measured first, then the same workload through the server, so the major-fault
- * latency is compared against the raw round trip of the same size from the same run.
+ * latency is compared against the raw round trip of the same size from the same run (ws and plain
+ * TCP, one page and 64 KiB, sampled before and after the runs).
  */
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { histogramChart, stackedBarChart, type HistogramBucket, type StackDatum } from '../lib/charts.js';
-import { ECHO_SERVER, RawClient, roundTrips, spawnServer } from '../lib/raw-ws.js';
+import { ECHO_SERVER, RawClient, roundTrips, spawnServer, TCP_ECHO_SERVER, TcpClient } from '../lib/raw-ws.js';
 import { loadFarmem, runFresh, workloadWithPattern, type Farmem, type RuntimeStats } from '../lib/farmem.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
@@ -51,7 +52,24 @@ export interface FaultPathMeasurement {
 
 export type FaultPathProbe = (ctx: SuiteContext, fm: Farmem) => Promise<FaultPathMeasurement[]>;
 
-/** Raw ws round trip of one page, then the workload through a `farmem serve` on loopback. */
+/** Round trips of `one()` one at a time (after a warm-up), as a latency summary in ns. */
+async function sampleRoundTrips(n: number, one: () => Promise<unknown>): Promise<LatencySummary> {
+  await roundTrips(Math.min(200, n), one);
+  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 2 });
+  for (const us of await roundTrips(n, one)) h.recordValue(Math.max(1, Math.round(us * 1e3)));
+  return { count: h.totalCount, p50: h.getValueAtPercentile(50), p99: h.getValueAtPercentile(99), mean: h.mean };
+}
+
+/** Merges the samples before and after a run into one summary (count-weighted mean; p50/p99 of the two averaged). */
+function both(a: LatencySummary, b: LatencySummary): LatencySummary {
+  return { count: a.count + b.count, p50: (a.p50 + b.p50) / 2, p99: (a.p99 + b.p99) / 2, mean: ((a.mean ?? 0) * a.count + (b.mean ?? 0) * b.count) / (a.count + b.count) };
+}
+
+/**
+ * Raw round trips (ws and plain TCP, one page and 64 KiB) sampled before and after, and between them
+ * the workload through a `farmem serve` on loopback, at the bench's page size and at 64 KiB pages:
+ * every major fault is compared with the raw round trip of its own size from the same run.
+ */
 const wsLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
   const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
   const pageSize = opt(ctx, 'pageSize', 4096);
@@ -59,43 +77,73 @@ const wsLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
   const server = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', '2GiB', '--token', token],
     /listening on (ws:\/\/\S+)/);
   const echo = await spawnServer(root, ['--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
+  const tcpEcho = await spawnServer(root, ['--input-type=module', '-e', TCP_ECHO_SERVER], /tcp listening on (tcp:\/\/\S+)/);
+  const samples = ctx.quick ? 1000 : 5000;
+  const sizes = [pageSize, 65536];
   try {
-    const raw = new RawClient(echo.url, 16 + pageSize);
-    await raw.open();
-    await roundTrips(200, () => raw.request()); // warm up
-    const rtt = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 2 });
-    for (const us of await roundTrips(ctx.quick ? 1000 : 5000, () => raw.request())) rtt.recordValue(Math.max(1, Math.round(us * 1e3)));
-    raw.ws.close();
+    /** Raw ws and TCP round trips for every size (reply = READ_OK frame of one page of that size). */
+    const raws = async () => {
+      const out = new Map<string, LatencySummary>();
+      for (const ps of sizes) {
+        const ws = new RawClient(echo.url, 16 + ps);
+        await ws.open();
+        out.set(`ws ${ps}`, await sampleRoundTrips(samples, () => ws.request()));
+        ws.ws.close();
+        const tcp = new TcpClient(tcpEcho.url, 16 + ps);
+        await tcp.open();
+        out.set(`tcp ${ps}`, await sampleRoundTrips(samples, () => tcp.request()));
+        tcp.close();
+      }
+      return out;
+    };
+    const before = await raws();
     const name = opt<string | null>(ctx, 'workload', null) ?? workloadWithPattern(fm, 'random') ?? fm.workloads[0]!;
     const size = opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 32 << 20) / (ctx.quick ? 4 : 2);
-    const m = await runFresh(fm, name, { pageSize, local: { fraction: opt(ctx, 'localPct', 25) / 100 }, prefetch: 'none', latency: true, remote: { urls: [server.url], token } }, size, 1);
-    const rawSummary: LatencySummary = { count: rtt.totalCount, p50: rtt.getValueAtPercentile(50), p99: rtt.getValueAtPercentile(99), mean: rtt.mean };
-    return [
-      { config: 'raw ws round trip', majorFaults: null, amortizedNs: null, latency: { major: rawSummary } },
-      {
-        config: 'ws loopback',
+    const runs = new Map<number, Awaited<ReturnType<typeof runFresh>>>();
+    for (const ps of sizes) {
+      // 64 KiB pages: fewer, larger faults; a smaller working set keeps the run short.
+      const bytes = ps === pageSize ? size : size / 4;
+      runs.set(ps, await runFresh(fm, name, { pageSize: ps, local: { fraction: opt(ctx, 'localPct', 25) / 100 }, prefetch: 'none', latency: true, remote: { urls: [server.url], token } }, bytes, 1));
+    }
+    const after = await raws();
+    const out: FaultPathMeasurement[] = [];
+    for (const ps of sizes) {
+      const label = ps === pageSize ? '' : ` (${ps / 1024} KiB pages)`;
+      out.push({ config: `raw ws round trip${label}`, majorFaults: null, amortizedNs: null, latency: { major: both(before.get(`ws ${ps}`)!, after.get(`ws ${ps}`)!) } });
+      out.push({ config: `raw tcp round trip${label}`, majorFaults: null, amortizedNs: null, latency: { major: both(before.get(`tcp ${ps}`)!, after.get(`tcp ${ps}`)!) } });
+      const m = runs.get(ps)!;
+      out.push({
+        config: `ws loopback${label}`,
         majorFaults: m.stats.majorFaults ?? null,
         amortizedNs: null,
         latency: latencyOf(m.stats),
         noDirectReclaim: m.stats.majorFaults ? 1 - (Number(m.stats.directReclaims) || 0) / m.stats.majorFaults : 1,
-      },
-    ];
+      });
+    }
+    return out;
   } finally {
     server.proc.kill('SIGTERM');
     echo.proc.kill('SIGTERM');
+    tcpEcho.proc.kill('SIGTERM');
   }
 };
 
 /** Major-fault latency through ws over the raw round trip of the same size, same run (p50, p99). */
 function wsVersusRaw(measurements: FaultPathMeasurement[]): Record<string, number | null> {
-  const raw = measurements.find((m) => m.config === 'raw ws round trip')?.latency?.major;
-  const ws = measurements.find((m) => m.config === 'ws loopback');
-  const major = ws?.latency?.major;
-  return {
-    wsMajorOverRawP50: raw && major ? major.p50 / raw.p50 : null,
-    wsMajorOverRawP99: raw && major ? major.p99 / raw.p99 : null,
-    wsServedWithoutDirectReclaim: ws?.noDirectReclaim ?? null,
-  };
+  const get = (config: string) => measurements.find((m) => m.config === config);
+  const out: Record<string, number | null> = {};
+  for (const [key, label] of [['', ''], ['64K', ' (64 KiB pages)']] as const) {
+    const raw = get(`raw ws round trip${label}`)?.latency?.major;
+    const tcp = get(`raw tcp round trip${label}`)?.latency?.major;
+    const ws = get(`ws loopback${label}`);
+    const major = ws?.latency?.major;
+    out[`wsMajorOverRawP50${key}`] = raw && major ? major.p50 / raw.p50 : null;
+    out[`wsMajorOverRawP99${key}`] = raw && major ? major.p99 / raw.p99 : null;
+    out[`wsMajorOverTcpP50${key}`] = tcp && major ? major.p50 / tcp.p50 : null;
+    out[`rawWsOverTcpP50${key}`] = raw && tcp ? raw.p50 / tcp.p50 : null;
+    if (key === '') out.wsServedWithoutDirectReclaim = ws?.noDirectReclaim ?? null;
+  }
+  return out;
 }
 
 /** Extra probes beyond the embedded store. */

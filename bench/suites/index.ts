@@ -8,6 +8,7 @@ import { pagesizeSuite } from './pagesize.js';
 import { peerSuite } from './peer.js';
 import { programsSuite } from './programs.js';
 import { redisSuite } from './redis.js';
+import { remoteSuite } from './remote.js';
 import { sweepSuite } from './sweep.js';
 
-export const SUITES: readonly Suite[] = [overheadSuite, programsSuite, sweepSuite, pagesizeSuite, faultpathSuite, peerSuite, redisSuite];
+export const SUITES: readonly Suite[] = [overheadSuite, programsSuite, sweepSuite, pagesizeSuite, faultpathSuite, remoteSuite, peerSuite, redisSuite];

@@ -4,8 +4,15 @@
  * sequential scan, and bench/peer/hashtable.c, a random hash table; their wasm equivalents are the
  * AssemblyScript `seqscan` and `hashtable` workloads) are built with gcc -O2 and run in a memory
  * cgroup capped at a fraction of their data (+ the process's own baseline footprint, measured),
- * with swap on zram. Slowdowns are against the same program uncapped in this run; farmem's curves
- * (prefetch none and leap) are measured in the same run against farmem all-local.
+ * with swap on zram. Every system's wall time is divided by the *native* program's own uncapped time
+ * from this run, so one axis shows what a user compares: the wasm program under farmem (embedded
+ * store, prefetch none and leap; and with its pages on a real `farmem serve` over loopback, the
+ * far-memory row, best prefetcher `leap-stream`) against the native program under Linux swap, at the
+ * same local memory. `vsOwnAllLocal` keeps each system against its own all-local run.
+ *
+ * Sizes are chosen so Linux finishes: a run the OOM killer ends is a warning, never a data point
+ * (quick mode runs the sequential scan only, at 32 MiB; the hash table's cgroup at 8 MiB left no
+ * room for the process itself).
  *
  * Linux runs use the system's swap settings. A run the cgroup OOM killer ends (this happens on the
  * random hash table with the default swap readahead, vm.page-cluster = 3: readahead fills the small
@@ -20,13 +27,17 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { lineChart } from '../lib/charts.js';
-import { loadFarmem, runFresh, type Farmem } from '../lib/farmem.js';
+import { spawnServer } from '../lib/raw-ws.js';
+import { loadFarmem, runFresh, type Farmem, type Prefetcher } from '../lib/farmem.js';
 import { buildNative, detectCgroup, getPageCluster, probeLinuxSwap, runCapped, setPageCluster, setupSwap, teardownSwap, type CappedRun, type SwapSetup } from '../lib/linux-swap.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
 import { SUITE_DESCRIPTIONS } from './catalog.js';
+
+const SERVER_TOKEN = 'peer-bench';
 
 const PROGRAMS = [
   { name: 'seqscan', src: 'seqscan.c' },
@@ -51,17 +62,19 @@ export const peerSuite: Suite = {
   description: SUITE_DESCRIPTIONS.peer,
   async run(ctx): Promise<SuiteOutput> {
     const sizeBytes = opt<number | null>(ctx, 'sizeBytes', null);
-    const mib = sizeBytes !== null ? Math.max(1, Math.round(sizeBytes / 2 ** 20)) : opt(ctx, 'sizeMiB', ctx.quick ? 8 : 128);
+    const mib = sizeBytes !== null ? Math.max(1, Math.round(sizeBytes / 2 ** 20)) : opt(ctx, 'sizeMiB', ctx.quick ? 32 : 128);
     const config: Record<string, unknown> = {
       quick: ctx.quick,
       sizeMiB: mib,
-      localPercents: opt<number[]>(ctx, 'localPercents', [75, 50, 25]),
+      localPercents: opt<number[]>(ctx, 'localPercents', ctx.quick ? [50, 25] : [75, 50, 25]),
       timeoutMs: opt(ctx, 'timeoutMs', ctx.quick ? 8_000 : 300_000),
       baselineReps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
       farmemPrefetchers: opt<string[]>(ctx, 'prefetchers', ['none', 'leap']),
+      /** Prefetchers of the far-memory row (pages on a farmem serve); [] leaves it out. */
+      serverPrefetchers: opt<string[]>(ctx, 'serverPrefetchers', ['leap-stream']),
       pageSize: 4096,
       seed: 1,
-      programs: opt<string[]>(ctx, 'programs', PROGRAMS.map((p) => p.name)),
+      programs: opt<string[]>(ctx, 'programs', ctx.quick ? ['seqscan'] : PROGRAMS.map((p) => p.name)),
     };
     const why = probeLinuxSwap();
     if (why) return skipped(`Linux swap peer not available on this machine: ${why}`, config);
@@ -71,7 +84,8 @@ export const peerSuite: Suite = {
     const localPercents = config.localPercents as number[];
     const timeoutMs = config.timeoutMs as number;
     const reps = config.baselineReps as number;
-    const prefetchers = config.farmemPrefetchers as Array<'none' | 'leap'>;
+    const prefetchers = config.farmemPrefetchers as Prefetcher[];
+    const serverPrefetchers = config.serverPrefetchers as Prefetcher[];
     const programs = PROGRAMS.filter((p) => (config.programs as string[]).includes(p.name));
     const warnings: string[] = [];
     let fm: Farmem | null = null;
@@ -98,12 +112,18 @@ export const peerSuite: Suite = {
     process.once('SIGTERM', onSignal);
     const rows: Row[] = [];
     const charts = [];
+    let server: { proc: ChildProcess; url: string } | null = null;
     try {
       for (const p of programs) buildNative(path.join(srcDir, p.src), path.join(binDir, p.name));
       swap = setupSwap(Math.max(1 << 30, 4 * mib * 2 ** 20));
       config.swap = { ...swap };
       config.cgroup = `v${cg.version}`;
-      const total = programs.length * (reps + 1 + localPercents.length + (fm ? (1 + prefetchers.length * localPercents.length) : 0));
+      const total = programs.length * (reps + 1 + localPercents.length + (fm ? (1 + (prefetchers.length + serverPrefetchers.length) * localPercents.length) : 0));
+      if (fm && serverPrefetchers.length > 0) {
+        const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
+        server = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', `${Math.max(1024, 4 * mib)}MiB`, '--token', SERVER_TOKEN],
+          /listening on (ws:\/\/\S+)/);
+      }
       ctx.progress.start('peer', total);
       for (const p of programs) {
         const bin = path.join(binDir, p.name);
@@ -144,6 +164,7 @@ export const peerSuite: Suite = {
             localPct: pct,
             ms: r.ns === null ? null : r.ns / 1e6,
             slowdown: r.ns === null ? null : r.ns / baseNs,
+            vsOwnAllLocal: r.ns === null ? null : r.ns / baseNs,
             slowdownAtLeast: r.status === 'timeout' ? r.wallNs / baseNs : null,
             majorFaults: r.majorFaults,
             status: r.status,
@@ -158,38 +179,46 @@ export const peerSuite: Suite = {
           await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1); // priming, untimed
           const fmBase = await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1);
           ctx.progress.tick(`${wasm} farmem all-local`);
-          for (const prefetch of prefetchers) {
+          const farmemRuns = [
+            ...prefetchers.map((prefetch) => ({ prefetch, system: `farmem-${prefetch}`, remote: undefined })),
+            ...(server ? serverPrefetchers.map((prefetch) => ({ prefetch, system: `farmem-server-${prefetch}`, remote: { urls: [server!.url], token: SERVER_TOKEN } })) : []),
+          ];
+          for (const { prefetch, system, remote } of farmemRuns) {
             for (const pct of localPercents) {
-              const m = await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: pct / 100 }, prefetch }, mib * 2 ** 20, 1);
-              if (m.result !== fmBase.result) warnings.push(`${wasm} farmem ${prefetch} ${pct}%: result differs from all-local`);
+              const m = await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: pct / 100 }, prefetch, ...(remote ? { remote } : {}) }, mib * 2 ** 20, 1);
+              if (m.result !== fmBase.result) warnings.push(`${wasm} ${system} ${pct}%: result differs from all-local`);
               rows.push({
                 program: p.name,
-                system: `farmem-${prefetch}`,
+                system,
                 localPct: pct,
                 ms: m.ns / 1e6,
-                slowdown: m.ns / fmBase.ns,
+                slowdown: m.ns / baseNs,
+                vsOwnAllLocal: m.ns / fmBase.ns,
                 slowdownAtLeast: null,
                 majorFaults: m.stats.majorFaults ?? null,
                 status: 'ok',
                 pageCluster: null,
                 limitBytes: null,
               });
-              ctx.progress.tick(`${wasm} ${prefetch} ${pct}%`);
+              ctx.progress.tick(`${wasm} ${system} ${pct}%`);
             }
           }
         }
         const mine = rows.filter((r) => r.program === p.name && (r.slowdown !== null || r.slowdownAtLeast !== null));
         const killed = rows.filter((r) => r.program === p.name && r.status === 'oom-killed').map((r) => `${r.localPct}%`);
-        const label = (r: Row) => r.system !== 'linux-swap'
-          ? `farmem, prefetch ${(r.system as string).slice('farmem-'.length)}`
-          : r.status === 'timeout' ? 'Linux swap: timed out (lower bound)' : 'Linux swap (native, zram)';
+        const label = (r: Row) => {
+          const sys = r.system as string;
+          if (sys.startsWith('farmem-server-')) return `farmem, pages on farmem serve, prefetch ${sys.slice('farmem-server-'.length)}`;
+          if (sys.startsWith('farmem-')) return `farmem, prefetch ${sys.slice('farmem-'.length)}`;
+          return r.status === 'timeout' ? 'Linux swap: timed out (lower bound)' : 'Linux swap (native, zram)';
+        };
         charts.push({
           file: `peer-${p.name}.svg`,
           spec: lineChart({
             title: `${p.name} (${mib} MiB): farmem vs Linux swap on zram`,
-            subtitle: `${ctx.subtitle} · each system vs its own all-local run${killed.length ? ` · Linux OOM-killed at ${killed.join(', ')} (not plotted)` : ''}`,
+            subtitle: `${ctx.subtitle} · wall time vs the native program all-local (${(median(base) / 1e6).toFixed(0)} ms)${killed.length ? ` · Linux OOM-killed at ${killed.join(', ')} (not plotted)` : ''}`,
             xTitle: 'Local memory (% of data)',
-            yTitle: 'Slowdown vs all-local (x, log scale)',
+            yTitle: 'Wall time / native all-local time (x, log scale)',
             legendTitle: 'System',
             logY: true,
             reference: 1,
@@ -200,6 +229,7 @@ export const peerSuite: Suite = {
       }
     } finally {
       ctx.progress.stop();
+      server?.proc.kill('SIGTERM');
       restorePageCluster();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -212,13 +242,14 @@ export const peerSuite: Suite = {
     return {
       status: 'ok',
       config,
-      baseline: 'each system against itself all-local in this run: the native program uncapped (median of reps), farmem with 100% local memory',
+      baseline: 'the native program uncapped in this run (median of reps) divides every system\'s wall time (slowdown); vsOwnAllLocal divides farmem by farmem all-local',
       columns: [
         { key: 'program', title: 'Program' },
         { key: 'system', title: 'System' },
         { key: 'localPct', title: 'Local', unit: '%' },
         { key: 'ms', title: 'Time', unit: 'ms', digits: 1 },
-        { key: 'slowdown', title: 'Slowdown', unit: 'x', digits: 1 },
+        { key: 'slowdown', title: 'vs native all-local', unit: 'x', digits: 1 },
+        { key: 'vsOwnAllLocal', title: 'vs own all-local', unit: 'x', digits: 1 },
         { key: 'slowdownAtLeast', title: 'At least', unit: 'x', digits: 0 },
         { key: 'majorFaults', title: 'Major faults' },
         { key: 'status', title: 'Status' },
@@ -230,6 +261,7 @@ export const peerSuite: Suite = {
         linuxSwapHashtable: range(pick('hashtable', 'linux-swap')),
         farmemLeapSeqscan: range(pick('seqscan', 'farmem-leap')),
         farmemNoneHashtable: range(pick('hashtable', 'farmem-none')),
+        farmemServerSeqscan: range(pick('seqscan', 'farmem-server-leap-stream')),
       },
       warnings,
       charts,

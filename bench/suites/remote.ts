@@ -1,0 +1,171 @@
+/**
+ * @fileoverview Suite `remote`: the local-memory sweep through a real `farmem serve` on loopback, so
+ * the hockey stick exists for far memory, beside the embedded store's in the same run. Per workload
+ * (sequential and strided by default; any with `workloads`) × prefetcher (none, leap, leap-stream)
+ * × local memory: time as a slowdown over the all-local embedded run of the same workload, bytes
+ * moved per second, faults, evictions, write-backs, direct reclaims and prefetch coverage, for both
+ * stores. The raw pipelined ws bandwidth (64 KiB messages, 16 in flight, to a trivial echo server;
+ * bench/lib/raw-ws.ts) is measured before and after the sweep: a stream through the server is
+ * reported as a fraction of it.
+ */
+import { fileURLToPath } from 'node:url';
+import { lineChart } from '../lib/charts.js';
+import { bytesMoved, loadFarmem, prefetchQuality, runFresh, type Prefetcher } from '../lib/farmem.js';
+import { ECHO_SERVER, rawWsBandwidth, spawnServer } from '../lib/raw-ws.js';
+import { median } from '../lib/stats.js';
+import type { Row } from '../lib/results.js';
+import { opt, type Suite, type SuiteOutput } from '../lib/suite.js';
+import { SUITE_DESCRIPTIONS } from './catalog.js';
+
+const TOKEN = 'remote-bench';
+const STORES = ['embedded', 'ws'] as const;
+
+export const remoteSuite: Suite = {
+  name: 'remote',
+  description: SUITE_DESCRIPTIONS.remote,
+  async run(ctx): Promise<SuiteOutput> {
+    const config = {
+      quick: ctx.quick,
+      sizeBytes: opt(ctx, 'sizeBytes', ctx.quick ? 8 << 20 : 32 << 20),
+      /** The strided scan revisits every page 8 times per pass (~50x the faults of seqscan per byte): 1/8 the size. */
+      stridedSizeBytes: opt(ctx, 'stridedSizeBytes', ctx.quick ? 1 << 20 : 4 << 20),
+      reps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
+      pageSize: opt(ctx, 'pageSize', 4096),
+      localPercents: opt<number[]>(ctx, 'localPercents', ctx.quick ? [100, 25] : [100, 75, 50, 25, 10]),
+      prefetchers: opt<Prefetcher[]>(ctx, 'prefetchers', ['none', 'leap', 'leap-stream']),
+      workloads: opt<string[]>(ctx, 'workloads', ['seqscan', 'stride']),
+      rawWindow: 16,
+      seed: 1,
+    };
+    const fm = await loadFarmem();
+    const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
+    const server = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', '2GiB', '--token', TOKEN],
+      /listening on (ws:\/\/\S+)/);
+    const echo = await spawnServer(root, ['--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
+    const rows: Row[] = [];
+    const warnings: string[] = [];
+    const charts = [];
+    const rawMBps: number[] = [];
+    const raw = async () => rawMBps.push(await rawWsBandwidth(echo.url, 65536, config.rawWindow, ctx.quick ? 2000 : 8000) / 1e6);
+    try {
+      await raw();
+      const per = 1 + config.prefetchers.length * config.localPercents.length * STORES.length;
+      ctx.progress.start('remote', config.workloads.length * per * config.reps);
+      for (const name of config.workloads) {
+        const size = fm.info(name).pattern === 'strided' ? config.stridedSizeBytes : config.sizeBytes;
+        const base: number[] = [];
+        let expected = '';
+        for (let r = 0; r < config.reps; r++) {
+          const m = await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' }, size, config.seed);
+          base.push(m.ns);
+          expected = m.result;
+          ctx.progress.tick(`${name} all-local`);
+        }
+        const baseNs = median(base);
+        for (const store of STORES) {
+          for (const prefetch of config.prefetchers) {
+            for (const pct of config.localPercents) {
+              const times: number[] = [];
+              let last = null;
+              for (let r = 0; r < config.reps; r++) {
+                last = await runFresh(fm, name, {
+                  pageSize: config.pageSize, local: { fraction: pct / 100 }, prefetch,
+                  ...(store === 'ws' ? { remote: { urls: [server.url], token: TOKEN } } : {}),
+                }, size, config.seed);
+                times.push(last.ns);
+                if (last.result !== expected) warnings.push(`${name} ${store} ${prefetch} ${pct}%: result differs from the all-local run`);
+                ctx.progress.tick(`${name} ${store} ${prefetch} ${pct}%`);
+              }
+              const s = last!.stats;
+              const ns = median(times);
+              const q = prefetchQuality(s);
+              const major = s.majorFaults ?? 0;
+              rows.push({
+                workload: name,
+                store,
+                prefetch,
+                localPct: pct,
+                ms: ns / 1e6,
+                slowdown: ns / baseNs,
+                MBps: bytesMoved(s) / (ns / 1e9) / 1e6,
+                majorFaults: major,
+                evictions: s.evictions ?? null,
+                writeBacks: s.writeBacks ?? null,
+                // Frames taken (demand faults and prefetches) that came off the reclaimer's free list;
+                // the embedded store has no reclaimer (it evicts on the guest thread by design).
+                noDirectReclaim: store === 'embedded' ? null : 1 - (s.directReclaims ?? 0) / Math.max(1, major + (s.prefetch?.issued ?? 0)),
+                coverage: q.coverage,
+              });
+            }
+          }
+        }
+        const mine = rows.filter((r) => r.workload === name);
+        charts.push({
+          file: `remote-${name}.svg`,
+          spec: lineChart({
+            title: `${name}: slowdown vs local memory, embedded store and one farmem serve`,
+            subtitle: `${ctx.subtitle} · ${size / 2 ** 20} MiB, ${config.pageSize} B pages · all-local = ${(baseNs / 1e6).toFixed(1)} ms`,
+            xTitle: 'Local memory (% of guest memory)',
+            yTitle: 'Slowdown vs all-local embedded (x, log scale)',
+            legendTitle: 'Store, prefetcher',
+            logY: true,
+            reference: 1,
+            xDomain: [0, 100],
+            data: mine.map((r) => ({ x: r.localPct as number, y: r.slowdown as number, series: `${r.store} ${r.prefetch}` })),
+          }),
+        });
+      }
+      await raw();
+      ctx.progress.stop();
+    } finally {
+      server.proc.kill('SIGTERM');
+      echo.proc.kill('SIGTERM');
+    }
+    const rawBw = median(rawMBps);
+    for (const r of rows) r.ofRawWs = r.store === 'ws' ? (r.MBps as number) / rawBw : null;
+    const at = (w: string, store: string, p: string, pct: number) => rows.find((r) => r.workload === w && r.store === store && r.prefetch === p && r.localPct === pct);
+    const summary: Record<string, number | string | null> = { rawPipelinedWsMBps: rawBw };
+    for (const w of config.workloads) {
+      // The best prefetcher through the server at 25% local: the fastest run.
+      const ws25 = rows.filter((r) => r.workload === w && r.store === 'ws' && r.localPct === 25).sort((a, b) => (a.ms as number) - (b.ms as number))[0];
+      if (ws25) {
+        summary[`${w}BestPrefetcher25`] = ws25.prefetch as string;
+        summary[`${w}WsMBpsOfRaw25`] = ws25.ofRawWs as number;
+        summary[`${w}WsSlowdown25`] = ws25.slowdown as number;
+        summary[`${w}EmbeddedSlowdown25`] = (at(w, 'embedded', ws25.prefetch as string, 25)?.slowdown as number | undefined) ?? null;
+        summary[`${w}WsFreeListFrames25`] = ws25.noDirectReclaim as number;
+      }
+      const ws100 = at(w, 'ws', 'none', 100);
+      const emb100 = at(w, 'embedded', 'none', 100);
+      if (ws100 && emb100) {
+        summary[`${w}WsOverEmbedded100`] = (ws100.ms as number) / (emb100.ms as number);
+        summary[`${w}WsEvictions100`] = ws100.evictions as number;
+        summary[`${w}WsWriteBacks100`] = ws100.writeBacks as number;
+      }
+    }
+    return {
+      status: 'ok',
+      config,
+      baseline: 'each workload with 100% local memory on the embedded store, no prefetcher, same size, median of reps in this run; MB/s against the raw pipelined ws bandwidth measured before and after the sweep',
+      columns: [
+        { key: 'workload', title: 'Workload' },
+        { key: 'store', title: 'Store' },
+        { key: 'prefetch', title: 'Prefetch' },
+        { key: 'localPct', title: 'Local', unit: '%' },
+        { key: 'ms', title: 'Time', unit: 'ms', digits: 1 },
+        { key: 'slowdown', title: 'Slowdown', unit: 'x', digits: 2 },
+        { key: 'MBps', title: 'Moved', unit: 'MB/s', digits: 0 },
+        { key: 'ofRawWs', title: 'Of raw ws', digits: 2 },
+        { key: 'majorFaults', title: 'Major' },
+        { key: 'evictions', title: 'Evictions' },
+        { key: 'writeBacks', title: 'Write-backs' },
+        { key: 'noDirectReclaim', title: 'Free-list frames', digits: 3 },
+        { key: 'coverage', title: 'Coverage', digits: 2 },
+      ],
+      rows,
+      summary,
+      warnings,
+      charts,
+    };
+  },
+};
