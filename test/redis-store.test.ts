@@ -200,5 +200,9 @@ describe('a 3-shard Redis Cluster', () => {
     expect(err).toBeInstanceOf(RedisStoreError);
     expect((err as RedisStoreError).code, (err as Error).message).toMatch(/^FM_ERR_REDIS_(CLUSTER_DOWN|UNREACHABLE)$/);
     await store.close();
+    // Once the survivors mark the cluster failed (node timeout 2 s), a new run is refused at connect.
+    const deadline = Date.now() + 15_000;
+    while (!/cluster_state:fail/.test(await cluster.cli(0, 'CLUSTER', 'INFO')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await rejectsWith(RedisStore.connect(options(cluster.url)), 'FM_ERR_REDIS_CLUSTER_DOWN', 5000, /cluster_state/);
   });
 });

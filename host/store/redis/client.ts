@@ -39,6 +39,8 @@ export interface RedisConnection {
   unlink(keys: string[]): Promise<number>;
   /** `INFO <section>` of every master. */
   mastersInfo(section: string): Promise<MasterInfo[]>;
+  /** `CLUSTER INFO` of every master (empty for a standalone server). */
+  clusterInfo(): Promise<MasterInfo[]>;
   close(): Promise<void>;
 }
 
@@ -122,6 +124,14 @@ class Connection implements RedisConnection {
     return Promise.all(nodes.map(async (node) => ({ address: `${node.options.host}:${node.options.port}`, text: await node.info(section) })));
   }
 
+  async clusterInfo(): Promise<MasterInfo[]> {
+    if (!(this.client instanceof Cluster)) return [];
+    return Promise.all(this.client.nodes('master').map(async (node) => ({
+      address: `${node.options.host}:${node.options.port}`,
+      text: String(await node.cluster('INFO')),
+    })));
+  }
+
   async close(): Promise<void> {
     this.ready = false;
     try {
@@ -158,15 +168,25 @@ export async function connectRedis(endpoint: RedisEndpoint, timeoutMs: number): 
     })
     : new Redis({ ...common, host: endpoint.nodes[0]!.host, port: endpoint.nodes[0]!.port, db: endpoint.db, retryStrategy: retry });
   conn = new Connection(client, endpoint.cluster);
-  let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; client.disconnect(); }, timeoutMs);
+  // ioredis's connect() may never settle (a cluster whose state is not ok keeps its ready check
+  // waiting), so the deadline rejects on its own and then drops the sockets.
+  const TIMED_OUT = Symbol('timed out');
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs); });
   try {
-    await client.connect();
+    const outcome = await Promise.race([client.connect(), deadline]);
+    if (outcome === TIMED_OUT) {
+      client.disconnect();
+      const last = conn.lastError ? redisError(conn.lastError, endpoint.displayName) : null;
+      if (last && (last.code === 'FM_ERR_REDIS_AUTH' || last.code === 'FM_ERR_REDIS_TLS' || !endpoint.cluster)) throw last;
+      throw endpoint.cluster
+        ? new RedisStoreError('FM_ERR_REDIS_CLUSTER_DOWN', `Redis cluster ${endpoint.displayName} did not become ready within ${timeoutMs} ms: `
+          + `its cluster_state is not ok (a master down with no replica?) or no seed node answers${conn.lastError ? ` (last error: ${conn.lastError.message})` : ''}`)
+        : new RedisStoreError('FM_ERR_REDIS_UNREACHABLE', `cannot reach Redis at ${endpoint.displayName}: no answer within ${timeoutMs} ms`);
+    }
   } catch (err) {
     client.disconnect();
-    if (timedOut && !conn.lastError) {
-      throw new RedisStoreError('FM_ERR_REDIS_UNREACHABLE', `cannot reach Redis at ${endpoint.displayName}: no answer within ${timeoutMs} ms`, { cause: err });
-    }
+    if (err instanceof RedisStoreError) throw err;
     // ioredis's own rejection is often just "Connection is closed."; the server's reason came as an event.
     throw redisError(conn.lastError ?? err, endpoint.displayName);
   } finally {

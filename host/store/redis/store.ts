@@ -10,7 +10,8 @@
  * - Never a silent zero page: the store remembers which pages it wrote (page-set.ts). A never-written
  *   page reads as zeros without a round trip; a written page whose key is gone (evicted, flushed,
  *   server restarted empty) fails with FM_ERR_REDIS_PAGE_LOST.
- * - Safety at connect: every master's `maxmemory-policy` must not evict farmem's keys. `noeviction`
+ * - Safety at connect: a cluster must serve all 16384 slots (CLUSTER INFO of every master), else
+ *   FM_ERR_REDIS_CLUSTER_DOWN; every master's `maxmemory-policy` must not evict farmem's keys. `noeviction`
  *   and the `volatile-*` policies are accepted (the latter evict only keys with a TTL, and farmem
  *   sets none); `allkeys-*` is refused with FM_ERR_REDIS_EVICTION_POLICY and the command to fix it.
  * - Deadline: every call settles within `timeoutMs`, with a typed error (client.ts `redisError`) for
@@ -194,6 +195,14 @@ export class RedisStore implements PageStore {
   /* ── internals ──────────────────────────────────────────────────────────────────────────── */
 
   private async checkServers(): Promise<void> {
+    for (const m of await this.deadline(this.conn.clusterInfo(), 'CLUSTER INFO', null)) {
+      const state = /^cluster_state:(\w+)/m.exec(m.text)?.[1];
+      const slots = /^cluster_slots_ok:(\d+)/m.exec(m.text)?.[1];
+      if (state !== 'ok' || slots !== '16384') {
+        throw new RedisStoreError('FM_ERR_REDIS_CLUSTER_DOWN',
+          `Redis cluster ${this.name} does not serve every slot (${m.address} reports cluster_state:${state ?? '?'}, ${slots ?? '?'} of 16384 slots ok); a master is down with no replica to take over`);
+      }
+    }
     const masters = await this.deadline(this.conn.mastersInfo('memory'), 'INFO memory', null);
     for (const m of masters) {
       const policy = policyOf(m.text);
