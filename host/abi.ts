@@ -66,7 +66,10 @@ export interface SegmentMeta {
 export interface MemoryMeta {
   readonly initialPages: number;
   readonly maximumPages: number;
+  readonly hasMaximum: boolean;
   readonly memory64: boolean;
+  /** Where an imported memory comes from (its contents become the initial image). */
+  readonly import?: { readonly module: string; readonly name: string };
   /** First page-table entry (page number) and number of entries, a power of two. */
   readonly basePage: number;
   readonly spanPages: number;

@@ -49,12 +49,13 @@ export function planMemories(module: Module, pageSize: number, count: number): M
   let basePage = 0;
   names.forEach((name, index) => {
     const info = module.getMemoryInfo(name);
-    if (info.module) throw diagnostic('FM1020', `${info.module}.${info.base}`);
     const memory64 = info.is64 === true;
     const cap = memory64 ? MAX_WASM64_PAGES : MAX_WASM_PAGES;
-    const maximumPages = info.max !== undefined && info.max !== null ? Math.min(info.max, cap) : cap;
+    const hasMaximum = info.max !== undefined && info.max !== null;
+    const maximumPages = hasMaximum ? Math.min(info.max!, cap) : cap;
     const spanPages = memory64TablePages(pageSize, maximumPages, memory64);
-    memories.push({ initialPages: info.initial, maximumPages, memory64, basePage, spanPages });
+    const imported = info.module ? { import: { module: info.module, name: info.base ?? '' } } : {};
+    memories.push({ initialPages: info.initial, maximumPages, hasMaximum, memory64, basePage, spanPages, ...imported });
     regions.push({ index, memory64, basePage, spanPages, name: memoryNamePointer(module, name) });
     basePage += spanPages;
   });

@@ -33,23 +33,38 @@ function name(text: string): number[] {
   return [...uleb(bytes.length), ...bytes];
 }
 
+/** The limits a memory import is checked against. */
+interface Limits {
+  readonly initialPages: number;
+  readonly maximumPages: number;
+  readonly hasMaximum: boolean;
+  readonly memory64?: boolean;
+}
+
 /** `(module (import "m" "n" (memory min max?)))` as bytes. */
-function memoryImportModule(module: string, field: string, meta: GuestMeta): Uint8Array {
-  const flags = (meta.hasMaximum ? 1 : 0) | (meta.memory64 ? 4 : 0);
-  const limits = [flags, ...uleb(meta.initialPages), ...(meta.hasMaximum ? uleb(meta.maximumPages) : [])];
-  const entry = [...name(module), ...name(field), 2, ...limits];
+function memoryImportModule(module: string, field: string, limits: Limits): Uint8Array {
+  const flags = (limits.hasMaximum ? 1 : 0) | (limits.memory64 ? 4 : 0);
+  const bytes = [flags, ...uleb(limits.initialPages), ...(limits.hasMaximum ? uleb(limits.maximumPages) : [])];
+  const entry = [...name(module), ...name(field), 2, ...bytes];
   const section = [1, ...entry];
   return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 2, ...uleb(section.length), ...section]);
 }
 
-/** Checks the caller's memory import like V8 does (throwing V8's error) and returns it, or null if the module defines its memory. */
-export function importedMemory(meta: GuestMeta, imports: WebAssembly.Imports): ImportedMemory | null {
-  const imp = meta.memoryImport;
-  if (imp === null) return null;
-  new WebAssembly.Instance(new WebAssembly.Module(memoryImportModule(imp.module, imp.name, meta) as BufferSource), imports);
-  const memory = (imports[imp.module] as Record<string, WebAssembly.Memory>)[imp.name]!;
-  const bytes = new Uint8Array(memory.buffer);
-  return { pages: bytes.length / WASM_PAGE, bytes };
+/**
+ * Checks the caller's memory imports like V8 does (throwing V8's error) and returns each memory's
+ * (index k; several with multi-memory), null for a memory the module defines.
+ */
+export function importedMemories(meta: GuestMeta, imports: WebAssembly.Imports): (ImportedMemory | null)[] {
+  const list: { imp: { module: string; name: string } | null | undefined; limits: Limits }[] = meta.memories
+    ? meta.memories.map((m) => ({ imp: m.import, limits: m }))
+    : [{ imp: meta.memoryImport, limits: meta }];
+  return list.map(({ imp, limits }) => {
+    if (!imp) return null;
+    new WebAssembly.Instance(new WebAssembly.Module(memoryImportModule(imp.module, imp.name, limits) as BufferSource), imports);
+    const memory = (imports[imp.module] as Record<string, WebAssembly.Memory>)[imp.name]!;
+    const bytes = new Uint8Array(memory.buffer);
+    return { pages: bytes.length / WASM_PAGE, bytes };
+  });
 }
 
 function globalValue(imports: WebAssembly.Imports, module: string, field: string): number {
@@ -60,18 +75,20 @@ function globalValue(imports: WebAssembly.Imports, module: string, field: string
 
 /** Writes the initial image; throws V8's `data segment is out of bounds` like the original would. */
 export function writeInitialImage(pager: Pager, meta: GuestMeta, segments: Uint8Array[], imports: WebAssembly.Imports,
-  memory: ImportedMemory | null, memories: Memories | null): void {
-  if (memory) {
+  imported: readonly (ImportedMemory | null)[], memories: Memories | null): void {
+  imported.forEach((memory, k) => {
+    if (!memory) return;
     // Only pages holding something: the rest of the virtual memory is demand-zero anyway.
     const ps = pager.layout.pageSize;
+    const base = memories ? memories.at(k, 0) : 0;
     const words = new Int32Array(memory.bytes.buffer, memory.bytes.byteOffset, memory.bytes.length >>> 2);
     for (let at = 0; at < memory.bytes.length; at += ps) {
       let w = at >>> 2;
       const end = (at + ps) >>> 2;
       while (w < end && words[w] === 0) w++;
-      if (w < end) pager.writeInitialImage(at, memory.bytes.subarray(at, at + ps));
+      if (w < end) pager.writeInitialImage(base + at, memory.bytes.subarray(at, at + ps));
     }
-  }
+  });
   meta.segments.forEach((segment, i) => {
     const offset = segment.offset;
     if (!offset) return;

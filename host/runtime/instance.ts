@@ -21,7 +21,7 @@ import { startRemoteIo } from './remote-io.js';
 import type { VirtualMemory } from './virtual-memory.js';
 import { instrumentCached } from './instrument-cache.js';
 import { Memories, memory64Imports } from './memory64-imports.js';
-import { importedMemory, writeInitialImage, type ImportedMemory } from './initial-image.js';
+import { importedMemories, writeInitialImage, type ImportedMemory } from './initial-image.js';
 import { assertImportsProvided, type ImportObject } from '../wasi/link.js';
 import { resolveOptimizations, type Optimizations } from '../instrument/optimizations.js';
 
@@ -155,8 +155,8 @@ export async function instantiate(
     ? (await import('../prefetch/registry.js')).createPolicy(options.prefetch)
     : null;
 
-  const guestMemory = importedMemory(meta, imports);
-  const initialPages = guestMemory ? guestMemory.pages : meta.initialPages;
+  const guestMemories = importedMemories(meta, imports);
+  const initialPages = guestMemories[0]?.pages ?? meta.initialPages;
   const frames = frameLimits(layout, budget, initialPages, meta.maximumPages, store === null);
   const phys = new PhysicalMemory(layout, frames.initial, frames.max);
   const remote = spec ? await startRemoteIo(phys, spec) : null;
@@ -190,7 +190,7 @@ export async function instantiate(
       stopReclaimer = await remote.startReclaimer(pager.table, layout);
     }
     const replication = remote && spec?.kind === 'remote' ? () => remote.guest.repairCounters() : null;
-    return await link(module, meta, imports, guestMemory, pager, options, prefetch?.name ?? 'none', storeName, shutdown, replication);
+    return await link(module, meta, imports, guestMemories, pager, options, prefetch?.name ?? 'none', storeName, shutdown, replication);
   } catch (err) {
     await shutdown().catch(() => {});
     throw err;
@@ -233,7 +233,7 @@ async function link(
   module: WebAssembly.Module,
   meta: GuestMeta,
   imports: WebAssembly.Imports,
-  guestMemory: ImportedMemory | null,
+  guestMemories: readonly (ImportedMemory | null)[],
   pager: Pager,
   options: FarmemOptions,
   policyName: string,
@@ -242,8 +242,8 @@ async function link(
   replication: (() => NonNullable<RuntimeStats['replication']>) | null,
 ): Promise<FarmemInstance> {
   const segments = readSegments(module, meta);
-  const memories = meta.memory64 || meta.memories ? new Memories(pager, meta) : null;
-  writeInitialImage(pager, meta, segments, imports, guestMemory, memories);
+  const memories = meta.memory64 || meta.memories ? new Memories(pager, meta, guestMemories.map((g) => g?.pages)) : null;
+  writeInitialImage(pager, meta, segments, imports, guestMemories, memories);
   pager.counters.reset(); // stats describe the guest's run, not its loading
   const dropped = new Uint8Array(meta.segments.length);
   meta.segments.forEach((s, i) => { if (s.offset) dropped[i] = 1; }); // active segments are dropped after instantiation

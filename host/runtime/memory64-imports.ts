@@ -36,12 +36,13 @@ export class Memories {
   private readonly base: number[];
   private readonly maximum: number[];
 
-  constructor(private readonly pager: Pager, meta: GuestMeta) {
+  /** `importedPages[k]`: the current size of memory k when it is imported (its initial size). */
+  constructor(private readonly pager: Pager, meta: GuestMeta, importedPages: readonly (number | undefined)[]) {
     this.control = new Int32Array(pager.memory.buffer, 0, 64);
     const list = meta.memories ?? [{ initialPages: meta.initialPages, maximumPages: meta.maximumPages, basePage: 0 }];
     this.base = list.map((m) => m.basePage * pager.layout.pageSize);
     this.maximum = list.map((m) => m.maximumPages);
-    list.forEach((m, k) => { if (k > 0) this.control[memoryPagesSlot(k)] = m.initialPages; });
+    list.forEach((m, k) => { if (k > 0) this.control[memoryPagesSlot(k)] = importedPages[k] ?? m.initialPages; });
   }
 
   /** Memory k's current size in bytes. */
