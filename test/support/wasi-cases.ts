@@ -107,7 +107,7 @@ export const CASES: Case[] = [
     args: ['sort', '/data/nums.bin', '/data/sorted.bin'],
     setup: (d) => writeFileSync(join(d, 'nums.bin'), randomBytes(4 * 200_000, 2)),
     small: { args: ['sort', '/data/nums.bin', '/data/sorted.bin'], setup: (d) => writeFileSync(join(d, 'nums.bin'), randomBytes(4 * 20_000, 2)) },
-    tiny: { args: ['sort', '/data/nums.bin', '/data/sorted.bin'], setup: (d) => writeFileSync(join(d, 'nums.bin'), randomBytes(4 * 2_500, 2)) },
+    tiny: { args: ['sort', '/data/nums.bin', '/data/sorted.bin'], setup: (d) => writeFileSync(join(d, 'nums.bin'), randomBytes(4 * 1_000, 2)) },
     exitCode: 0,
     check: (d) => {
       const input = new Uint32Array(new Uint8Array(readFileSync(join(d, 'nums.bin'))).buffer);
@@ -121,7 +121,7 @@ export const CASES: Case[] = [
     args: ['wordcount', '12'],
     stdin: () => randomText(150_000, 3),
     small: { args: ['wordcount', '12'], stdin: () => randomText(15_000, 3) },
-    tiny: { args: ['wordcount', '12'], stdin: () => randomText(2_000, 3) },
+    tiny: { args: ['wordcount', '12'], stdin: () => randomText(600, 3) },
     exitCode: 0,
   },
   { name: 'churn', fixture: 'churn', args: ['churn', '30000', '7'], exitCode: 0, small: { args: ['churn', '5000', '7'] }, tiny: { args: ['churn', '1500', '7'] } },
