@@ -6,11 +6,11 @@
  *
  * The baseline is this checkout's `host/` copied to a temporary directory with every
  * `if (<channel>.hasSubscribers) publish…(…);` statement of the pager removed, compiled with the
- * project's tsc. One child process loads both builds side by side (seqscan at 256 B pages with a
- * 64-frame pool, one instance per build, warmed up) and times `--reps` rounds of three runs of about
- * 100k major faults each: baseline, current unsubscribed, current with a no-op subscriber on every
- * channel. Alternating within one process lets a shared machine's noise hit all three alike; the
- * ratios are taken per round.
+ * project's tsc. A child process loads both builds side by side (seqscan at 256 B pages with a
+ * 64-frame pool, one instance per build, warmed up) and times `--reps` rounds of one run of each
+ * build (about 100k major faults each, order shuffled): once with nobody subscribed, and in a second
+ * child with a no-op subscriber on every channel. Alternating within one process lets a shared
+ * machine's noise hit both builds alike; the ratios are taken per round.
  * Writes `bench/results/channels.json` and prints the ratios with their spread.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -55,21 +55,23 @@ function buildBaseline(): { dir: string; host: string; removed: number } {
 }
 
 /**
- * Runs in one child process (`--no-liftoff`): both builds loaded side by side, one instance each,
- * then rounds of baseline / unsubscribed / subscribed runs in a shuffled order, so the three
- * alternate every ~50 ms and share the machine's noise. Prints ns per major fault of every run.
+ * Runs in a child process (`--no-liftoff`): both builds loaded side by side, one instance each, then
+ * rounds of a baseline run and a current run in a shuffled order, so the two alternate every ~50 ms
+ * and share the machine's noise. With `subscribe` = 1 a no-op subscriber is on every channel from
+ * the start (subscribing changes a channel object's prototype, which would deoptimize the pager if
+ * it were flipped between runs, so each mode gets its own process). Prints ns per major fault.
  */
 const CHILD = `
 import diagnostics_channel from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
-const [baseHost, currentHost, wasm, pageSize, frames, pages, rounds] = process.argv.slice(1);
+const [baseHost, currentHost, wasm, subscribe, pageSize, frames, pages, rounds] = process.argv.slice(1);
+const { CHANNEL_NAMES } = await import(currentHost + '/stats/channels.js');
+let events = 0;
+if (subscribe === '1') for (const n of Object.values(CHANNEL_NAMES)) diagnostics_channel.subscribe(n, () => { events++; });
 const bytes = readFileSync(wasm);
 const options = { pageSize: +pageSize, local: { bytes: +frames * +pageSize } };
 const base = await (await import(baseHost + '/index.js')).instantiate(bytes, {}, options);
 const current = await (await import(currentHost + '/index.js')).instantiate(bytes, {}, options);
-const { CHANNEL_NAMES } = await import(currentHost + '/stats/channels.js');
-let events = 0;
-const onEvent = () => { events++; };
 const size = +pages * +pageSize;
 function timed(fm) {
   const f0 = fm.stats().majorFaults;
@@ -78,25 +80,12 @@ function timed(fm) {
   return Number(process.hrtime.bigint() - t0) / (fm.stats().majorFaults - f0);
 }
 for (const fm of [base, current, base, current]) fm.exports.run(size, 1);
-const out = { baseline: [], unsubscribed: [], subscribed: [], events: 0, eventsUnsubscribed: 0 };
-const variants = {
-  baseline: () => timed(base),
-  unsubscribed: () => timed(current),
-  subscribed: () => {
-    for (const n of Object.values(CHANNEL_NAMES)) diagnostics_channel.subscribe(n, onEvent);
-    try { return timed(current); } finally { for (const n of Object.values(CHANNEL_NAMES)) diagnostics_channel.unsubscribe(n, onEvent); }
-  },
-};
+const out = { baseline: [], current: [], events: 0 };
 let seed = 12345;
 for (let r = 0; r < +rounds; r++) {
-  // A new order every round (deterministic), so no variant always runs first or last.
-  const order = Object.keys(variants);
-  for (let i = order.length - 1; i > 0; i--) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    const j = seed % (i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  for (const v of order) out[v].push(variants[v]());
+  seed = (seed * 1103515245 + 12345) >>> 0;
+  if (seed & 1024) { out.baseline.push(timed(base)); out.current.push(timed(current)); }
+  else { out.current.push(timed(current)); out.baseline.push(timed(base)); }
 }
 out.events = events;
 await base.close();
@@ -104,10 +93,10 @@ await current.close();
 console.log(JSON.stringify(out));
 `;
 
-interface ChildResult { baseline: number[]; unsubscribed: number[]; subscribed: number[]; events: number }
+interface ChildResult { baseline: number[]; current: number[]; events: number }
 
-function measure(baseline: string): ChildResult {
-  const args = ['--no-liftoff', '--input-type=module', '-e', CHILD, baseline, CURRENT, WASM,
+function measure(baseline: string, subscribe: boolean): ChildResult {
+  const args = ['--no-liftoff', '--input-type=module', '-e', CHILD, baseline, CURRENT, WASM, subscribe ? '1' : '0',
     String(config.pageSize), String(config.frames), String(config.pages), String(config.reps)];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`measurement failed: ${r.stderr}`);
@@ -116,24 +105,30 @@ function measure(baseline: string): ChildResult {
 
 const { dir, host: baseline, removed } = buildBaseline();
 try {
-  const samples = measure(baseline);
-  const ratios = (a: number[]) => a.map((v, i) => v / samples.baseline[i]!);
+  const off = measure(baseline, false);
+  if (off.events !== 0) throw new Error('the unsubscribed run saw events');
+  const on = measure(baseline, true);
+  const ratios = (r: ChildResult) => r.current.map((v, i) => v / r.baseline[i]!);
   const describe = (a: number[]) => ({ median: median(a), p10: quantile(a, 0.1), p90: quantile(a, 0.9) });
   const result = {
     env: collectEnv(['--no-liftoff']),
     config: { ...config, baselinePublishStatementsRemoved: removed },
     baseline: 'this checkout built without the pager\'s publish statements, in the same process, runs alternating',
-    nsPerFault: { baseline: summarize(samples.baseline), unsubscribed: summarize(samples.unsubscribed), subscribed: summarize(samples.subscribed) },
-    ratio: { unsubscribed: describe(ratios(samples.unsubscribed)), subscribed: describe(ratios(samples.subscribed)) },
-    eventsWhileSubscribed: samples.events,
-    samples,
+    nsPerFault: {
+      unsubscribed: { baseline: summarize(off.baseline), current: summarize(off.current) },
+      subscribed: { baseline: summarize(on.baseline), current: summarize(on.current) },
+    },
+    ratio: { unsubscribed: describe(ratios(off)), subscribed: describe(ratios(on)) },
+    eventsWhileSubscribed: on.events,
+    samples: { unsubscribed: off, subscribed: on },
   };
   mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
   writeFileSync(path.join(ROOT, 'bench/results/channels.json'), JSON.stringify(result, null, 2) + '\n');
   const r = result.ratio;
   console.log(`channels unsubscribed vs no publishing: ${r.unsubscribed.median.toFixed(3)}x (p10 ${r.unsubscribed.p10.toFixed(3)}, p90 ${r.unsubscribed.p90.toFixed(3)})`);
   console.log(`channels subscribed (no-op subscriber) vs no publishing: ${r.subscribed.median.toFixed(3)}x (p10 ${r.subscribed.p10.toFixed(3)}, p90 ${r.subscribed.p90.toFixed(3)})`);
-  console.log(`baseline ${result.nsPerFault.baseline.median.toFixed(0)} ns per major fault (rme ${result.nsPerFault.baseline.rme.toFixed(1)}%)`);
+  const b = result.nsPerFault.unsubscribed.baseline;
+  console.log(`baseline ${b.median.toFixed(0)} ns per major fault (rme ${b.rme.toFixed(1)}%), ${config.reps} rounds per mode`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
