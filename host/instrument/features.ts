@@ -51,11 +51,12 @@ export function usesGc(module: Module, seen: Uint8Array): boolean {
   return false;
 }
 
-/** Features to emit with: Node 20's set, plus memory64/multi-memory/GC where the module needs them. */
-export function emitFeatures(module: Module, seen: Uint8Array, memory64: boolean, multiMemory: boolean): number {
+/**
+ * Features to emit with: Node 20's set, plus GC where the module needs it. Never memory64 or
+ * multi-memory: an instrumented module has one 32-bit physical memory whatever the original had.
+ */
+export function emitFeatures(module: Module, seen: Uint8Array): number {
   let features = FEATURES | binaryen.Features.RelaxedSIMD;
-  if (memory64) features |= binaryen.Features.Memory64;
-  if (multiMemory) features |= binaryen.Features.MultiMemory;
   if (usesGc(module, seen)) features |= binaryen.Features.GC | binaryen.Features.ReferenceTypes;
   return features;
 }

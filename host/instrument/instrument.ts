@@ -181,7 +181,7 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
     segments,
     functions,
   };
-  module.setFeatures(emitFeatures(module, seen, false, false));
+  module.setFeatures(emitFeatures(module, seen));
   if (options.validate !== false && !module.validate()) {
     throw diagnostic('FM1015', 'binaryen validation failed');
   }
