@@ -2,8 +2,9 @@
  * @fileoverview A request ring between one producer thread (the guest, or the reclaimer) and the
  * I/O worker, and `ChannelIo`, the producer's side of it. No postMessage on the fault path: requests
  * go into a shared ring, the producer rings a doorbell shared by all channels (`Atomics.add` +
- * `Atomics.notify`), and the worker (sleeping in `Atomics.waitAsync` on it) drains everything
- * submitted on every channel since it last looked. Each slot completes on its own: the worker
+ * `Atomics.notify`), and the worker (sleeping in `Atomics.waitAsync` on it) issues everything
+ * submitted on every channel since it last looked (`issue` in io-worker.ts; `ChannelIo.drain` is the
+ * producer's wait for all of its own requests). Each slot completes on its own: the worker
  * stores the slot's sequence number into `done[slot]` and notifies it; the guest spins briefly, then
  * `Atomics.wait`s on that cell.
  *
@@ -24,6 +25,14 @@ import type { PageIo } from './page-io.js';
 /** Where the producer finds physical memory's current bytes (re-derived when memory grows). */
 export interface PhysicalBytes {
   readonly bytes: Uint8Array;
+}
+
+/** The doorbell's one Int32 cell (`createDoorbell`): producers add 1 and notify; the worker waits on it. */
+export const DOORBELL = 0;
+
+/** The doorbell all channels of one I/O worker share. */
+export function createDoorbell(): SharedArrayBuffer {
+  return new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (DOORBELL + 1));
 }
 
 export const kSubmitted = 0;
@@ -230,8 +239,8 @@ export class ChannelIo implements PageIo {
   }
 
   private ring(): void {
-    Atomics.add(this.doorbell, 0, 1);
-    Atomics.notify(this.doorbell, 0);
+    Atomics.add(this.doorbell, DOORBELL, 1);
+    Atomics.notify(this.doorbell, DOORBELL);
   }
 
   private check(slot: number): void {

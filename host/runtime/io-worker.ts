@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';
 import type { PageStore } from '../store/page-store.js';
 import { openStore, type StoreSpec } from '../store/registry.js';
-import { channelViews, kError, kReady, kRepair, kShutdown, kSubmitted, OP_PREFETCH, OP_READ, OP_WRITE, REPAIR_FIELDS, writeError, type ChannelBuffers } from './io-channel.js';
+import { channelViews, DOORBELL, kError, kReady, kRepair, kShutdown, kSubmitted, OP_PREFETCH, OP_READ, OP_WRITE, REPAIR_FIELDS, writeError, type ChannelBuffers } from './io-channel.js';
 
 export interface IoWorkerData {
   readonly channels: readonly SharedArrayBuffer[];
@@ -49,7 +49,7 @@ async function serve(store: PageStore): Promise<void> {
   const next = channels.map(() => 1);
   const submitted = channels.map(() => 0);
   for (;;) {
-    const bell = Atomics.load(doorbell, 0);
+    const bell = Atomics.load(doorbell, DOORBELL);
     // Snapshot in channel order (guest first), issue in reverse (reclaimer first). A guest read of a
     // page is published only after the reclaimer published that page's write-back and released the
     // frame, so if the guest's snapshot holds the read, the later reclaimer snapshot holds the write,
@@ -59,18 +59,18 @@ async function serve(store: PageStore): Promise<void> {
     for (let c = channels.length - 1; c >= 0; c--) {
       if (submitted[c]! >= next[c]!) {
         idle = false;
-        next[c] = drain(store, channels[c]!, next[c]!, submitted[c]!);
+        next[c] = issue(store, channels[c]!, next[c]!, submitted[c]!);
       }
     }
     if (idle) {
       if (channels.every((b) => Atomics.load(b.control, kShutdown))) return;
-      const waiting = Atomics.waitAsync(doorbell, 0, bell);
+      const waiting = Atomics.waitAsync(doorbell, DOORBELL, bell);
       if (waiting.async) await waiting.value;
     }
   }
 }
 
-/** Requests of one kind drained together, issued as one store call. */
+/** Requests of one kind taken from a ring together, issued as one store call. */
 class Batch {
   readonly seqs: number[] = [];
   readonly pages: number[] = [];
@@ -84,10 +84,10 @@ class Batch {
 
 /**
  * Issues requests `from..to` of one channel: one write batch, then one batch of demand reads, then
- * one of prefetch reads (so a demand page never waits behind the prefetches drained with it; the
+ * one of prefetch reads (so a demand page never waits behind the prefetches issued with it; the
  * server answers a connection's requests in order). Returns to + 1.
  */
-function drain(store: PageStore, b: ChannelBuffers, from: number, to: number): number {
+function issue(store: PageStore, b: ChannelBuffers, from: number, to: number): number {
   const mask = b.slots - 1;
   let writes: Batch | null = null;
   let demand: Batch | null = null;

@@ -11,7 +11,7 @@ import { StoreError } from '../errors.js';
 import type { Layout } from '../layout.js';
 import type { StoreSpec } from '../store/registry.js';
 import type { FrameTable } from './frame-table.js';
-import { ChannelIo, createChannel, rebuildError, type PhysicalBytes } from './io-channel.js';
+import { ChannelIo, createChannel, createDoorbell, rebuildError, type PhysicalBytes } from './io-channel.js';
 import type { IoWorkerData } from './io-worker.js';
 import type { PhysicalMemory } from './physical-memory.js';
 import type { ReclaimerData } from './reclaimer-worker.js';
@@ -56,7 +56,7 @@ export interface RemoteIo {
 }
 
 export async function startRemoteIo(phys: PhysicalMemory, store: StoreSpec): Promise<RemoteIo> {
-  const doorbell = new SharedArrayBuffer(4);
+  const doorbell = createDoorbell();
   const guestChannel = createChannel(store.pageSize);
   const reclaimChannel = createChannel(store.pageSize);
   const data: IoWorkerData = { channels: [guestChannel, reclaimChannel], doorbell, memory: phys.memory, store };
