@@ -55,6 +55,7 @@ describe('bad input', () => {
     ['not a wasm file', () => ['run', file('text.wasm', 'hello, I am text\n'), '--invoke', 'run'], /FM1001: not a WebAssembly module/],
     ['a truncated module', () => ['run', truncated(), '--invoke', 'run'], /FM1002: truncated module/],
     ['an invalid module', () => ['run', file('invalid.wasm', Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 10, 4, 1, 2, 0, 0x6a])), '--invoke', 'f'], /FM100[25]/],
+    ['a memory64 WASI command', () => ['run', file('m64.wasm', wat('(module (memory i64 1) (func (export "_start")))', binaryen.Features.All))], /memory64 WASI command \(wasm64-wasi\)/],
     ['nine memories', () => ['run', file('mm.wasm', wat(`(module ${'(memory 1) '.repeat(9)})`, binaryen.Features.All)), '--invoke', 'f'], /FM1011: unsupported feature: 9 memories declared/],
     ['a missing file', () => ['run', join(tmp, 'nope.wasm'), '--invoke', 'run'], /cannot read module .*no such file/],
     ['--local 0', () => ['run', good, '--invoke', 'run', '65536', '1', '--local', '0'], /--local must be/],

@@ -98,6 +98,9 @@ Examples:
           if (typeof fm.exports._start !== 'function') {
             throw new OptionError('the module has no _start export, so it is not a WASI command; call an export with --invoke NAME');
           }
+          if (fm.meta.memory64) {
+            throw new OptionError('the module is a memory64 WASI command (wasm64-wasi), but farmem\'s WASI layer is preview1 with 32-bit pointers; call an export with --invoke NAME');
+          }
           process.exitCode = wasi.start(fm.exports);
         } else {
           const result = invoke(fm, flags.invoke!, args);
