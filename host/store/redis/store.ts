@@ -126,6 +126,7 @@ export class RedisStore implements PageStore {
 
   async read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
     this.check(pages, into, 'read');
+    if (pages.length === 1) return this.readOne(pages[0]!, into[0]!);
     const jobs: Promise<void>[] = [];
     let live = true; // cleared at the deadline: a late reply must not land in a reused frame
     const landed = (idx: number[], values: (Buffer | null)[]) => {
@@ -138,6 +139,16 @@ export class RedisStore implements PageStore {
     }, (i) => into[i]!.fill(0)); // never written: demand-zero, no round trip
     if (jobs.length === 0) return;
     await this.deadline<unknown>(jobs.length === 1 ? jobs[0]! : Promise.all(jobs), 'read', () => { live = false; });
+  }
+
+  /** The demand fault's common case: one page, one GET, no grouping. */
+  private async readOne(page: number, into: Uint8Array): Promise<void> {
+    if (!this.written.has(page)) {
+      into.fill(0);
+      return;
+    }
+    // Copied only after the reply came within the deadline; a late one is dropped with its promise.
+    this.land(page, await this.deadline(this.conn.get(this.key(page)), 'read', null), into);
   }
 
   async write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void> {
