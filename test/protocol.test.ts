@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import { AuthError, ProtocolError, ServerOutOfMemoryError } from '../host/errors.js';
 import {
-  decode, encode, encodeError, encodeHello, encodeRead, encodeWrite, encodeWriteOk, errorFromStatus, fitUtf8, FrameError, FrameReader,
+  decode, encode, encodeDrain, encodeDraining, encodeError, encodeHello, encodeRead, encodeWrite, encodeWriteOk, errorFromStatus, fitUtf8, FrameError, FrameReader,
   DEFAULT_LIMITS, MAX_CLOSE_REASON_BYTES, Op, PROTOCOL_VERSION, Status, type DecodeContext, type Message,
 } from '../host/protocol/index.js';
 
@@ -58,6 +58,8 @@ const samples: Message[] = [
     namespaces: [{ name: 'a', pageSize: 4096, pages: 10 }, { name: 'ß', pageSize: 256, pages: 2 ** 40 }],
   },
   { op: Op.ERROR, id: 6, status: Status.OUT_OF_CAPACITY, message: 'full: 10 of 10 bytes used' },
+  { op: Op.DRAIN, id: 7 },
+  { op: Op.DRAINING, id: 0, deadlineMs: 60_000 },
 ];
 
 describe('round trips', () => {
@@ -104,6 +106,15 @@ describe('golden frames', () => {
     expect(hex(encodeWriteOk(3, 2))).toBe('10000000' + '83' + '00' + '0000' + '03000000' + '02000000');
     expect(hex(encodeError(5, Status.OUT_OF_CAPACITY, 'full'))).toBe(
       '14000000' + 'ff' + '00' + '0000' + '05000000' + '0300' + '0400' + '66756c6c');
+  });
+
+  test('DRAIN and the DRAINING notice', () => {
+    expect(hex(encodeDrain(9))).toBe('0c000000' + '06' + '00' + '0000' + '09000000'); // header only, op DRAIN
+    expect(hex(encodeDraining(30_000))).toBe('10000000' + 'c0' + '00' + '0000' + '00000000' + '30750000'); // id 0, deadline 30000 ms
+    expect(decode(fromHex('10000000 c0 00 0000 00000000 e8030000'), ctx)).toEqual({ op: Op.DRAINING, id: 0, deadlineMs: 1000 });
+  });
+  test('a DRAINING notice with a request id is malformed', () => {
+    expectFrameError(() => decode(fromHex('10000000 c0 00 0000 05000000 e8030000'), ctx), Status.MALFORMED_FRAME, /DRAINING is a notice/);
   });
 
   test('decodes a hand-written FREE frame', () => {

@@ -20,7 +20,7 @@ import { endianness } from 'node:os';
 import { ProtocolError } from '../errors.js';
 import {
   MAX_ERROR_MESSAGE_BYTES, MAX_NAMESPACE_BYTES, MAX_STATS_NAMESPACES, MAX_TOKEN_BYTES, Op, OP_NAMES, Status, STATUS_NAMES,
-  type ErrorReply, type Free, type Hello, type HelloOk, type Limits, type Message, type NamespaceStats, type Ok,
+  type Drain, type Draining, type ErrorReply, type Free, type Hello, type HelloOk, type Limits, type Message, type NamespaceStats, type Ok,
   type Read, type ReadOk, type Stats, type StatsOk, type Write, type WriteOk,
 } from './messages.js';
 
@@ -74,7 +74,15 @@ const HOK_BYTES = 36;
 const LIST_COUNT = 12;
 const LIST_ITEMS = 16;
 
-/* ── OK, STATS: header only (12 bytes). ──────────────────────────────────────────────────────── */
+/* ── OK, STATS, DRAIN: header only (12 bytes). ─────────────────────────────────────────────────
+ *
+ * ── DRAINING (server notice, request id 0) ────────────────────────────────────────────────────
+ *   12              16
+ *   ┌───────────────┐
+ *   │ deadlineMs u32│
+ *   └───────────────┘ */
+const DRN_DEADLINE = 12;
+const DRN_BYTES = 16;
 
 /* ── STATS_OK ──────────────────────────────────────────────────────────────────────────────────
  *   12        20      28      36      44      52      60      68       76          84
@@ -272,6 +280,12 @@ export function encodeWriteOk(id: number, count: number): Uint8Array {
 }
 
 export function encodeOk(id: number): Uint8Array { return alloc(HEADER_BYTES, Op.OK, id); }
+export function encodeDrain(id: number): Uint8Array { checkId(id); return alloc(HEADER_BYTES, Op.DRAIN, id); }
+export function encodeDraining(deadlineMs: number): Uint8Array {
+  const b = alloc(DRN_BYTES, Op.DRAINING, 0);
+  wr32(b, DRN_DEADLINE, Math.max(0, Math.min(0xffff_ffff, Math.round(deadlineMs))));
+  return b;
+}
 export function encodeStats(id: number): Uint8Array { checkId(id); return alloc(HEADER_BYTES, Op.STATS, id); }
 
 export function encodeStatsOk(m: Omit<StatsOk, 'op'>): Uint8Array {
@@ -328,6 +342,8 @@ export function encode(m: Message, pageSize = 0): Uint8Array {
     case Op.FREE: return encodeFree(m.id, m.pages);
     case Op.OK: return encodeOk(m.id);
     case Op.STATS: return encodeStats(m.id);
+    case Op.DRAIN: return encodeDrain(m.id);
+    case Op.DRAINING: return encodeDraining(m.deadlineMs);
     case Op.STATS_OK: return encodeStatsOk(m);
     case Op.ERROR: return encodeError(m.id, m.status, m.message);
   }
@@ -469,9 +485,16 @@ export function decode(frame: Uint8Array, ctx: DecodeContext): Message {
       return m;
     }
     case Op.OK:
-    case Op.STATS: {
+    case Op.STATS:
+    case Op.DRAIN: {
       expectLength(frame, id, HEADER_BYTES, OP_NAMES[op]!);
-      const m: Ok | Stats = { op, id };
+      const m: Ok | Stats | Drain = { op, id };
+      return m;
+    }
+    case Op.DRAINING: {
+      expectLength(frame, id, DRN_BYTES, 'DRAINING');
+      if (id !== 0) throw malformed(id, 'DRAINING is a notice: its request id must be 0');
+      const m: Draining = { op: Op.DRAINING, id: 0, deadlineMs: rd32(frame, DRN_DEADLINE) };
       return m;
     }
     case Op.STATS_OK: {

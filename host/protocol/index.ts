@@ -25,6 +25,12 @@
  *   (docs/server.md lists every bound).
  * - Strings (token, namespace) are strict UTF-8, decoded exactly (a BOM is kept, ill-formed bytes
  *   are MALFORMED_FRAME), so names are compared as bytes.
+ * - Drain: DRAIN (admin token only, else FORBIDDEN) starts a drain, as SIGTERM/SIGUSR2 do. The
+ *   server then sends every client past HELLO (and every later one) a DRAINING notice — request id
+ *   0, not a reply — with the milliseconds left before it exits anyway. A client places no new slab
+ *   there and moves the slabs it holds to other servers (copy, then FREE here); the server exits
+ *   once it holds no page (or no client is left, or the deadline passed). It serves every request
+ *   meanwhile.
  * - STATS: server-wide capacity and used bytes; everything else only for the caller's namespace,
  *   unless HELLO carried the server's admin token.
  * - Errors: request-level statuses (OUT_OF_CAPACITY, TOO_LARGE) answer ERROR with the request's id,

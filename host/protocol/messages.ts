@@ -15,11 +15,15 @@ export enum Op {
   WRITE = 0x03,
   FREE = 0x04,
   STATS = 0x05,
+  /** Admin only: the server stops taking new slabs and asks every client to move its pages away. */
+  DRAIN = 0x06,
   HELLO_OK = 0x81,
   READ_OK = 0x82,
   WRITE_OK = 0x83,
   OK = 0x84,
   STATS_OK = 0x85,
+  /** Server → client notice (request id 0, not a reply): this server drains; move your pages off it. */
+  DRAINING = 0xc0,
   ERROR = 0xff,
 }
 
@@ -186,6 +190,19 @@ export interface StatsOk {
   readonly namespaces: readonly NamespaceStats[];
 }
 
+export interface Drain {
+  readonly op: Op.DRAIN;
+  readonly id: number;
+}
+
+export interface Draining {
+  readonly op: Op.DRAINING;
+  /** Always 0: a notice answers no request. */
+  readonly id: number;
+  /** Milliseconds until the server exits even if pages are left (its drain deadline). */
+  readonly deadlineMs: number;
+}
+
 export interface ErrorReply {
   readonly op: Op.ERROR;
   /** The failed request's id, or 0 when the frame was too broken to read one. */
@@ -194,6 +211,8 @@ export interface ErrorReply {
   readonly message: string;
 }
 
-export type Request = Hello | Read | Write | Free | Stats;
+export type Request = Hello | Read | Write | Free | Stats | Drain;
 export type Reply = HelloOk | ReadOk | WriteOk | Ok | StatsOk | ErrorReply;
-export type Message = Request | Reply;
+/** Frames the server sends on its own (request id 0). */
+export type Notice = Draining;
+export type Message = Request | Reply | Notice;

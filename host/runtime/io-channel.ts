@@ -44,7 +44,7 @@ export const kReady = 3;
  * control block (kRepair + i, i in REPAIR_FIELDS order) for `stats().replication`.
  */
 export const kRepair = 8;
-export const REPAIR_FIELDS = ['underReplicated', 'reReplicated', 'pagesCopied', 'failedCopies', 'serversLost'] as const;
+export const REPAIR_FIELDS = ['underReplicated', 'reReplicated', 'pagesCopied', 'failedCopies', 'serversLost', 'slabsMoved'] as const;
 export type RepairCounters = Record<(typeof REPAIR_FIELDS)[number], number>;
 const CONTROL_SLOTS = 16;
 const MESSAGE_BYTES = 1024;

@@ -19,7 +19,7 @@
  */
 import type { WebSocket } from 'ws';
 import {
-  decode, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOk, peekId, peekOp,
+  decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOk, peekId, peekOp,
   peekReadCount, readOkBytes, statsOkMaxBytes, ERROR_MAX_BYTES, FrameError, FrameReader, MAX_STATS_NAMESPACES, Op,
   PROTOCOL_VERSION, Status, STATUS_NAMES, type DecodeContext, type Hello,
 } from '../protocol/index.js';
@@ -145,6 +145,12 @@ export class Connection implements BudgetUser, Admitted {
   /** Admission callback: the oldest unauthenticated connection over a limit. */
   evict(reason: string): void {
     this.#fail(new FrameError(Status.TOO_MANY_UNAUTHENTICATED, reason));
+  }
+
+  /** Tells the client (if past HELLO) that this server drains. */
+  notifyDraining(): void {
+    if (this.#ns === null || this.#closing) return;
+    this.#send(encodeDraining(this.#server.drainLeftMs));
   }
 
   /** Called periodically: cuts off a peer whose unsent replies made no progress for `slowReaderMs`. */
@@ -340,6 +346,12 @@ export class Connection implements BudgetUser, Admitted {
         c.frees++;
         nc.frees++;
         this.#send(encodeOk(m.id));
+        server.checkDrained();
+        return;
+      case Op.DRAIN:
+        if (!this.#admin) throw new FrameError(Status.FORBIDDEN, 'DRAIN needs the admin token (farmem serve --admin-token)', m.id);
+        this.#send(encodeOk(m.id));
+        void server.drain();
         return;
       case Op.STATS:
         this.#send(encodeStatsOk({ id: m.id, ...server.statsFor(this.#admin ? null : ns) }));
@@ -377,6 +389,7 @@ export class Connection implements BudgetUser, Admitted {
       id: h.id, version: PROTOCOL_VERSION, pageSize: ps, maxFrameBytes: this.#ctx.maxFrameBytes,
       maxPagesPerRequest: this.#ctx.maxPagesPerRequest, instance: server.instance,
     }));
+    if (server.draining) this.notifyDraining();
   }
 
   /* ── output ──────────────────────────────────────────────────────────────────────────────── */

@@ -66,6 +66,8 @@ export interface MemoryServerOptions {
   maxUnauthenticatedPerAddress?: number;
   /** Connections without HELLO overall; a new one beyond closes the oldest. */
   maxUnauthenticated?: number;
+  /** How long a drain waits for clients to move their pages away before `drained` resolves anyway. */
+  drainTimeoutMs?: number;
 }
 
 const DEFAULTS = {
@@ -86,6 +88,8 @@ const DEFAULTS = {
   // A client opens one connection per server; 16 leaves room for several clients behind one NAT.
   maxUnauthenticatedPerAddress: 16,
   maxUnauthenticated: 256,
+  // Clients move a slab per round trip or so; a minute covers GiBs over loopback.
+  drainTimeoutMs: 60_000,
 };
 
 const KNOWN_OPTIONS = new Set(['host', 'port', 'capacity', 'token', 'adminToken', ...Object.keys(DEFAULTS)]);
@@ -130,6 +134,11 @@ export class MemoryServer {
   #progressTimer: NodeJS.Timeout | null = null;
   #closing = false;
   #boundPort = 0;
+  #drainDeadline = 0;
+  #drainTimer: NodeJS.Timeout | null = null;
+  #resolveDrained!: () => void;
+  /** Resolves once a drain finished: every page moved away (or freed), or the drain deadline passed. */
+  readonly drained: Promise<void>;
 
   constructor(options: MemoryServerOptions) {
     if (options === null || typeof options !== 'object') throw new OptionError('MemoryServer options must be an object');
@@ -156,6 +165,7 @@ export class MemoryServer {
     checkInt('helloTimeoutMs', o.helloTimeoutMs, 1, 3_600_000);
     checkInt('maxUnauthenticatedPerAddress', o.maxUnauthenticatedPerAddress, 1, 1 << 20);
     checkInt('maxUnauthenticated', o.maxUnauthenticated, o.maxUnauthenticatedPerAddress, 1 << 20);
+    checkInt('drainTimeoutMs', o.drainTimeoutMs, 1, 24 * 3_600_000);
     this.host = o.host;
     this.#port = o.port;
     this.capacity = o.capacity;
@@ -166,7 +176,9 @@ export class MemoryServer {
       maxConnections: o.maxConnections, maxBufferedBytes: o.maxBufferedBytes, maxTotalBufferedBytes: o.maxTotalBufferedBytes,
       slowReaderMs: o.slowReaderMs, helloTimeoutMs: o.helloTimeoutMs,
       maxUnauthenticatedPerAddress: o.maxUnauthenticatedPerAddress, maxUnauthenticated: o.maxUnauthenticated,
+      drainTimeoutMs: o.drainTimeoutMs,
     };
+    this.drained = new Promise((resolve) => { this.#resolveDrained = resolve; });
     this.limits = { pageSize: 0, maxFrameBytes: o.maxPayload, maxPagesPerRequest: o.maxPagesPerRequest };
     this.#arena = new SlabArena(o.capacity, o.slabBytes);
     this.budget = new SendBudget(o.maxBufferedBytes, o.maxTotalBufferedBytes);
@@ -204,6 +216,7 @@ export class MemoryServer {
         this.#admission.remove(conn);
         if (conn.authenticated) this.#authenticated--;
         conn.detach();
+        this.checkDrained();
       });
       this.#admission.add(conn);
     });
@@ -236,6 +249,43 @@ export class MemoryServer {
 
   get closing(): boolean {
     return this.#closing;
+  }
+
+  get draining(): boolean {
+    return this.#drainDeadline !== 0;
+  }
+
+  /** Milliseconds left before a drain gives up waiting for clients. */
+  get drainLeftMs(): number {
+    return Math.max(0, this.#drainDeadline - Date.now());
+  }
+
+  /**
+   * Starts draining (idempotent): every connected client, and every one that connects later, gets
+   * a DRAINING notice and moves its slabs to other servers; `drained` resolves when the server holds
+   * no page any more, or after `timeoutMs`. Requests are still served meanwhile (clients read their
+   * pages back from here while they move them).
+   */
+  drain(timeoutMs = this.#opts.drainTimeoutMs): Promise<void> {
+    if (this.#drainDeadline === 0) {
+      this.#drainDeadline = Date.now() + timeoutMs;
+      this.#drainTimer = setTimeout(() => this.#resolveDrained(), timeoutMs);
+      this.#drainTimer.unref();
+      for (const c of this.#connections) c.notifyDraining();
+      this.checkDrained();
+    }
+    return this.drained;
+  }
+
+  /**
+   * Called after pages were freed and connections closed: a draining server is done when it is
+   * empty, or when no client is connected any more (nobody is left to move the rest).
+   */
+  checkDrained(): void {
+    if (this.#drainDeadline !== 0 && (this.#arena.usedBytes === 0 || this.#authenticated === 0)) {
+      if (this.#drainTimer) clearTimeout(this.#drainTimer);
+      this.#resolveDrained();
+    }
   }
 
   /** Connections open now, and those of them without HELLO. */

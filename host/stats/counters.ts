@@ -75,7 +75,8 @@ export interface RuntimeStats {
   readonly store: string;
   /**
    * Memory servers with replication: slabs with fewer than r copies now, slabs re-replicated onto
-   * another server after one was lost, pages copied, copies abandoned, servers lost.
+   * another server after one was lost, pages copied, copies abandoned, servers lost, slabs moved off
+   * draining servers.
    */
   readonly replication?: {
     readonly underReplicated: number;
@@ -83,6 +84,8 @@ export interface RuntimeStats {
     readonly pagesCopied: number;
     readonly failedCopies: number;
     readonly serversLost: number;
+    /** Slabs moved off servers that drained. */
+    readonly slabsMoved: number;
   };
   /** Per-stage fault latency, when the run records it (`latency: true`, `--latency`). */
   readonly latency?: FaultLatencyStats;

@@ -229,8 +229,8 @@ function report(stats: RuntimeStats, format: string, elapsedMs: number): void {
     lines.push(`  latency µs: major p50 ${us(l.major.p50)} p99 ${us(l.major.p99)} (${stages}); minor p50 ${us(l.minor.p50)} p99 ${us(l.minor.p99)}`);
   }
   const r = stats.replication;
-  if (r && (r.serversLost > 0 || r.reReplicated > 0 || r.underReplicated > 0)) {
-    lines.push(`  replication: ${r.serversLost} server(s) lost, ${r.reReplicated} slabs re-replicated (${r.pagesCopied} pages), ${r.underReplicated} under-replicated now`);
+  if (r && (r.serversLost > 0 || r.reReplicated > 0 || r.underReplicated > 0 || r.slabsMoved > 0)) {
+    lines.push(`  replication: ${r.serversLost} server(s) lost, ${r.reReplicated} slabs re-replicated, ${r.slabsMoved} moved off draining servers (${r.pagesCopied} pages copied), ${r.underReplicated} under-replicated now`);
   }
   const p = stats.prefetch;
   if (p.policy !== 'none') {

@@ -1,5 +1,6 @@
 /**
- * @fileoverview `farmem serve`: runs a memory server until SIGINT/SIGTERM. Prints exactly one line,
+ * @fileoverview `farmem serve`: runs a memory server until SIGINT, or until a drain (SIGTERM,
+ * SIGUSR2 or an admin DRAIN request) has moved every page away or hit `--drain-timeout`. Prints exactly one line,
  * `farmem serve listening on ws://HOST:PORT`, to stdout once listening (tests start it with
  * `--port 0` and parse the port from that line). Errors go to the diagnostics channel
  * `farmem:server:error`; with NODE_DEBUG=farmem they are printed to stderr.
@@ -18,6 +19,13 @@ interface ServeFlags {
   adminToken?: string;
   maxPayload?: string;
   maxConnections?: string;
+  drainTimeout: string;
+}
+
+function parseDrainTimeout(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1) throw new OptionError(`--drain-timeout must be a positive number of milliseconds, got "${text}"`);
+  return n;
 }
 
 function parsePort(text: string): number {
@@ -34,6 +42,7 @@ export function registerServe(program: Command): void {
 Examples:
   farmem serve --port 7070 --capacity 8GiB --token secret
   FARMEM_TOKEN=secret farmem serve --port 0        # prints the URL it listens on
+  kill -USR2 <pid>                                  # drain: clients move their pages away, then it exits
   farmem run prog.wasm --store ws://127.0.0.1:7070 --token secret --local 25%`)
     .option('--port <port>', 'TCP port to listen on; 0 picks a free one', '7070')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
@@ -42,6 +51,7 @@ Examples:
     .option('--admin-token <token>', 'second secret: its holder sees every namespace in STATS (default: $FARMEM_ADMIN_TOKEN)')
     .option('--max-payload <size>', 'largest frame/message in bytes (default 16MiB + 4KiB)')
     .option('--max-connections <n>', 'most simultaneous connections', '1024')
+    .option('--drain-timeout <ms>', 'SIGTERM, SIGUSR2 or an admin DRAIN: how long to wait for clients to move their pages away before exiting', '60000')
     .action(action('serve', async (flags: ServeFlags) => {
       const token = flags.token ?? process.env.FARMEM_TOKEN;
       if (!token) throw new OptionError('--token (or $FARMEM_TOKEN) is required: clients must present it in HELLO');
@@ -57,19 +67,24 @@ Examples:
         token,
         ...(adminToken ? { adminToken } : {}),
         maxConnections,
+        drainTimeoutMs: parseDrainTimeout(flags.drainTimeout),
         ...(flags.maxPayload ? { maxPayload: parseSize(flags.maxPayload, '--max-payload') } : {}),
       });
       await server.listen();
       process.stdout.write(`farmem serve listening on ${server.url}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      // SIGINT stops at once; SIGTERM and SIGUSR2 drain first (as does an admin's DRAIN request):
+      // clients move their pages to other servers, and the server exits once it holds none (or at
+      // the drain deadline).
+      const drain = () => { void server.drain(); };
+      let interrupt!: () => void;
+      const interrupted = new Promise<void>((resolve) => { interrupt = resolve; });
+      process.on('SIGTERM', drain);
+      process.on('SIGUSR2', drain);
+      process.once('SIGINT', interrupt);
+      await Promise.race([server.drained, interrupted]);
+      process.off('SIGTERM', drain);
+      process.off('SIGUSR2', drain);
+      process.off('SIGINT', interrupt);
       await server.close();
     }));
 }

@@ -63,6 +63,8 @@ export interface LinkStats {
   reconnects: number;
   bytesOut: number;
   bytesIn: number;
+  /** The server announced a drain. */
+  draining: boolean;
 }
 
 /**
@@ -83,6 +85,7 @@ export class ServerLink {
   readonly url: string;
   readonly #o: LinkOptions;
   #state: LinkState = 'connecting';
+  #draining = false;
   #ws: WebSocket | null = null;
   #reader: FrameReader = new FrameReader(DEFAULT_LIMITS);
   #ctx: DecodeContext;
@@ -122,11 +125,16 @@ export class ServerLink {
       this.#flushQueued = false;
       this.#flushOut();
     };
-    this.stats = { url: options.url, state: 'connecting', inFlight: 0, queued: 0, requests: 0, timeouts: 0, reconnects: 0, bytesOut: 0, bytesIn: 0 };
+    this.stats = { url: options.url, state: 'connecting', inFlight: 0, queued: 0, requests: 0, timeouts: 0, reconnects: 0, bytesOut: 0, bytesIn: 0, draining: false };
   }
 
   get state(): LinkState {
     return this.#state;
+  }
+
+  /** The server announced a drain (DRAINING): it still serves, but takes no new slabs. */
+  get draining(): boolean {
+    return this.#draining;
   }
 
   /** Connected and past HELLO: new slabs are placed only on ready servers. */
@@ -324,6 +332,13 @@ export class ServerLink {
     const m = decode(frame, this.#ctx);
     if (m.op === Op.HELLO_OK && m.id === this.#helloId) {
       this.#helloOk(m);
+      return;
+    }
+    if (m.op === Op.DRAINING) {
+      // The server is being drained: no new slabs here; the store moves what it holds elsewhere.
+      this.#draining = true;
+      this.stats.draining = true;
+      this.#o.onState?.(this);
       return;
     }
     if (m.op === Op.ERROR && (m.id === 0 || m.id === this.#helloId)) {

@@ -24,6 +24,8 @@ export interface Placeable {
   readonly ready: boolean;
   /** Connected or reconnecting: existing copies there may still be read. */
   readonly usable: boolean;
+  /** The server drains: it takes no new slabs, and the slabs it holds move elsewhere. */
+  readonly draining: boolean;
   freeBytes: number;
 }
 
@@ -150,10 +152,10 @@ export class Placement<L extends Placeable> {
     return n;
   }
 
-  /** A slab to copy: fewer than r copies, one of them ready, no copy running. */
+  /** A slab to copy: fewer than r copies or one on a draining server, one copy ready, no copy running. */
   nextToRepair(): number | undefined {
     for (const [slab, where] of this.#slabs) {
-      if (where.length < this.replication && !this.#copies.has(slab) && where.some((l) => l.ready)) return slab;
+      if ((where.length < this.replication || where.some((l) => l.draining)) && !this.#copies.has(slab) && where.some((l) => l.ready)) return slab;
     }
     return undefined;
   }
@@ -176,13 +178,19 @@ export class Placement<L extends Placeable> {
     return this.#copies.size === 0 ? undefined : this.#copies.get(page >>> this.slabShift);
   }
 
-  /** The copy is complete: the target holds the slab from now on. */
-  commitCopy(c: SlabCopy<L>): void {
+  /**
+   * The copy is complete: the target holds the slab from now on. When the slab already had r copies
+   * (it was copied because one is on a draining server), the target replaces that copy, which is
+   * returned so the caller frees it there; otherwise the target is an extra copy and null is returned.
+   */
+  commitCopy(c: SlabCopy<L>): L | null {
     this.#copies.delete(c.slab);
     const where = this.#slabs.get(c.slab);
-    if (!where || where.includes(c.target)) return;
-    this.#slabs.set(c.slab, [...where, c.target]);
+    if (!where || where.includes(c.target)) return null;
+    const leaving = where.length >= this.replication ? where.find((l) => l.draining) : undefined;
+    this.#slabs.set(c.slab, leaving ? where.map((l) => (l === leaving ? c.target : l)) : [...where, c.target]);
     c.target.freeBytes -= this.#slabBytes;
+    return leaving ?? null;
   }
 
   abortCopy(c: SlabCopy<L>): void {
@@ -212,8 +220,8 @@ export class Placement<L extends Placeable> {
    * outage of every server delays new slabs instead of failing them.
    */
   #choose(exclude: readonly L[], orReconnecting = true): L | undefined {
-    let candidates = this.#links.filter((l) => l.ready && !exclude.includes(l));
-    if (candidates.length === 0 && orReconnecting) candidates = this.#links.filter((l) => l.usable && !exclude.includes(l));
+    let candidates = this.#links.filter((l) => l.ready && !l.draining && !exclude.includes(l));
+    if (candidates.length === 0 && orReconnecting) candidates = this.#links.filter((l) => l.usable && !l.draining && !exclude.includes(l));
     if (candidates.length <= 1) return candidates[0];
     const n = candidates.length;
     const i = Math.floor(this.#random() * n);

@@ -9,10 +9,14 @@
  *   for each under-replicated slab:  READ written pages from a ready copy ─▶ drop touched pages
  *                                    ─▶ WRITE the rest to the target ─▶ the target joins the slab
  *
+ * The same copy moves slabs off a server that announced a drain (DRAINING): the target replaces the
+ * draining copy, which is then freed there, so the server empties and can exit. This works with
+ * replication 1 too: the draining server is the source.
+ *
  * A copy that fails (source or target lost, target full) is abandoned; the repairer tries again
  * when a link changes state (`kick`).
  */
-import { encodeRead, encodeWrite, listBytes, readOkBytes, Op, type ReadOk } from '../../protocol/index.js';
+import { encodeFree, encodeRead, encodeWrite, listBytes, readOkBytes, Op, type ReadOk } from '../../protocol/index.js';
 import type { ServerLink } from './link.js';
 import type { Placement, SlabCopy } from './placement.js';
 
@@ -27,6 +31,8 @@ export interface RepairStats {
   readonly failedCopies: number;
   /** Servers whose copies were forgotten because they failed or restarted empty. */
   readonly serversLost: number;
+  /** Slabs moved off a draining server. */
+  readonly slabsMoved: number;
 }
 
 export class Repairer {
@@ -39,6 +45,7 @@ export class Repairer {
   #pagesCopied = 0;
   #failed = 0;
   #lost = 0;
+  #moved = 0;
 
   constructor(placement: Placement<ServerLink>, pageSize: number) {
     this.#placement = placement;
@@ -57,7 +64,7 @@ export class Repairer {
 
   /** Starts the copy loop, or makes the running one look again when it is done. */
   kick(): void {
-    if (this.#closed || this.#placement.replication < 2) return;
+    if (this.#closed) return;
     if (this.#running) {
       this.#again = true;
       return;
@@ -86,7 +93,7 @@ export class Repairer {
   get stats(): RepairStats {
     return {
       underReplicated: this.#placement.underReplicated(), reReplicated: this.#reReplicated, pagesCopied: this.#pagesCopied,
-      failedCopies: this.#failed, serversLost: this.#lost,
+      failedCopies: this.#failed, serversLost: this.#lost, slabsMoved: this.#moved,
     };
   }
 
@@ -101,8 +108,16 @@ export class Repairer {
       try {
         await this.#copy(c);
         if (c.failed) throw new Error('target failed during the copy');
-        this.#placement.commitCopy(c);
-        this.#reReplicated++;
+        const leaving = this.#placement.commitCopy(c);
+        if (leaving) {
+          this.#moved++;
+          // The draining server's copy is not needed any more: free it there, so it empties.
+          const n = this.#placement.slabPages;
+          const range = Array.from({ length: n }, (_, i) => c.slab * n + i);
+          await leaving.call((id) => encodeFree(id, range)).catch(() => {});
+        } else {
+          this.#reReplicated++;
+        }
       } catch {
         this.#placement.abortCopy(c);
         this.#failed++;
@@ -116,7 +131,7 @@ export class Repairer {
     const pages = this.#placement.writtenPages(c.slab);
     for (let s = 0; s < pages.length;) {
       const where = this.#placement.lookup(pages[0]!) ?? [];
-      const source = where.find((l) => l.ready);
+      const source = where.find((l) => l.ready && !l.draining) ?? where.find((l) => l.ready);
       if (!source) throw new Error('no ready copy to read from');
       const per = Math.max(1, Math.min(source.maxPagesPerRequest, c.target.maxPagesPerRequest,
         Math.floor((source.maxFrameBytes - readOkBytes(0, ps)) / ps), Math.floor((c.target.maxFrameBytes - listBytes(0)) / (4 + ps))));
