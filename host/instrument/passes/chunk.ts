@@ -631,7 +631,14 @@ export class LoopChunker {
     // Accesses m·step from ea for m ≤ n stay in the page: n = room / |step|.
     let n: ExpressionRef;
     const abs = Math.abs(s.step);
-    const room = s.step > 0 ? m.i32.sub(m.i32.const(pageSize - s.bytes), inPage()) : inPage();
+    // Going down, the pointer (ea - offset) must not pass below 0 either: there the original's
+    // `pointer + offset` exceeds 2^32 and traps, while ea itself would stay in the page.
+    const downRoom = () => {
+      if (s.offset === 0) return inPage();
+      const aboveOffset = () => m.i32.sub(get(ea), m.i32.const(s.offset | 0));
+      return m.select(m.i32.lt_u(inPage(), aboveOffset()), inPage(), aboveOffset());
+    };
+    const room = s.step > 0 ? m.i32.sub(m.i32.const(pageSize - s.bytes), inPage()) : downRoom();
     if (s.step === 0) n = m.i32.const(UNBOUNDED);
     else if ((abs & (abs - 1)) === 0) n = m.i32.shr_u(room, m.i32.const(Math.log2(abs)));
     else n = m.i32.div_u(room, m.i32.const(abs));
