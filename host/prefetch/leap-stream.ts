@@ -32,7 +32,7 @@
  * Advice: Sequential treats the range as a +1 trend at full depth; Random turns prefetch off there.
  */
 import { AdviceRanges } from './advice.js';
-import { findTrend, LEAP_HISTORY, NO_TREND } from './leap.js';
+import { DeltaHistory, LEAP_HISTORY, NO_TREND } from './leap.js';
 import { Advice, type FaultInfo, type PrefetchPolicy } from './policy.js';
 
 /** Smallest window once a trend is found (Leap's cap: never fetch less than Leap would). */
@@ -44,11 +44,8 @@ export const PROBE = 2;
 
 export class LeapStreamPolicy implements PrefetchPolicy {
   readonly name = 'leap-stream';
-  private readonly history = new Int32Array(LEAP_HISTORY);
+  private readonly history = new DeltaHistory(LEAP_HISTORY);
   private readonly advice = new AdviceRanges();
-  private next = 0;
-  private count = 0;
-  private prev = -1;
   private depth = MIN_DEPTH;
   /** Furthest page requested along `frontierStep`, or -1. */
   private frontier = -1;
@@ -58,11 +55,10 @@ export class LeapStreamPolicy implements PrefetchPolicy {
 
   onFault(fault: FaultInfo, out: Int32Array): number {
     const page = fault.page;
-    const prev = this.prev;
+    const prev = this.history.prev;
     // As in Leap: the trend comes from the history before this access's delta is logged.
-    const found = findTrend(this.history, this.next, this.count);
-    if (prev >= 0) this.logDelta(page - prev);
-    this.prev = page;
+    const found = this.history.trend();
+    this.history.log(page);
     const advice = this.advice.lookup(page);
     if (advice === Advice.Random) return 0;
     const trend = advice === Advice.Sequential ? 1 : found;
@@ -113,22 +109,12 @@ export class LeapStreamPolicy implements PrefetchPolicy {
     return k;
   }
 
-  /** @internal Appends one delta to the history. */
-  logDelta(delta: number): void {
-    this.history[this.next] = delta;
-    this.next = (this.next + 1) & (this.history.length - 1);
-    if (this.count < this.history.length) this.count++;
-  }
-
   advise(page: number, numPages: number, advice: Advice): void {
     this.advice.set(page, numPages, advice);
   }
 
   reset(): void {
-    this.history.fill(0);
-    this.next = 0;
-    this.count = 0;
-    this.prev = -1;
+    this.history.reset();
     this.depth = MIN_DEPTH;
     this.frontier = -1;
     this.frontierStep = 0;

@@ -91,19 +91,56 @@ export function findTrend(history: Int32Array, next: number, count: number): num
   }
 }
 
+/**
+ * Leap's access history, the one copy both Leap policies keep (leap.ts, leap-stream.ts): the last
+ * `size` page deltas in a ring (`size` a power of two) and the page of the previous access.
+ */
+export class DeltaHistory {
+  readonly deltas: Int32Array;
+  /** The page of the last logged access, or -1. */
+  prev = -1;
+  private next = 0;
+  private count = 0;
+
+  constructor(size: number) {
+    this.deltas = new Int32Array(size);
+  }
+
+  /** Logs the delta from the previous access to `page` (none for the first access). */
+  log(page: number): void {
+    if (this.prev >= 0) this.push(page - this.prev);
+    this.prev = page;
+  }
+
+  /** Appends one delta to the ring. */
+  push(delta: number): void {
+    this.deltas[this.next] = delta;
+    this.next = (this.next + 1) & (this.deltas.length - 1);
+    if (this.count < this.deltas.length) this.count++;
+  }
+
+  /** Algorithm 1 over the logged deltas (`findTrend`). */
+  trend(): number {
+    return findTrend(this.deltas, this.next, this.count);
+  }
+
+  reset(): void {
+    this.deltas.fill(0);
+    this.next = 0;
+    this.count = 0;
+    this.prev = -1;
+  }
+}
+
 function roundUpPow2(x: number): number {
   return x <= 1 ? 1 : 2 ** (32 - Math.clz32(x - 1));
 }
 
 export class LeapPolicy implements PrefetchPolicy {
   readonly name = 'leap';
-  private readonly history: Int32Array;
-  private readonly mask: number;
+  private readonly history: DeltaHistory;
   private readonly maxWindow: number;
   private readonly advice = new AdviceRanges();
-  private next = 0;
-  private count = 0;
-  private prev = -1;
   private hits = 0;
   private prevWindow = 0;
   private lastTrend = NO_TREND;
@@ -117,8 +154,7 @@ export class LeapPolicy implements PrefetchPolicy {
     if (!Number.isInteger(w) || w < 1 || w > 1024) {
       throw new OptionError(`leap "maxWindow" must be an integer from 1 to 1024, got ${w}`);
     }
-    this.history = new Int32Array(h);
-    this.mask = h - 1;
+    this.history = new DeltaHistory(h);
     this.maxWindow = w;
   }
 
@@ -126,12 +162,12 @@ export class LeapPolicy implements PrefetchPolicy {
     const page = fault.page;
     if (fault.prefetchHit) {
       this.hits++;
-      this.log(page);
+      this.history.log(page);
       return 0;
     }
-    const trend = this.findTrend();
-    const prev = this.prev;
-    this.log(page);
+    const trend = this.history.trend();
+    const prev = this.history.prev;
+    this.history.log(page);
     if (trend !== NO_TREND) this.lastTrend = trend;
 
     const advice = this.advice.lookup(page);
@@ -177,20 +213,12 @@ export class LeapPolicy implements PrefetchPolicy {
 
   /** Algorithm 1: the majority delta of the shortest recent window that has one, or NO_TREND. */
   findTrend(): number {
-    return findTrend(this.history, this.next, this.count);
-  }
-
-  /** Appends the delta from the previous access to `page` (none for the first access). */
-  private log(page: number): void {
-    if (this.prev >= 0) this.logDelta(page - this.prev);
-    this.prev = page;
+    return this.history.trend();
   }
 
   /** @internal Appends one delta to the history (tests feed reference vectors through it). */
   logDelta(delta: number): void {
-    this.history[this.next] = delta;
-    this.next = (this.next + 1) & this.mask;
-    if (this.count < this.history.length) this.count++;
+    this.history.push(delta);
   }
 
   advise(page: number, numPages: number, advice: Advice): void {
@@ -198,10 +226,7 @@ export class LeapPolicy implements PrefetchPolicy {
   }
 
   reset(): void {
-    this.history.fill(0);
-    this.next = 0;
-    this.count = 0;
-    this.prev = -1;
+    this.history.reset();
     this.hits = 0;
     this.prevWindow = 0;
     this.lastTrend = NO_TREND;
