@@ -15,6 +15,11 @@
  *   farmem.fault64(eaLow, eaHigh, info) → physical address   (info may carry FAULT_WRAP)
  *   farmem.grow64(mem, delta) → old size or -1   farmem.copy64(dstMem, srcMem, dst, src, n)
  *   farmem.fill64(mem, dst, byte, n)   farmem.init64(mem, segment, dst, src, n)
+ * and, only in modules whose memory is shared (threads):
+ *   farmem.wait32(ea, expected, timeoutNs) → 0 ok | 1 not-equal | 2 timed-out   memory.atomic.wait32
+ *   farmem.wait64(ea, expected, timeoutNs) → same                               memory.atomic.wait64
+ *   farmem.notify(ea, count) → waiters woken                                   memory.atomic.notify
+ *   farmem.flush()                          after a store that may have gone to the bounce buffer
  *
  * Custom sections:
  *   "farmem.meta"  UTF-8 JSON `GuestMeta`
@@ -44,6 +49,10 @@ export const enum AbiImport {
   Copy64 = 'copy64',
   Fill64 = 'fill64',
   Init64 = 'init64',
+  Wait32 = 'wait32',
+  Wait64 = 'wait64',
+  Notify = 'notify',
+  Flush = 'flush',
 }
 
 /** Where an active data segment starts: a constant, or the value of a global (e.g. `__memory_base`). */
@@ -89,6 +98,8 @@ export interface GuestMeta {
   readonly memory64?: boolean;
   /** Several memories (multi-memory): all of them, memory 0 first (its limits are also above). */
   readonly memories?: readonly MemoryMeta[];
+  /** The original memory was shared (threads): atomics wait/notify and guest threads are served. */
+  readonly sharedMemory?: boolean;
   /** Export name of the original memory, if it was exported (removed from the instrumented module). */
   readonly memoryExport: string | null;
   /** Import of the original memory, if it was imported (replaced by farmem.memory). */

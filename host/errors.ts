@@ -116,6 +116,17 @@ export function fromErrorRecord(r: ErrorRecord, prefix = ''): FarmemError {
   }
 }
 
+/**
+ * A guest thread could not start (FM_ERR_THREADS: the module's memory is not shared, the store is
+ * not one every thread can reach, or all MAX_GUEST_THREADS slots are taken), or ended with an
+ * error (FM_ERR_THREAD_FAILED; `cause` is the trap or error, rebuilt from the worker).
+ */
+export class ThreadError extends FarmemError {
+  constructor(code: 'FM_ERR_THREADS' | 'FM_ERR_THREAD_FAILED', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
 /** A trace file is not a farmem trace, has an unsupported version, or is corrupt or truncated. */
 export class TraceError extends FarmemError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,7 +1,8 @@
 /**
  * @fileoverview farmem's public API.
  */
-export { instantiate, type FarmemInstance, type FarmemOptions, type RedisOptions, type RemoteOptions } from './runtime/instance.js';
+export { instantiate, type FarmemInstance, type FarmemOptions, type RedisOptions, type RemoteOptions, type StartThreadOptions } from './runtime/instance.js';
+export type { GuestThread, ThreadImportsContext, ThreadImportsFactory } from './runtime/guest-spawner.js';
 export { instrument, INSTRUMENTER_VERSION, type InstrumentOptions, type InstrumentResult } from './instrument/instrument.js';
 export type { VirtualMemory } from './runtime/virtual-memory.js';
 export { PlainMemory } from './runtime/virtual-memory.js';

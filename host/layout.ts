@@ -6,11 +6,11 @@
  * Physical memory is one shared `WebAssembly.Memory` imported by the instrumented guest as
  * `farmem.memory`. The guest's own memory becomes virtual: its size is a control-block slot.
  *
- *   0                 256            320        4096                                   frameBase
- *   ┌─────────────────┬──────────────┬──────────┬─────────────────┬─────────────────┬───────────────┐
- *   │ control block   │ bounce buffer│ (unused) │ read table  RT   │ write table WT   │ frame pool ... │
- *   │ Int32 slots     │ 64 B         │          │ i32 × numPages   │ i32 × numPages   │ pageSize each  │
- *   └─────────────────┴──────────────┴──────────┴─────────────────┴─────────────────┴───────────────┘
+ *   0                 256                        4096                                   frameBase
+ *   ┌─────────────────┬──────────────────────────┬─────────────────┬─────────────────┬───────────────┐
+ *   │ control block   │ bounce buffers           │ read table  RT   │ write table WT   │ frame pool ... │
+ *   │ Int32 slots     │ 64 B per guest thread    │ i32 × numPages   │ i32 × numPages   │ pageSize each  │
+ *   └─────────────────┴──────────────────────────┴─────────────────┴─────────────────┴───────────────┘
  *
  * Page-table entry (RT and WT alike), one i32 per virtual page:
  *
@@ -62,8 +62,7 @@ export const MAX_PAGE_SIZE = 65536;
 export const kVirtualPages = 0;
 /** Eviction generation published by the reclaimer (threaded runtime). */
 export const kGeneration = 1;
-/** Newest generation the guest has acknowledged at a safepoint. */
-export const kGuestAck = 2;
+/* Slot 2 is unused: guest threads acknowledge generations in runtime/guest-threads.ts. */
 /** Most memories of one module (multi-memory): their sizes take the last control-block slots. */
 export const MAX_MEMORIES = 8;
 /** Control-block slot of memory k's size in wasm pages (memory 0: kVirtualPages). */
@@ -75,10 +74,19 @@ export const FAULT_MEMORY_SHIFT = 16;
 /** Number of control-block slots in use; the block is 256 bytes. */
 export const CONTROL_BLOCK_BYTES = 256;
 
-/** A straddling access is served through this 64-byte buffer; data sits at `BOUNCE + (ea & 15)`. */
+/**
+ * A straddling access is served through a 64-byte buffer of its guest thread; data sits at
+ * `bounceAddress(thread) + (ea & 15)`. Guest thread 0 (the one `instantiate` runs) uses BOUNCE_ADDRESS.
+ */
 export const BOUNCE_ADDRESS = 256;
 export const BOUNCE_BYTES = 64;
 export const READ_TABLE_ADDRESS = 4096;
+/** Guest threads sharing one physical memory: as many as there are bounce buffers below RT. */
+export const MAX_GUEST_THREADS = (READ_TABLE_ADDRESS - BOUNCE_ADDRESS) / BOUNCE_BYTES;
+
+export function bounceAddress(thread: number): number {
+  return BOUNCE_ADDRESS + thread * BOUNCE_BYTES;
+}
 /** Offset of frame 0 from the 64 KiB-aligned frame area; see the header. */
 export const FRAME_SKEW = 64;
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * @fileoverview Builds the guest workloads: every `assembly/workloads/<name>.ts` becomes its own
- * module `build/assembly/<name>.wasm` (debug target: `build/assembly/debug/<name>.wasm`).
+ * module `build/assembly/<name>.wasm` (debug target: `build/assembly/debug/<name>.wasm`), and every
+ * threaded workload `assembly/threads/<name>.ts` becomes `build/assembly/threads/<name>.wasm`,
+ * compiled with THREAD_FLAGS: a shared memory (max 64 MiB) that each guest thread's instance imports.
  *
  * Compiler options live in `asconfig.json` (`release`: -O3, stub runtime, no imports, SIMD on;
  * `debug`: -O0 with names). All modules compile in this one process through the
@@ -25,6 +27,9 @@ import { createRequire } from 'node:module';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const workloadsDir = join(root, 'assembly', 'workloads');
+const threadsDir = join(root, 'assembly', 'threads');
+/** Threaded workloads: atomics, and one shared memory imported (as env.memory) by every thread. */
+const THREAD_FLAGS = ['--enable', 'threads', '--sharedMemory', '--importMemory', '--initialMemory', '1', '--maximumMemory', '1024'];
 const libDir = join(root, 'assembly', 'lib');
 const configPath = join(root, 'asconfig.json');
 const TARGETS = ['release', 'debug'];
@@ -66,13 +71,14 @@ function sharedInputsMtime() {
   return Math.max(...paths.map(mtimeMs));
 }
 
-async function compile(name, source, outPath, target, wat) {
+async function compile(name, source, outPath, target, wat, flags = []) {
   const outputs = new Map();
   const argv = [
     relative(root, source),
     '--config', relative(root, configPath),
     '--target', target,
     '--outFile', `${name}.wasm`,
+    ...flags,
     ...(wat ? ['--textFile', `${name}.wat`] : []),
   ];
   let stderr = '';
@@ -98,7 +104,9 @@ function writeAtomically(path, contents) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const all = readdirSync(workloadsDir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+  const sources = (dir) => readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+  const threaded = new Set(sources(threadsDir));
+  const all = [...sources(workloadsDir), ...threaded];
   for (const n of args.names) if (!all.includes(n)) usage(`no workload "${n}" in assembly/workloads (have: ${all.join(', ')})`);
   const names = args.names.length > 0 ? args.names : all;
   const outDir = join(root, 'build', 'assembly', ...(args.target === 'release' ? [] : [args.target]));
@@ -107,12 +115,14 @@ async function main() {
   const shared = sharedInputsMtime();
   let built = 0;
   const started = performance.now();
+  mkdirSync(join(outDir, 'threads'), { recursive: true });
   for (const name of names) {
-    const source = join(workloadsDir, `${name}.ts`);
-    const outPath = join(outDir, `${name}.wasm`);
+    const isThreaded = threaded.has(name);
+    const source = join(isThreaded ? threadsDir : workloadsDir, `${name}.ts`);
+    const outPath = join(outDir, ...(isThreaded ? ['threads'] : []), `${name}.wasm`);
     if (!args.force && mtimeMs(outPath) > Math.max(shared, mtimeMs(source))) continue;
     const t0 = performance.now();
-    const bytes = await compile(name, source, outPath, args.target, args.wat);
+    const bytes = await compile(name, source, outPath, args.target, args.wat, isThreaded ? THREAD_FLAGS : []);
     built++;
     process.stdout.write(`  ${name.padEnd(14)} ${String(bytes).padStart(6)} B  ${((performance.now() - t0) / 1000).toFixed(2)} s\n`);
   }

@@ -19,6 +19,7 @@ import { memoryNamePointer, planMemories } from './memories.js';
 import { addAbi64Imports, Memory64Pass, type Region } from './memory64-pass.js';
 import { readSegments } from './segments.js';
 import { scanMemories } from './sections.js';
+import { addSharedImports } from './shared-memory.js';
 import { expressionName, UnsupportedExpression } from './visitor.js';
 
 /** Bump when the emitted code changes: it is part of the instrumentation cache key. */
@@ -56,9 +57,10 @@ export function checkInstrumentOptions(options: InstrumentOptions): { pageSize: 
 export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentResult {
   const { pageSize, optimize } = checkInstrumentOptions(options);
   const memories = scanMemories(bytes);
-  if (memories.some((m) => m.shared)) throw diagnostic('FM1012');
   const memory64 = memories.some((m) => m.memory64);
   const multi = memories.length > 1;
+  const sharedMemory = memories.some((m) => m.shared);
+  if (sharedMemory && (memory64 || multi)) throw diagnostic('FM1012');
   // An engine without memory64 or multi-memory (Node 20) cannot validate such a module, but can
   // run its instrumented form (one 32-bit physical memory): binaryen validates it instead.
   let binaryenValidates = false;
@@ -85,7 +87,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): 
       module.setFeatures(FEATURES_ALL);
       if (!module.validate()) throw diagnostic('FM1005', 'rejected by binaryen\'s validator (this Node has no memory64 to ask)');
     }
-    return rewrite(module, pageSize, optimize, options, memories.length);
+    return rewrite(module, pageSize, optimize, options, memories.length, sharedMemory);
   } catch (err) {
     // binaryen.js throws C++ exceptions as plain objects: every thrown value leaves as an Error with a code.
     if (err instanceof Error) throw err;
@@ -100,7 +102,7 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : `non-Error exception ${JSON.stringify(err) ?? String(err)}`;
 }
 
-function rewrite(module: Module, pageSize: number, optimize: Optimizations, options: InstrumentOptions, memoryCount: number): InstrumentResult {
+function rewrite(module: Module, pageSize: number, optimize: Optimizations, options: InstrumentOptions, memoryCount: number, sharedMemory: boolean): InstrumentResult {
   module.setFeatures(FEATURES_ALL);
   const hasMemory = module.hasMemory();
   const plan = memoryCount > 1 ? planMemories(module, pageSize, memoryCount) : null;
@@ -141,11 +143,13 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
   addAbiImports(module);
   const wide = memory64 || plan !== null;
   if (wide) addAbi64Imports(module);
+  if (sharedMemory) addSharedImports(module);
 
   const regions: Region[] = plan?.regions ?? [{ index: 0, memory64: true, basePage: 0, spanPages: layout.numPages, name: 0 }];
   const pass = wide
     ? new Memory64Pass(module, layout, memoryName, segmentIndex, regions, plan ? memoryNamePointer(module, memoryName) : 0)
     : new MemoryPass(module, layout, memoryName, segmentIndex, optimize);
+  if (pass instanceof MemoryPass) pass.sharedMemory = sharedMemory;
   const total = module.getNumFunctions();
   let instrumented = 0;
   for (let i = 0; i < total; i++) {
@@ -176,6 +180,7 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
     hasMaximum,
     ...(memory64 ? { memory64 } : {}),
     ...(plan ? { memories: plan.memories } : {}),
+    ...(sharedMemory ? { sharedMemory } : {}),
     memoryExport,
     memoryImport: info?.module ? { module: info.module, name: info.base ?? '' } : null,
     segments,

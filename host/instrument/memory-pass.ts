@@ -42,6 +42,7 @@ import { FAULT_WRITE, kVirtualPages, type Layout } from '../layout.js';
 import { binaryen, C, type ExpressionRef, type FunctionRef, type Module, type Type } from './binaryen.js';
 import type { Optimizations } from './optimizations.js';
 import { LoopChunker, type AccessInfo } from './passes/chunk.js';
+import { flushAfterStore, sharedWaitNotify } from './shared-memory.js';
 import { Visitor } from './visitor.js';
 
 const b = binaryen as unknown as Record<string, number>;
@@ -52,6 +53,9 @@ const ID = {
   MemoryCopy: b.MemoryCopyId!, MemoryFill: b.MemoryFillId!, MemoryInit: b.MemoryInitId!, DataDrop: b.DataDropId!,
   Const: b.ConstId!, LocalGet: b.LocalGetId!, GlobalGet: b.GlobalGetId!, Pop: b.PopId!, Loop: b.LoopId!,
 };
+
+/** Scratch slot (per depth) holding a shared-memory store's physical address for its flush check. */
+const FLUSH_SLOT = 100;
 
 /** An access takes an operand straight from a catch's `pop` (see rewriteAccess). */
 export class NestedPop extends Error {}
@@ -191,6 +195,8 @@ export class MemoryPass extends Visitor {
   private readonly pageMask: number;
   private readonly chunker: LoopChunker | null;
   private readonly counters: Pick<PassCounts, 'accesses' | 'bulk'> = { accesses: 0, bulk: 0 };
+  /** The module's memory is shared (threads): see shared-memory.ts. */
+  sharedMemory = false;
 
   constructor(
     private readonly module: Module,
@@ -274,6 +280,10 @@ export class MemoryPass extends Visitor {
     const write = kind.isWrite(expr);
     const translated = this.translate(base, offset, bytes, write, this.chunker?.zeroOnSlow.get(expr) ?? -1, this.chunker?.outlined.get(expr) ?? null);
     const physical = prelude.length === 0 ? translated : m.block(null, [...prelude, translated], binaryen.i32);
+    if (this.sharedMemory && (id === ID.AtomicWait || id === ID.AtomicNotify)) {
+      const ea = offset === 0 ? base() : m.i32.add(base(), m.i32.const(offset | 0));
+      return sharedWaitNotify(m, this.memory, id === ID.AtomicNotify, bytes, physical, ea, kind.operands.map((op) => op.get(expr)));
+    }
     if (id === ID.AtomicNotify) {
       // No offset setter in binaryen.js: rebuild the notify with offset 0 on the translated address.
       // Notify on the (unshared) original memory wakes nobody and returns 0; so does ours.
@@ -294,6 +304,9 @@ export class MemoryPass extends Visitor {
       void type;
       parts.push(m.call(IMPORT_NAMES.wait, [], binaryen.none), m.unreachable());
       return m.block(null, parts, binaryen.i32);
+    }
+    if (this.sharedMemory && write && bytes > 1 && (id === ID.SIMDLoadStoreLane || (id === ID.Store && !C._BinaryenStoreIsAtomic!(expr)))) {
+      return flushAfterStore(m, expr, kind.ptr.get, kind.ptr.set, scratch.at(this.depth, binaryen.i32, FLUSH_SLOT));
     }
     return expr;
   }

@@ -221,6 +221,17 @@ export class FrameTable {
     this.pageStored[page] = 1;
   }
 
+  /**
+   * Soft-unmaps every resident page (DIRTY stays): each guest thread's next access faults into the
+   * host, where it acknowledges the newest generation (a TLB shootdown). Under the lock.
+   */
+  unmapAll(): void {
+    for (let f = 0, n = this.frames; f < n; f++) {
+      const page = this.pageOf(f);
+      if (page >= 0) this.unmap(page);
+    }
+  }
+
   /** Forgets a frame's page after eviction and frees the frame. Under the lock. */
   release(frame: number, page: number): void {
     this.frameOfPage[page] = 0;

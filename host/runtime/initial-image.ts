@@ -39,11 +39,12 @@ interface Limits {
   readonly maximumPages: number;
   readonly hasMaximum: boolean;
   readonly memory64?: boolean;
+  readonly sharedMemory?: boolean;
 }
 
 /** `(module (import "m" "n" (memory min max?)))` as bytes. */
 function memoryImportModule(module: string, field: string, limits: Limits): Uint8Array {
-  const flags = (limits.hasMaximum ? 1 : 0) | (limits.memory64 ? 4 : 0);
+  const flags = (limits.hasMaximum ? 1 : 0) | (limits.sharedMemory ? 2 : 0) | (limits.memory64 ? 4 : 0);
   const bytes = [flags, ...uleb(limits.initialPages), ...(limits.hasMaximum ? uleb(limits.maximumPages) : [])];
   const entry = [...name(module), ...name(field), 2, ...bytes];
   const section = [1, ...entry];

@@ -4,26 +4,28 @@
  * links the `farmem.*` imports and the caller's, and returns the original exports plus a
  * `VirtualMemory` view, stats and close().
  */
-import { ABI_MODULE, DATA_SECTION, decodeMeta, META_SECTION, type GuestMeta } from '../abi.js';
-import { OptionError } from '../errors.js';
-import { checkPageSize, guestLayout } from '../layout.js';
+import { decodeMeta, META_SECTION, type GuestMeta } from '../abi.js';
+import { OptionError, ThreadError } from '../errors.js';
+import { checkPageSize, guestLayout, WASM_PAGE } from '../layout.js';
 import type { PrefetchPolicy } from '../prefetch/policy.js';
 import { EmbeddedStore } from '../store/embedded.js';
 import { parseRedisUrl } from '../store/redis/url.js';
 import type { StoreSpec } from '../store/registry.js';
+import { SharedEmbeddedStore } from '../store/shared-embedded.js';
 import type { SyncPageStore } from '../store/page-store.js';
 import { ratio, type RuntimeStats } from '../stats/counters.js';
 import { FarMemory } from './far-memory.js';
 import { FaultKind, frameLimits, Pager, type FrameBudget } from './pager.js';
 import { StoreIo, type PageIo } from './page-io.js';
 import { PhysicalMemory } from './physical-memory.js';
-import { startRemoteIo } from './remote-io.js';
+import { launchReclaimer, startRemoteIo } from './remote-io.js';
 import type { VirtualMemory } from './virtual-memory.js';
 import { instrumentCached } from './instrument-cache.js';
-import { Memories, memory64Imports } from './memory64-imports.js';
+import { Memories } from './memory64-imports.js';
 import { importedMemories, writeInitialImage, type ImportedMemory } from './initial-image.js';
-import { assertImportsProvided, type ImportObject } from '../wasi/link.js';
 import { resolveOptimizations, type Optimizations } from '../instrument/optimizations.js';
+import { instantiateGuest, readSegments } from './guest-link.js';
+import { GuestSpawner, type GuestThread } from './guest-spawner.js';
 
 export interface FarmemOptions {
   /** Page size in bytes: a power of two from 256 to 65536. Default 4096. */
@@ -86,7 +88,42 @@ export interface FarmemInstance {
   readonly instance: WebAssembly.Instance;
   readonly meta: GuestMeta;
   stats(): RuntimeStats;
+  /**
+   * Starts a guest thread (shared-memory modules only): a worker instantiates the module over the
+   * same virtual memory and calls `entry(...args)`; `result` settles with its return value.
+   * Stats include a thread's faults once it ended. close() ends threads still running.
+   */
+  startThread(options: StartThreadOptions): GuestThread;
   close(): Promise<void>;
+}
+
+export interface StartThreadOptions {
+  /** The export the thread calls. */
+  entry: string;
+  /** Its arguments (i64 as bigint). Default none. */
+  args?: readonly (number | bigint)[];
+  /** Pass the thread's id (1, 2, …) as the first argument (as WASI's wasi_thread_start). Default false. */
+  withThreadId?: boolean;
+  /**
+   * The thread's imports, besides farmem's: an ES module whose default export `(context) => imports`
+   * runs in the thread (functions cannot cross threads); `data` (structured-cloned) is passed to it.
+   */
+  imports?: { url: string | URL; data?: unknown };
+}
+
+const THREAD_OPTION_KEYS = new Set(['entry', 'args', 'withThreadId', 'imports']);
+
+function checkThreadOptions(options: StartThreadOptions): void {
+  for (const key of Object.keys(options)) {
+    if (!THREAD_OPTION_KEYS.has(key)) throw new OptionError(`Invalid option in startThread() call: "${key}"`);
+  }
+  if (typeof options.entry !== 'string') throw new OptionError('"entry" must be the name of an exported function');
+  if (options.args !== undefined && !(Array.isArray(options.args) && options.args.every((a) => typeof a === 'number' || typeof a === 'bigint'))) {
+    throw new OptionError('"args" must be an array of numbers and bigints');
+  }
+  if (options.imports !== undefined && !(typeof options.imports.url === 'string' || options.imports.url instanceof URL)) {
+    throw new OptionError('"imports.url" must be a module URL or path');
+  }
 }
 
 const OPTION_KEYS = new Set(['pageSize', 'local', 'store', 'remote', 'redis', 'prefetch', 'cacheDir', 'onFault', 'onProgress', 'latency', 'optimize']);
@@ -144,7 +181,12 @@ export async function instantiate(
     throw new OptionError('"store", "remote" and "redis" are exclusive: pages live in one place');
   }
   const spec = storeSpec(options, meta.pageSize);
-  const store = spec ? null : options.store ?? new EmbeddedStore(meta.pageSize);
+  // A shared-memory module may start guest threads: its embedded store lives in SharedArrayBuffers,
+  // and a reclaimer worker serves every thread (as with memory servers).
+  const sharedStore = !spec && !options.store && meta.sharedMemory
+    ? SharedEmbeddedStore.create(meta.pageSize, (meta.maximumPages * WASM_PAGE) / meta.pageSize)
+    : null;
+  const store = spec ? null : options.store ?? sharedStore ?? new EmbeddedStore(meta.pageSize);
   if (store && store.pageSize !== meta.pageSize) throw new OptionError(`store page size ${store.pageSize} differs from module page size ${meta.pageSize}`);
   const local = options.local ?? { fraction: 1 };
   const budget: FrameBudget = 'bytes' in local
@@ -157,7 +199,8 @@ export async function instantiate(
 
   const guestMemories = importedMemories(meta, imports);
   const initialPages = guestMemories[0]?.pages ?? meta.initialPages;
-  const frames = frameLimits(layout, budget, initialPages, meta.maximumPages, store === null);
+  const reclaimer = store === null || sharedStore !== null;
+  const frames = frameLimits(layout, budget, initialPages, meta.maximumPages, reclaimer);
   const phys = new PhysicalMemory(layout, frames.initial, frames.max);
   const remote = spec ? await startRemoteIo(phys, spec) : null;
   const io: PageIo = remote ? remote.guest : new StoreIo(store!, phys);
@@ -170,12 +213,19 @@ export async function instantiate(
     prefetch,
     onFault: options.onFault ?? null,
     latency: options.latency ?? false,
-    reclaimer: remote !== null,
+    reclaimer,
+    sharedMemory: meta.sharedMemory ?? false,
   }, phys, io);
+  const spawner = meta.sharedMemory && (remote || sharedStore) ? new GuestSpawner({
+    module, memory: phys.memory, layout, table: pager.table.buffers, guests: pager.guests.buffer, budget,
+    maximumPages: meta.maximumPages, reclaimer, prefetch: prefetch?.name ?? null,
+    io: remote ? { channel: remote.channel } : { store: sharedStore!.buffers }, imports: null,
+  }) : null;
   let stopReclaimer = async (): Promise<void> => {};
   const shutdown = async () => {
     try {
       try {
+        await spawner?.close();
         await stopReclaimer();
       } finally {
         await pager.close();
@@ -187,10 +237,18 @@ export async function instantiate(
   try {
     if (remote) {
       pager.enableReclaimer();
-      stopReclaimer = await remote.startReclaimer(pager.table, layout);
+      stopReclaimer = await remote.startReclaimer(pager.table, layout, pager.guests.buffer);
+    } else if (sharedStore) {
+      pager.enableReclaimer();
+      const launched = launchReclaimer(pager.table, {
+        memory: phys.memory, table: pager.table.buffers, layout, guests: pager.guests.buffer,
+        channel: null, doorbell: null, store: sharedStore.buffers, pageSize: meta.pageSize, timeoutMs: 0,
+      });
+      stopReclaimer = launched.stop;
+      await launched.ready;
     }
     const replication = remote && spec?.kind === 'remote' ? () => remote.guest.repairCounters() : null;
-    return await link(module, meta, imports, guestMemories, pager, options, prefetch?.name ?? 'none', storeName, shutdown, replication);
+    return await link(module, meta, imports, guestMemories, pager, options, prefetch?.name ?? 'none', storeName, shutdown, spawner, replication);
   } catch (err) {
     await shutdown().catch(() => {});
     throw err;
@@ -239,48 +297,24 @@ async function link(
   policyName: string,
   storeName: string,
   shutdown: () => Promise<void>,
+  spawner: GuestSpawner | null,
   replication: (() => NonNullable<RuntimeStats['replication']>) | null,
 ): Promise<FarmemInstance> {
   const segments = readSegments(module, meta);
   const memories = meta.memory64 || meta.memories ? new Memories(pager, meta, guestMemories.map((g) => g?.pages)) : null;
   writeInitialImage(pager, meta, segments, imports, guestMemories, memories);
   pager.counters.reset(); // stats describe the guest's run, not its loading
-  const dropped = new Uint8Array(meta.segments.length);
-  meta.segments.forEach((s, i) => { if (s.offset) dropped[i] = 1; }); // active segments are dropped after instantiation
-
-  /** memory.init with exact, non-negative numbers; `limit`: end of the destination memory in the page space. */
-  const initSegment = (segment: number, dst: number, src: number, n: number, limit = pager.virtualBytes) => {
-    pager.flushBounce();
-    const data = dropped[segment] ? EMPTY : segments[segment]!;
-    if (src + n > data.length || dst + n > limit) throw new WebAssembly.RuntimeError('memory access out of bounds');
-    pager.writeVirtual(dst, data, src, n);
-  };
-  const farmemImports: Record<string, WebAssembly.ImportValue> = {
-    memory: pager.memory,
-    fault: (addr: number, offset: number, info: number) => pager.fault(addr, offset, info),
-    grow: (delta: number) => pager.grow(delta >>> 0),
-    copy: (dst: number, src: number, n: number) => pager.copy(dst >>> 0, src >>> 0, n >>> 0),
-    fill: (dst: number, value: number, n: number) => pager.fill(dst >>> 0, value, n >>> 0),
-    init: (segment: number, dst: number, src: number, n: number) => initSegment(segment, dst >>> 0, src >>> 0, n >>> 0),
-    ...(memories ? memory64Imports(pager, memories, initSegment) : {}),
-    drop: (segment: number) => { dropped[segment] = 1; },
-    wait: () => { throw new WebAssembly.RuntimeError('Atomics.wait cannot be called in this context'); }, // V8's message
-    // The optional guest-facing hint API (assembly/farmem.ts): madvise-like advice.
-    hint: (addr: number, length: number, advice: number) => pager.hint(addr, length, advice),
-  };
-  const linked = { ...imports, [ABI_MODULE]: farmemImports };
-  assertImportsProvided(module, linked as ImportObject);
-  const instance = await WebAssembly.instantiate(module, linked);
+  const { instance, exports } = await instantiateGuest(module, meta, imports, pager, segments, memories);
   const memory = meta.hasMemory ? new FarMemory(pager) : null;
 
   return {
-    exports: instance.exports,
+    exports,
     memory,
     instance,
     meta,
     stats(): RuntimeStats {
       pager.flushBounce();
-      const c = pager.totals();
+      const c = pager.totals(spawner?.counters);
       return {
         pageSize: meta.pageSize,
         localBytes: pager.localFrames * meta.pageSize,
@@ -312,16 +346,16 @@ async function link(
         ...(pager.latency ? { latency: pager.latency.summary() } : {}),
       };
     },
+    startThread(thread: StartThreadOptions): GuestThread {
+      checkThreadOptions(thread);
+      if (!meta.sharedMemory) throw new ThreadError('FM_ERR_THREADS', 'guest threads need a module whose memory is shared (threads); this one is not');
+      if (!spawner) throw new ThreadError('FM_ERR_THREADS', 'guest threads need the embedded store farmem creates or memory servers ("remote"); a "store" of the caller lives in one thread');
+      const imports = thread.imports ? { url: String(thread.imports.url), data: thread.imports.data ?? null } : null;
+      return spawner.spawn(thread.entry, thread.args ?? [], thread.withThreadId ?? false, imports);
+    },
     async close(): Promise<void> {
       await shutdown();
     },
   };
 }
 
-const EMPTY = new Uint8Array(0);
-
-function readSegments(module: WebAssembly.Module, meta: GuestMeta): Uint8Array[] {
-  const section = WebAssembly.Module.customSections(module, DATA_SECTION)[0];
-  const data = section ? new Uint8Array(section) : EMPTY;
-  return meta.segments.map((s) => data.subarray(s.start, s.start + s.length));
-}

@@ -8,7 +8,7 @@
  * stores the slot's sequence number into `done[slot]` and notifies it; the guest spins briefly, then
  * `Atomics.wait`s on that cell.
  *
- *   control Int32[16]   kSubmitted | kShutdown | kError | kReady | … | kRepair … (re-replication counters)
+ *   control Int32[16]   kSubmitted | kShutdown | kError | kReady | kReserved | … | kRepair … (re-replication counters)
  *   ring    Int32[R×4]  per slot: op | page | offset | sequence       (R = power of two)
  *   done    Int32[R]    sequence of the last completed request in the slot
  *   status  Int32[R]    0 = ok, else an error code for that request
@@ -46,6 +46,13 @@ export const kReady = 3;
 export const kRepair = 8;
 export const REPAIR_FIELDS = ['underReplicated', 'reReplicated', 'pagesCopied', 'failedCopies', 'serversLost', 'slabsMoved'] as const;
 export type RepairCounters = Record<(typeof REPAIR_FIELDS)[number], number>;
+
+/**
+ * Last sequence number reserved by a producer. It lives in the channel, not in one ChannelIo, so
+ * several guest threads can produce on the guest ring: each submits only under the frame-table
+ * lock, which serialises them as if they were one producer.
+ */
+const kReserved = 4;
 const CONTROL_SLOTS = 16;
 const MESSAGE_BYTES = 1024;
 
@@ -132,11 +139,21 @@ export function rebuildError(name: string | undefined, code: string, message: st
   return fromErrorRecord({ name: name ?? 'StoreError', code, message, ...(wireStatus !== undefined ? { wireStatus } : {}) });
 }
 
-/** Guest side of the channel. Single producer: only the guest thread calls it. */
+/**
+ * Producer side of the channel. One producer at a time: the reclaimer, or the guest threads, which
+ * submit under the frame-table lock (they share the ring; see kReserved).
+ */
 export class ChannelIo implements PageIo {
   private readonly b: ChannelBuffers;
   private readonly mask: number;
-  private seq = 0;
+
+  /** Last sequence number reserved (kept in the channel: guest threads share the guest ring). */
+  private get seq(): number {
+    return this.b.control[kReserved]!;
+  }
+  private set seq(value: number) {
+    this.b.control[kReserved] = value;
+  }
 
   constructor(
     sab: SharedArrayBuffer,

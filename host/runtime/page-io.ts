@@ -31,7 +31,7 @@ export interface PageIo {
 export class StoreIo implements PageIo {
   constructor(
     private readonly store: SyncPageStore,
-    private readonly phys: PhysicalMemory,
+    private readonly phys: Pick<PhysicalMemory, 'bytes'>,
   ) {}
   read(page: number, offset: number): number {
     this.store.readSync(page, this.phys.bytes, offset);

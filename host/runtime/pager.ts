@@ -4,9 +4,9 @@
  * `PageIo` (in-process store, or the I/O worker's ring for memory servers), runs CLOCK with second
  * chance via soft-unmap, writes back only dirty pages, and issues prefetch reads after the demand read.
  *
- * Over 400 lines: fault handling, frame allocation with CLOCK and host access (bulk ops, hints)
- * still share this class; splitting them (issue 15) waits for the shared-memory work still in
- * flight here.
+ * Over 400 lines: fault handling, frame allocation with CLOCK (direct reclaim with several guest
+ * threads included), host access (bulk ops, hints) and atomics wait/notify still share this class;
+ * splitting them is issue 15's work.
  *
  * A resident page may be mapped in RT (readable) and WT (writable, i.e. dirty), or in neither
  * ("soft-unmapped"): the next touch is then a minor fault that sets REFERENCED again. A dirty page
@@ -14,23 +14,32 @@
  *
  * Eviction safety with a reclaimer worker (threaded mode): the reclaimer unmaps victims, marks them
  * EVICTING, publishes a new generation (control block kGeneration) and reuses their frames only after
- * the guest acknowledged that generation (kGuestAck). The guest acknowledges at the start of every
+ * the guest acknowledged that generation (every guest thread's slot in guest-threads.ts). The guest acknowledges at the start of every
  * `ensure()`: at that point it holds no translation (translations are used by the very next
  * instruction, never across a call into the host). A touch of an EVICTING page rescues it (minor).
  * In embedded mode there is no reclaimer: the guest evicts directly, which is trivially safe.
+ *
+ * Several guest threads (a shared-memory module): each thread has its own Pager over the same
+ * physical memory, frame table and store (`PagerOptions.attach`), a thread index, its own bounce
+ * buffer, and an acknowledgement slot in the guest-thread table (guest-threads.ts). Every frame-table
+ * change happens under the lock; a thread acknowledges at every `ensure()` as with one thread, and is
+ * QUIESCENT (acknowledges everything) while it waits for other threads' acknowledgements, sleeps in
+ * `memory.atomic.wait`, runs a host import or runs no guest code at all; a frame is reused only once
+ * every running thread acknowledged its generation, also on direct reclaim.
  */
-import { BOUNCE_ADDRESS, FAULT_WRITE, frameAddress, kGeneration, kGuestAck, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
-import { Advice, type FaultInfo, type PrefetchPolicy } from '../prefetch/policy.js';
+import { bounceAddress, FAULT_WRITE, frameAddress, kGeneration, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
 import { StoreError } from '../errors.js';
 import {
   evictChannel, faultChannel, prefetchChannel, publishEvict, publishFault, publishPrefetch, publishStoreError, storeErrorChannel,
 } from '../stats/channels.js';
+import { Advice, type FaultInfo, type PrefetchPolicy } from '../prefetch/policy.js';
 import { Counters } from '../stats/counters.js';
 import { FaultLatency } from '../stats/latency.js';
+import { GuestThreads } from './guest-threads.js';
 import type { PageIo } from './page-io.js';
 import type { PhysicalMemory } from './physical-memory.js';
 import {
-  DIRTY, EVICTING, FrameTable, IN_FLIGHT, kEvictions, kLocalFrames, kLowWater, kReclaimDoorbell, kResident, kResidentPeak,
+  DIRTY, EVICTING, FrameTable, type FrameTableBuffers, IN_FLIGHT, kEvictions, kLocalFrames, kLowWater, kReclaimDoorbell, kResident, kResidentPeak,
   kWasted, kWriteBacks, PINNED, PREFETCHED, REFERENCED, reserveFrames,
 } from './frame-table.js';
 
@@ -60,6 +69,10 @@ export interface PagerOptions {
    * of read (the store is this run's own, empty namespace).
    */
   readonly reclaimer?: boolean;
+  /** The module's memory is shared: several guest threads may run over this physical memory. */
+  readonly sharedMemory?: boolean;
+  /** An additional guest thread: attach to the first thread's frame table and thread table. */
+  readonly attach?: { readonly thread: number; readonly table: FrameTableBuffers; readonly guests: SharedArrayBuffer };
 }
 
 export const enum FaultKind {
@@ -131,6 +144,19 @@ export class Pager {
   private readonly frameOfPage: Int32Array;
   private readonly frameFlags: Int32Array;
   private readonly frameTicket: Int32Array;
+  /** Every guest thread's acknowledgement and wait slot; this pager is thread `thread`. */
+  readonly guests: GuestThreads;
+  readonly thread: number;
+  private readonly sharedMemory: boolean;
+  private readonly bounce: number;
+  /** Frame count when `phys.bytes` was last checked (another thread may have grown the pool). */
+  private knownFrames = 0;
+  /**
+   * True while guest code runs on this thread (shared memory: set by the export and import wrappers
+   * of instance.ts). Outside guest code a host access leaves the thread QUIESCENT.
+   */
+  private inGuest = false;
+  private tracksGuest = false;
 
   /** A straddling store waiting in the bounce buffer: flushed at the next host entry. */
   private pendingAddr = -1;
@@ -163,14 +189,25 @@ export class Pager {
 
     const buffer = this.memory.buffer as unknown as SharedArrayBuffer;
     this.control = new Int32Array(buffer, 0, 64);
-    const table = FrameTable.allocate(layout, buffer, phys.maxFrames);
+    const attach = options.attach;
+    const table = attach ? new FrameTable(layout, buffer, attach.table) : FrameTable.allocate(layout, buffer, phys.maxFrames);
     this.table = table;
+    this.sharedMemory = options.sharedMemory ?? false;
+    this.threaded = this.sharedMemory;
+    this.thread = attach?.thread ?? 0;
+    this.bounce = bounceAddress(this.thread);
+    this.guests = new GuestThreads(attach?.guests);
     this.readTable = table.readTable;
     this.writeTable = table.writeTable;
     this.frameOfPage = table.frameOfPage;
     this.frameFlags = table.frameFlags;
     this.frameTicket = table.frameTicket;
     this.pageStored = table.pageStored;
+    if (attach) {
+      this.knownFrames = table.frames;
+      return;
+    }
+    this.guests.register(0, 0);
     this.control[kVirtualPages] = options.initialPages;
     this.growPool(options.initialPages);
   }
@@ -178,6 +215,23 @@ export class Pager {
   /** From now on a reclaimer worker shares the frame table: take the lock, acknowledge generations. */
   enableReclaimer(): void {
     this.threaded = true;
+  }
+
+  /** From now on the caller tells when guest code runs (shared memory: instance.ts wraps exports and imports). */
+  trackGuest(): void {
+    this.tracksGuest = true;
+  }
+
+  /** Guest code starts or resumes on this thread: translations it loads from now on are this generation's. */
+  enterGuest(): void {
+    this.inGuest = true;
+    this.guests.resume(this.thread, Atomics.load(this.control, kGeneration));
+  }
+
+  /** Guest code stopped (returned, or called the host): the thread holds no translation. */
+  leaveGuest(): void {
+    this.inGuest = false;
+    this.guests.quiesce(this.thread);
   }
 
   /** Current virtual size in bytes. */
@@ -199,12 +253,13 @@ export class Pager {
     return Atomics.load(this.table.control, kResidentPeak);
   }
 
-  /** Counters with the reclaimer's evictions and write-backs folded in. */
-  totals(): Counters {
+  /** Counters with the reclaimer's evictions and write-backs folded in (and `others`: ended guest threads'). */
+  totals(others?: Counters): Counters {
     const c = this.counters;
     const t = this.table.control;
     const out = new Counters();
     Object.assign(out, c);
+    if (others) out.add(others);
     out.evictions += Atomics.load(t, kEvictions);
     out.writeBacks += Atomics.load(t, kWriteBacks);
     out.bytesOut += Atomics.load(t, kWriteBacks) * this.pageSize;
@@ -229,7 +284,12 @@ export class Pager {
    * memory's bounds (`limit` Infinity); likewise for copy and fill.
    */
   faultAt(ea: number, info: number, limit = this.virtualBytes): number {
-    if (this.pendingAddr >= 0) this.flushBounce();
+    // Shared memory flushes a bounce store right after it (farmem.flush); one still pending here
+    // belongs to a misaligned atomic store that trapped and wrote nothing.
+    if (this.pendingAddr >= 0) {
+      if (this.sharedMemory) this.pendingAddr = -1;
+      else this.flushBounce();
+    }
     const size = info & 0xff;
     if (ea + size > limit) return (OOB_ADDRESS + (ea & 15)) | 0;
     const write = (info & FAULT_WRITE) !== 0;
@@ -241,15 +301,18 @@ export class Pager {
     }
     // Straddles two pages: serve it from the bounce buffer, keeping the address's alignment.
     this.counters.straddles++;
-    const bounce = BOUNCE_ADDRESS + (ea & 15);
+    const bounce = this.bounce + (ea & 15);
     // Load the current bytes first: a store usually overwrites them all, but a misaligned atomic
     // store traps before writing, and the later flush must then write back what was there.
     this.readVirtual(ea, this.phys.bytes, bounce, size);
     if (write) {
       // The guest stores into the bounce buffer next; both pages are unmapped so any access to
-      // them enters the host, which first copies the bounce buffer back (flushBounce).
-      this.unmap(page);
-      this.unmap(page + 1);
+      // them enters the host, which first copies the bounce buffer back (flushBounce). Shared
+      // memory flushes right after the store instead (another thread may touch the pages first).
+      if (!this.sharedMemory) {
+        this.unmap(page);
+        this.unmap(page + 1);
+      }
       this.pendingAddr = ea;
       this.pendingBytes = size;
     }
@@ -273,10 +336,17 @@ export class Pager {
   /** `farmem.grow(delta)`: memory.grow on the virtual memory, by `delta` (≥ 0) wasm pages. */
   grow(delta: number): number {
     if (this.pendingAddr >= 0) this.flushBounce();
-    const old = this.control[kVirtualPages]!;
-    const pages = old + delta;
-    if (pages > this.maximumPages) return -1;
-    this.control[kVirtualPages] = pages;
+    this.lock();
+    let old: number;
+    let pages: number;
+    try {
+      old = this.control[kVirtualPages]!;
+      pages = old + delta;
+      if (pages > this.maximumPages) return -1;
+      Atomics.store(this.control, kVirtualPages, pages);
+    } finally {
+      this.unlock();
+    }
     if ('fraction' in this.budget) this.growPool(pages);
     return old;
   }
@@ -333,6 +403,7 @@ export class Pager {
       at += chunk;
       length -= chunk;
     }
+    if (this.tracksGuest && !this.inGuest) this.guests.quiesce(this.thread);
   }
 
   /** Copies `src[at .. at + length)` to virtual `addr`, marking pages dirty. Caller checked bounds. */
@@ -349,14 +420,60 @@ export class Pager {
       at += chunk;
       length -= chunk;
     }
+    if (this.tracksGuest && !this.inGuest) this.guests.quiesce(this.thread);
   }
 
-  /** Called on every host entry that may look at guest memory. */
+  /** Called on every host entry that may look at guest memory (and by `farmem.flush` with shared memory). */
   flushBounce(): void {
     const addr = this.pendingAddr;
     if (addr < 0) return;
     this.pendingAddr = -1;
-    this.writeVirtual(addr, this.phys.bytes, BOUNCE_ADDRESS + (addr & 15), this.pendingBytes);
+    this.writeVirtual(addr, this.phys.bytes, this.bounce + (addr & 15), this.pendingBytes);
+  }
+
+  // ── memory.atomic.wait / notify on shared memory, by virtual address ───────────────────────────
+
+  /**
+   * `farmem.wait32/64(ea, expected, timeoutNs)`: the guest already trapped on a bad address, so
+   * `ea` is in bounds and aligned. Returns 0 (woken by notify), 1 (value differs), 2 (timed out).
+   * The value is compared and the thread enqueued under the frame-table lock, which notify takes
+   * too, so a notify after the guest's store cannot be missed. The waiter holds no translation.
+   */
+  wait(ea: number, expected: number | bigint, timeoutNs: bigint, bytes: 4 | 8): number {
+    if (this.pendingAddr >= 0) this.flushBounce();
+    ea >>>= 0;
+    const page = Math.floor(ea / this.pageSize);
+    const within = ea - page * this.pageSize;
+    this.guests.quiesce(this.thread);
+    this.table.lock();
+    try {
+      const phys = this.frameAddress(this.ensureLocked(page, false)) + within;
+      const buffer = this.phys.bytes.buffer;
+      const equal = bytes === 4
+        ? Atomics.load(new Int32Array(buffer, phys, 1), 0) === (expected as number | 0)
+        : Atomics.load(new BigInt64Array(buffer, phys, 1), 0) === BigInt.asIntN(64, expected as bigint);
+      this.guests.quiesce(this.thread);
+      if (!equal) return 1;
+      this.guests.enqueueWaiter(this.thread, ea);
+    } finally {
+      this.table.unlock();
+    }
+    this.guests.sleep(this.thread, timeoutNs < 0n ? Infinity : Number(timeoutNs) / 1e6);
+    this.table.lock();
+    const woken = this.guests.dequeueWaiter(this.thread);
+    this.guests.resume(this.thread, Atomics.load(this.control, kGeneration));
+    this.table.unlock();
+    return woken ? 0 : 2;
+  }
+
+  /** `farmem.notify(ea, count)`: wakes up to `count` (u32) threads waiting on `ea`; returns how many. */
+  notify(ea: number, count: number): number {
+    this.table.lock();
+    try {
+      return this.guests.wake(ea >>> 0, count >>> 0);
+    } finally {
+      this.table.unlock();
+    }
   }
 
   /** Writes a page's initial content straight into the store (data segments, before the guest runs). */
@@ -402,10 +519,14 @@ export class Pager {
   private growPool(wasmPages: number): void {
     const local = localFrames(this.layout, this.budget, wasmPages);
     const reserve = this.reserve ? reserveFrames(local) : 0;
-    this.phys.ensureFrames(Math.min(this.table.buffers.maxFrames, local + reserve));
-    this.lock();
-    this.table.grow(local, reserve);
-    this.unlock();
+    this.lock(); // another guest thread may grow it at the same time
+    try {
+      this.phys.ensureFrames(Math.min(this.table.buffers.maxFrames, local + reserve));
+      this.table.grow(local, reserve);
+      this.knownFrames = this.table.frames;
+    } finally {
+      this.unlock();
+    }
   }
 
   /**
@@ -435,10 +556,13 @@ export class Pager {
     try {
       if (!this.threaded) return this.ensureLocked(page, write);
       // Safepoint: the guest holds no translation now, so every generation published so far is safe.
-      Atomics.store(this.control, kGuestAck, Atomics.load(this.control, kGeneration));
-      Atomics.notify(this.control, kGuestAck);
+      this.guests.resume(this.thread, Atomics.load(this.control, kGeneration));
       this.table.lock();
       try {
+        if (this.table.frames !== this.knownFrames) { // another guest thread grew the pool
+          this.knownFrames = this.table.frames;
+          this.phys.refresh();
+        }
         return this.ensureLocked(page, write);
       } finally {
         this.table.unlock();
@@ -456,63 +580,72 @@ export class Pager {
     if (faultChannel.hasSubscribers) publishFault(page, kind);
   }
 
+
+  /**
+   * Under the lock (threaded). The lock is released while a read lands (and on direct reclaim with
+   * several guest threads), so after each such wait the page is looked up again: another thread may
+   * have brought it in, mapped it or evicted it meanwhile.
+   */
   private ensureLocked(page: number, write: boolean): number {
-    let frame = this.frameOfPage[page]! - 1;
-    let flags: number;
-    if (frame >= 0) {
-      flags = this.frameFlags[frame]!;
-      if (flags & EVICTING) flags &= ~EVICTING; // rescued before the reclaimer reused it
-      let late = false;
-      if (flags & IN_FLIGHT) {
-        const ticket = this.frameTicket[frame]!;
-        if (!this.io.landed(ticket)) {
-          late = true;
-          this.counters.prefetchLate++;
-          this.frameFlags[frame]! |= PINNED;
-          this.waitUnlocked(ticket);
+    for (;;) {
+      let frame = this.frameOfPage[page]! - 1;
+      if (frame >= 0) {
+        const flags = this.frameFlags[frame]!;
+        let late = false;
+        if (flags & IN_FLIGHT) {
+          const ticket = this.frameTicket[frame]!;
+          if (!this.io.landed(ticket)) {
+            late = true;
+            if (flags & PREFETCHED) this.counters.prefetchLate++;
+            this.frameFlags[frame]! |= PINNED;
+            this.waitUnlocked(ticket);
+            if (this.frameOfPage[page] !== frame + 1) continue;
+          }
+          this.frameFlags[frame]! &= ~IN_FLIGHT;
         }
-        flags &= ~IN_FLIGHT;
-      }
-      const prefetchHit = (flags & PREFETCHED) !== 0;
-      const wasMapped = this.readTable[page] !== 0;
-      if (!wasMapped || (write && this.writeTable[page] === 0)) {
-        this.counters.minorFaults++;
-        if (prefetchHit) {
-          this.counters.prefetchHits++;
-          flags &= ~PREFETCHED;
-          this.noteFault(page, FaultKind.PrefetchHit);
-          if (this.prefetch !== null) this.runPrefetch(page, true, frame, late);
-        } else {
-          this.noteFault(page, wasMapped ? FaultKind.WriteMinor : FaultKind.Minor);
+        const wasMapped = this.readTable[page] !== 0;
+        if (!wasMapped || (write && this.writeTable[page] === 0)) {
+          this.counters.minorFaults++;
+          if (this.frameFlags[frame]! & PREFETCHED) {
+            this.counters.prefetchHits++;
+            this.frameFlags[frame]! &= ~PREFETCHED;
+            this.noteFault(page, FaultKind.PrefetchHit);
+            if (this.prefetch !== null) this.runPrefetch(page, true, frame, late);
+          } else {
+            this.noteFault(page, wasMapped ? FaultKind.WriteMinor : FaultKind.Minor);
+          }
         }
-      }
-    } else {
-      frame = this.takeFrame();
-      const ticket = this.readPage(page, frame, false);
-      if (this.timing) this.markSent = performance.now();
-      this.counters.majorFaults++;
-      this.table.assign(frame, page);
-      flags = 0;
-      this.noteFault(page, FaultKind.Major);
-      if (this.prefetch !== null) {
+      } else {
+        frame = this.takeFrame();
+        if (this.frameOfPage[page] !== 0) { // another guest thread brought the page in meanwhile
+          this.table.pushFree(frame);
+          continue;
+        }
+        const ticket = this.readPage(page, frame, false);
+        if (this.timing) this.markSent = performance.now();
+        this.counters.majorFaults++;
+        this.table.assign(frame, page);
+        // PINNED keeps reclaimers away while the read lands; IN_FLIGHT makes other threads wait for it.
+        this.frameTicket[frame] = ticket;
+        this.frameFlags[frame] = ticket === 0 ? REFERENCED | PINNED : REFERENCED | PINNED | IN_FLIGHT;
+        this.noteFault(page, FaultKind.Major);
         // Prefetch reads are issued after the demand read, and we wait only for the demand.
-        this.frameFlags[frame] = REFERENCED | PINNED;
-        this.runPrefetch(page, false, frame, false);
+        if (this.prefetch !== null) this.runPrefetch(page, false, frame, false);
+        if (ticket !== 0) this.waitUnlocked(ticket);
+        if (this.timing) this.markReply = performance.now();
+        if (this.frameOfPage[page] !== frame + 1) continue;
       }
-      this.frameFlags[frame]! |= PINNED; // keep the reclaimer away while the read lands
-      if (ticket !== 0) this.waitUnlocked(ticket);
-      if (this.timing) this.markReply = performance.now();
+      let flags = (this.frameFlags[frame]! & ~(EVICTING | PINNED | IN_FLIGHT)) | REFERENCED; // EVICTING: rescued
+      const delta = (this.frameAddress(frame) - page * this.pageSize) | 0;
+      this.readTable[page] = delta;
+      if (write) {
+        flags |= DIRTY;
+        this.writeTable[page] = delta;
+      }
+      this.frameFlags[frame] = flags;
+      if (this.timing) this.markMapped = performance.now();
+      return frame;
     }
-    flags |= REFERENCED;
-    const delta = (this.frameAddress(frame) - page * this.pageSize) | 0;
-    this.readTable[page] = delta;
-    if (write) {
-      flags |= DIRTY;
-      this.writeTable[page] = delta;
-    }
-    this.frameFlags[frame] = flags;
-    if (this.timing) this.markMapped = performance.now();
-    return frame;
   }
 
   /**
@@ -540,10 +673,18 @@ export class Pager {
     } else if (advice === Advice.DontNeed) {
       this.lock();
       try {
+        // With several guest threads another may hold a translation: only make the pages the
+        // next victims (unreferenced, unmapped); eviction then follows the acknowledgement protocol.
+        const others = this.sharedMemory && this.guests.running() > 1;
         for (let p = first; p <= last; p++) {
           const frame = this.frameOfPage[p]! - 1;
           if (frame < 0 || this.frameFlags[frame]! & PINNED) continue;
-          this.evict(frame, p, this.frameFlags[frame]!, 'hint');
+          if (others) {
+            this.frameFlags[frame]! &= ~REFERENCED;
+            this.unmap(p);
+          } else {
+            this.evict(frame, p, this.frameFlags[frame]!, 'hint');
+          }
         }
       } finally {
         this.unlock();
@@ -556,6 +697,10 @@ export class Pager {
   /** Reads `p` into a free frame, unmapped: its first touch is a minor fault counted as a prefetch hit. */
   private startPrefetch(p: number): void {
     const frame = this.takeFrame();
+    if (this.frameOfPage[p] !== 0) { // another guest thread brought it in while this one reclaimed
+      this.table.pushFree(frame);
+      return;
+    }
     const ticket = this.readPage(p, frame, true);
     this.table.assign(frame, p);
     this.frameTicket[frame] = ticket;
@@ -588,6 +733,7 @@ export class Pager {
     const count = this.prefetch!.onFault(info, this.prefetchOut);
     if (count === 0) return;
     // Never let prefetching evict the page being faulted in, nor use more than half the pool.
+    const wasPinned = this.frameFlags[pinned]! & PINNED;
     this.frameFlags[pinned]! |= PINNED;
     const limit = Math.min(count, this.table.frames >>> 1);
     let issued = 0;
@@ -598,7 +744,7 @@ export class Pager {
         issued++;
       }
     }
-    this.frameFlags[pinned]! &= ~PINNED;
+    if (!wasPinned) this.frameFlags[pinned]! &= ~PINNED;
     if (prefetchChannel.hasSubscribers) publishPrefetch(page, hit, this.prefetchOut, count, issued);
   }
 
@@ -621,6 +767,7 @@ export class Pager {
    * is a fine victim here: the guest, inside the host, holds no translation to it.
    */
   private evictOne(): number {
+    if (this.sharedMemory && this.guests.running() > 1) return this.evictShared();
     for (let scanned = 0; ; scanned++) {
       if (scanned > 3 * this.table.frames) throw new Error('farmem: every frame is pinned; the frame pool is too small');
       const f = this.table.clockStep(PINNED);
@@ -629,6 +776,55 @@ export class Pager {
       this.evict(f, page, this.frameFlags[f]!, 'reclaim');
       // evict() released the frame onto the free stack; take it back.
       return this.table.popFree();
+    }
+  }
+
+  /**
+   * Direct reclaim with several guest threads: another thread may hold a translation to the victim,
+   * so the victim is unmapped and marked EVICTING in a new generation, and evicted only once every
+   * other running thread acknowledged it (this one is QUIESCENT: it is inside ensure()). The lock is
+   * released meanwhile; a touch in between rescues the victim and the search starts again.
+   */
+  private evictShared(): number {
+    for (let round = 0; ; round++) {
+      const free = this.table.popFree();
+      if (free >= 0) return free;
+      let victim = -1;
+      for (let scanned = 0; victim < 0 && scanned <= 3 * this.table.frames; scanned++) victim = this.table.clockStep(PINNED);
+      if (victim < 0) { // every frame is pinned by a read landing for another thread: let it finish
+        if (round > 100_000) throw new Error('farmem: every frame stays pinned; the frame pool is too small for the guest threads');
+        this.table.unlock();
+        Atomics.wait(this.control, kGeneration, Atomics.load(this.control, kGeneration), 0.05);
+        this.table.lock();
+        continue;
+      }
+      const page = this.table.pageOf(victim);
+      this.frameFlags[victim]! |= EVICTING;
+      this.table.unmap(page);
+      const generation = Atomics.add(this.control, kGeneration, 1) + 1;
+      // This thread holds no translation while it waits: another may be waiting for it too.
+      this.guests.quiesce(this.thread);
+      this.table.unlock();
+      try {
+        this.guests.awaitAcknowledged(generation, this.thread, () => this.shootdown());
+      } finally {
+        this.table.lock();
+        this.guests.resume(this.thread, Atomics.load(this.control, kGeneration));
+      }
+      const flags = this.frameFlags[victim]!;
+      if (this.table.pageOf(victim) === page && flags & EVICTING) {
+        this.evict(victim, page, flags, 'reclaim');
+        return this.table.popFree();
+      }
+    }
+  }
+
+  private shootdown(): void {
+    this.table.lock();
+    try {
+      this.table.unmapAll();
+    } finally {
+      this.table.unlock();
     }
   }
 
@@ -644,8 +840,8 @@ export class Pager {
     }
     if (flags & PREFETCHED) this.counters.prefetchWasted++;
     this.counters.evictions++;
-    this.table.release(frame, page);
     if (evictChannel.hasSubscribers) publishEvict(page, (flags & DIRTY) !== 0, (flags & PREFETCHED) !== 0, reason);
+    this.table.release(frame, page);
   }
 
   private unmap(page: number): void {

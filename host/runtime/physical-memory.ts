@@ -13,13 +13,20 @@ export class PhysicalMemory {
     readonly layout: Layout,
     initialFrames: number,
     readonly maxFrames: number,
+    /** Another guest thread's physical memory, to attach to instead of allocating. */
+    existing?: WebAssembly.Memory,
   ) {
-    this.memory = new WebAssembly.Memory({
+    this.memory = existing ?? new WebAssembly.Memory({
       initial: physicalWasmPages(layout, initialFrames),
       maximum: physicalWasmPages(layout, maxFrames),
       shared: true,
     });
     this.bytes = new Uint8Array(this.memory.buffer);
+  }
+
+  /** Re-derives `bytes` if another thread grew the memory. */
+  refresh(): void {
+    if (this.bytes.length !== this.memory.buffer.byteLength) this.bytes = new Uint8Array(this.memory.buffer);
   }
 
   /** Makes room for `frames` frames. */

@@ -5,28 +5,37 @@
  *   1. under the lock, run CLOCK until enough victims: referenced frames get a second chance
  *      (bit cleared, page soft-unmapped); victims are unmapped and marked EVICTING;
  *   2. publish generation g+1 (control block kGeneration);
- *   3. wait until the guest acknowledged g+1 (kGuestAck): from then on it cannot hold a stale
- *      translation to a victim (see pager.ts, eviction safety);
+ *   3. wait until every running guest thread acknowledged g+1 (guest-threads.ts): from then on none
+ *      can hold a stale translation to a victim (see pager.ts, eviction safety); a thread that runs
+ *      on without entering the host is forced in by a shootdown (all pages soft-unmapped);
  *   4. under the lock, for each victim still EVICTING (a touch in between rescued it): hand a dirty
  *      page to the I/O worker for write-back (copied out, so the frame is free at once), drop a
  *      clean one, and push the frame on the free stack.
  *
  * It sleeps on kReclaimDoorbell, which the guest rings when free frames fall below the low watermark.
+ * Write-backs go to the I/O worker's ring (memory servers), or straight into the shared embedded
+ * store (guest threads in embedded mode), under the frame-table lock like every store access.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { frameAddress, kGeneration, kGuestAck, type Layout } from '../layout.js';
+import { frameAddress, kGeneration, type Layout } from '../layout.js';
+import { SharedEmbeddedStore, type SharedStoreBuffers } from '../store/shared-embedded.js';
 import {
   DIRTY, EVICTING, FrameTable, IN_FLIGHT, kEvictions, kHighWater, kLowWater, kReclaimDoorbell, kStop, kWasted, kWriteBacks,
   PINNED, PREFETCHED, type FrameTableBuffers,
 } from './frame-table.js';
+import { GuestThreads } from './guest-threads.js';
 import { ChannelIo } from './io-channel.js';
+import { StoreIo, type PageIo } from './page-io.js';
 
 export interface ReclaimerData {
   readonly memory: WebAssembly.Memory;
   readonly table: FrameTableBuffers;
   readonly layout: Layout;
-  readonly channel: SharedArrayBuffer;
-  readonly doorbell: SharedArrayBuffer;
+  readonly guests: SharedArrayBuffer;
+  /** Write-back target: the I/O worker's ring and doorbell, or the shared embedded store. */
+  readonly channel: SharedArrayBuffer | null;
+  readonly doorbell: SharedArrayBuffer | null;
+  readonly store: SharedStoreBuffers | null;
   readonly pageSize: number;
   readonly timeoutMs: number;
 }
@@ -35,7 +44,10 @@ const data = workerData as ReclaimerData;
 const physical = { bytes: new Uint8Array(data.memory.buffer) };
 const table = new FrameTable(data.layout, data.memory.buffer as unknown as SharedArrayBuffer, data.table);
 const cb = new Int32Array(data.memory.buffer, 0, 64);
-const io = new ChannelIo(data.channel, data.pageSize, physical, new Int32Array(data.doorbell), data.timeoutMs, async () => {});
+const io: PageIo = data.store
+  ? new StoreIo(new SharedEmbeddedStore(data.store), physical)
+  : new ChannelIo(data.channel!, data.pageSize, physical, new Int32Array(data.doorbell!), data.timeoutMs, async () => {});
+const guests = new GuestThreads(data.guests);
 const c = table.control;
 const victims = new Int32Array(2 * data.table.maxFrames);
 
@@ -89,6 +101,15 @@ function finish(count: number): void {
   }
 }
 
+function shootdown(): void {
+  table.lock();
+  try {
+    table.unmapAll();
+  } finally {
+    table.unlock();
+  }
+}
+
 function run(): void {
   while (!stopping()) {
     const bell = Atomics.load(c, kReclaimDoorbell);
@@ -101,14 +122,9 @@ function run(): void {
       Atomics.wait(c, kReclaimDoorbell, bell, 10);
       continue;
     }
-    // Wait for the guest's safepoint acknowledgement of this generation.
-    for (;;) {
-      const ack = Atomics.load(cb, kGuestAck);
-      if (ack >= generation) break;
-      if (stopping()) break;
-      Atomics.wait(cb, kGuestAck, ack, 20);
-    }
-    if (Atomics.load(cb, kGuestAck) >= generation) finish(count);
+    // Wait for every guest thread's safepoint acknowledgement of this generation.
+    const acknowledged = guests.awaitAcknowledged(generation, -1, shootdown, stopping, 20);
+    if (acknowledged) finish(count);
     else break; // stopping with victims un-acknowledged: leave them resident (EVICTING is cleared on touch)
   }
 }

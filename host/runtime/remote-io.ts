@@ -51,8 +51,17 @@ function exited(worker: Worker): () => Promise<void> {
 
 export interface RemoteIo {
   readonly guest: ChannelIo;
+  /** What another guest thread needs to produce on the guest ring (under the frame-table lock). */
+  readonly channel: RemoteChannel;
   /** Starts the reclaimer on the pager's frame table; returns a function that stops it (drained). */
-  startReclaimer(table: FrameTable, layout: Layout): Promise<() => Promise<void>>;
+  startReclaimer(table: FrameTable, layout: Layout, guests: SharedArrayBuffer): Promise<() => Promise<void>>;
+}
+
+export interface RemoteChannel {
+  readonly ring: SharedArrayBuffer;
+  readonly doorbell: SharedArrayBuffer;
+  readonly pageSize: number;
+  readonly timeoutMs: number;
 }
 
 export async function startRemoteIo(phys: PhysicalMemory, store: StoreSpec): Promise<RemoteIo> {
@@ -73,17 +82,31 @@ export async function startRemoteIo(phys: PhysicalMemory, store: StoreSpec): Pro
   const guest = new ChannelIo(guestChannel, store.pageSize, phys as PhysicalBytes, new Int32Array(doorbell), timeoutMs, ioExited);
   return {
     guest,
-    async startReclaimer(table, layout) {
-      const rdata: ReclaimerData = {
-        memory: phys.memory, table: table.buffers, layout, channel: reclaimChannel, doorbell, pageSize: store.pageSize, timeoutMs,
-      };
-      const worker = new Worker(workerUrl('reclaimer-worker'), { workerData: rdata });
-      const reclaimerExited = exited(worker);
-      await started(worker, 'reclaimer failed to start');
-      return async () => {
-        table.stopReclaimer();
-        await reclaimerExited();
-      };
+    channel: { ring: guestChannel, doorbell, pageSize: store.pageSize, timeoutMs },
+    async startReclaimer(table, layout, guests) {
+      const launched = launchReclaimer(table, {
+        memory: phys.memory, table: table.buffers, layout, guests, channel: reclaimChannel, doorbell, store: null, pageSize: store.pageSize, timeoutMs,
+      });
+      await launched.ready;
+      return launched.stop;
+    },
+  };
+}
+
+/**
+ * Starts a reclaimer worker without waiting for it (a guest thread may start one from inside a host
+ * call, where it cannot await): `ready` settles when it runs, `stop` drains and ends it.
+ */
+export function launchReclaimer(table: FrameTable, data: ReclaimerData): { ready: Promise<void>; stop: () => Promise<void> } {
+  const worker = new Worker(workerUrl('reclaimer-worker'), { workerData: data });
+  const reclaimerExited = exited(worker);
+  const ready = started(worker, 'reclaimer failed to start');
+  ready.catch(() => {}); // reported by whoever awaits it; a failed start also ends the worker
+  return {
+    ready,
+    async stop() {
+      table.stopReclaimer();
+      await reclaimerExited();
     },
   };
 }

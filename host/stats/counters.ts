@@ -31,6 +31,12 @@ export class Counters {
   /** Host-side accesses (WASI, bulk memory ops) served through the same path. */
   hostAccesses = 0;
 
+  /** Adds another thread's counters (a plain copy of a Counters, e.g. from a worker) to these. */
+  add(other: Partial<Counters>): void {
+    const into = this as unknown as Record<string, number>;
+    for (const [key, value] of Object.entries(other)) if (typeof value === 'number' && typeof into[key] === 'number') into[key] += value;
+  }
+
   reset(): void {
     for (const key of Object.keys(this) as (keyof Counters)[]) {
       if (typeof this[key] === 'number') (this as unknown as Record<string, number>)[key] = 0;
