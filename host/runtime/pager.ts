@@ -406,7 +406,10 @@ export class Pager {
     if (this.tracksGuest && !this.inGuest) this.guests.quiesce(this.thread);
   }
 
-  /** Copies `src[at .. at + length)` to virtual `addr`, marking pages dirty. Caller checked bounds. */
+  /**
+   * Copies `src[at .. at + length)` to virtual `addr`, marking pages dirty. Caller checked bounds.
+   * The mirror of `readVirtual` (same page walk, the copy the other way).
+   */
   writeVirtual(addr: number, src: Uint8Array, at: number, length: number): void {
     const ps = this.pageSize;
     while (length > 0) {

@@ -117,7 +117,11 @@ export class Namespace {
   }
 }
 
-/** Page slots for every page size, under one byte budget. */
+/**
+ * Page slots for every page size, under one byte budget. (Bounded pools here, in budget.ts and in
+ * reply-pool.ts share a shape, two limits fixed at construction and usage behind a getter; what
+ * they bound and how differs, so they stay separate.)
+ */
 export class SlabArena {
   readonly capacityBytes: number;
   readonly slabBytes: number;

@@ -20,6 +20,7 @@ export interface BudgetUser {
   wake(): void;
 }
 
+/** The reply bytes one server holds (a bounded pool, shaped like SlabArena and ReplyPool). */
 export class SendBudget {
   readonly perConnection: number;
   readonly totalBytes: number;

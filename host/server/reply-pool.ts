@@ -5,6 +5,7 @@
  * callback; callbacks fire in send order), so it is never reused while the kernel may still read it.
  * Bounded: buffers above `maxBufferBytes` are not kept, and at most `maxPooledBytes` in total.
  */
+/** Reply buffers to reuse (a bounded pool, shaped like SlabArena and SendBudget). */
 export class ReplyPool {
   readonly maxPooledBytes: number;
   readonly maxBufferBytes: number;
