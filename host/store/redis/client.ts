@@ -29,8 +29,9 @@ export interface RedisConnection {
   readonly cluster: boolean;
   /** Ready to send (not reconnecting). */
   readonly connected: boolean;
-  /** The last connection-level error ioredis reported, if any. */
+  /** The last connection-level error ioredis reported, if any, and when (performance.now()). */
   readonly lastError: Error | null;
+  readonly lastErrorAt: number;
   get(key: string): Promise<Buffer | null>;
   mget(keys: string[]): Promise<(Buffer | null)[]>;
   set(key: string, value: Buffer): Promise<unknown>;
@@ -88,11 +89,16 @@ export function redisError(err: unknown, where: string): RedisStoreError {
 
 class Connection implements RedisConnection {
   lastError: Error | null = null;
+  lastErrorAt = 0;
   ready = false;
 
   constructor(private readonly client: Redis | Cluster, readonly cluster: boolean) {
-    client.on('error', (err: Error) => { this.lastError = err; });
-    client.on('node error', (err: Error) => { this.lastError = err; });
+    const record = (err: Error) => {
+      this.lastError = err;
+      this.lastErrorAt = performance.now();
+    };
+    client.on('error', record);
+    client.on('node error', record); // a cluster node (shard) failing while the cluster client stays ready
   }
 
   get connected(): boolean {

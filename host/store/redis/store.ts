@@ -297,6 +297,11 @@ export class RedisStore implements PageStore {
       return new RedisStoreError('FM_ERR_REDIS_UNREACHABLE', `lost the connection to Redis at ${this.name}${last ? ` (${last.message})` : ''}; ${what} got no answer within ${ms} ms`, { cause: last ?? undefined });
     }
     if (last && isClusterDown(last.message)) return redisError(last, this.name);
+    // A cluster client stays ready while one shard's connection is down: a node error during this
+    // call means the shard holding its keys did not answer.
+    if (this.conn.cluster && last && performance.now() - this.conn.lastErrorAt <= ms && redisError(last, this.name).code === 'FM_ERR_REDIS_UNREACHABLE') {
+      return new RedisStoreError('FM_ERR_REDIS_CLUSTER_DOWN', `Redis cluster ${this.name}: a shard did not answer ${what} within ${ms} ms (${last.message}); its master is down with no replica to take over`, { cause: last });
+    }
     return new RedisStoreError('FM_ERR_REDIS_TIMEOUT', `Redis at ${this.name} did not answer ${what} within ${ms} ms`);
   }
 
