@@ -166,26 +166,24 @@ async function trafficStarted(child: ChildProcess): Promise<void> {
 }
 
 describe.skipIf(why !== null)(`network faults (network namespaces${why ? `: skipped, ${why}` : ''})`, () => {
-  it.skipIf(!hasNetem)(`completes identical under 5 ms delay and 2% loss each way${hasNetem ? '' : ' (skipped: no sch_netem in this kernel)'}`, async () => {
-    netem(['delay', '5ms', 'loss', '2%']);
+  /** A run of `size` bytes completes with the right result while `fault(true)` holds. */
+  async function completesUnder(fault: (on: boolean) => void, size: number): Promise<void> {
+    fault(true);
     try {
-      const r = await run(1 << 20, 10_000);
+      const r = await run(size, 10_000);
       expect(r.code, r.stderr()).toBe(0);
-      expect(r.stdout().trim()).toBe(await reference(1 << 20));
+      expect(r.stdout().trim()).toBe(await reference(size));
     } finally {
-      netem(null);
+      fault(false);
     }
+  }
+
+  it.skipIf(!hasNetem)(`completes identical under 5 ms delay and 2% loss each way${hasNetem ? '' : ' (skipped: no sch_netem in this kernel)'}`, async () => {
+    await completesUnder((on) => netem(on ? ['delay', '5ms', 'loss', '2%'] : null), 1 << 20);
   });
 
   it('completes identical over a slow link (delay)', async () => {
-    slowLink(true);
-    try {
-      const r = await run(512 << 10, 10_000);
-      expect(r.code, r.stderr()).toBe(0);
-      expect(r.stdout().trim()).toBe(await reference(512 << 10));
-    } finally {
-      slowLink(false);
-    }
+    await completesUnder(slowLink, 512 << 10);
   });
 
   it('survives a 3 s partition that heals within its deadline', async () => {

@@ -56,6 +56,22 @@ export interface PrefetchStats {
   readonly coverage: number;
 }
 
+/** Re-replication and drains of a remote store (host/store/remote/repair.ts). */
+export interface ReplicationStats {
+  /** Slabs with fewer than r copies now. */
+  readonly underReplicated: number;
+  /** Slabs copied onto another server after one was lost. */
+  readonly reReplicated: number;
+  /** Pages copied by re-replication and moves. */
+  readonly pagesCopied: number;
+  /** Copies abandoned (a server failed or was full during the copy); retried later. */
+  readonly failedCopies: number;
+  /** Servers whose copies were forgotten because they failed or restarted empty. */
+  readonly serversLost: number;
+  /** Slabs moved off servers that drained. */
+  readonly slabsMoved: number;
+}
+
 export interface RuntimeStats {
   readonly pageSize: number;
   /** Local memory granted (the requested frames), and the guest's virtual size, in bytes. */
@@ -79,20 +95,8 @@ export interface RuntimeStats {
   readonly hostAccesses: number;
   readonly prefetch: PrefetchStats;
   readonly store: string;
-  /**
-   * Memory servers with replication: slabs with fewer than r copies now, slabs re-replicated onto
-   * another server after one was lost, pages copied, copies abandoned, servers lost, slabs moved off
-   * draining servers.
-   */
-  readonly replication?: {
-    readonly underReplicated: number;
-    readonly reReplicated: number;
-    readonly pagesCopied: number;
-    readonly failedCopies: number;
-    readonly serversLost: number;
-    /** Slabs moved off servers that drained. */
-    readonly slabsMoved: number;
-  };
+  /** Memory servers: re-replication after a lost server, and slabs moved off draining servers. */
+  readonly replication?: ReplicationStats;
   /** Per-stage fault latency, when the run records it (`latency: true`, `--latency`). */
   readonly latency?: FaultLatencyStats;
 }

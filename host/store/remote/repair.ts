@@ -17,23 +17,12 @@
  * when a link changes state (`kick`).
  */
 import { encodeFree, encodeRead, encodeWrite, listBytes, readOkBytes, Op, type ReadOk } from '../../protocol/index.js';
+import type { ReplicationStats } from '../../stats/counters.js';
 import type { ServerLink } from './link.js';
 import type { Placement, SlabCopy } from './placement.js';
 
-export interface RepairStats {
-  /** Slabs with fewer than r copies now. */
-  readonly underReplicated: number;
-  /** Slabs copied to a new server since the store opened. */
-  readonly reReplicated: number;
-  /** Pages copied by re-replication. */
-  readonly pagesCopied: number;
-  /** Copies abandoned (a server failed or was full during the copy). */
-  readonly failedCopies: number;
-  /** Servers whose copies were forgotten because they failed or restarted empty. */
-  readonly serversLost: number;
-  /** Slabs moved off a draining server. */
-  readonly slabsMoved: number;
-}
+/** What re-replication and drains did (reported as `stats().replication`, host/stats/counters.ts). */
+export type RepairStats = ReplicationStats;
 
 export class Repairer {
   readonly #placement: Placement<ServerLink>;
