@@ -21,6 +21,9 @@ export interface MemoryDecl {
   readonly imported: boolean;
   readonly shared: boolean;
   readonly memory64: boolean;
+  /** Declared limits in wasm pages (maximum null when absent). */
+  readonly initial: number;
+  readonly maximum: number | null;
 }
 
 class Reader {
@@ -43,11 +46,11 @@ class Reader {
   name(): void {
     this.skip(this.uleb());
   }
-  limits(): { shared: boolean; memory64: boolean } {
+  limits(): { shared: boolean; memory64: boolean; initial: number; maximum: number | null } {
     const flags = this.u8();
-    this.uleb();
-    if (flags & 1) this.uleb();
-    return { shared: (flags & 2) !== 0, memory64: (flags & 4) !== 0 };
+    const initial = this.uleb();
+    const maximum = flags & 1 ? this.uleb() : null;
+    return { shared: (flags & 2) !== 0, memory64: (flags & 4) !== 0, initial, maximum };
   }
 }
 

@@ -9,6 +9,7 @@ import { OptionError } from '../../errors.js';
 import { TraceWriter } from '../../trace/index.js';
 import { Wasi } from '../../wasi/index.js';
 import { instantiate, type FarmemInstance, type FarmemOptions } from '../../runtime/instance.js';
+import { hostMemoryImport, wasiThreadImports, type WasiThreadOptions } from '../../runtime/wasi-threads.js';
 import type { RuntimeStats } from '../../stats/counters.js';
 import { storeKindOf } from '../../store/registry.js';
 import { isServerUrl } from '../../store/remote/url.js';
@@ -87,9 +88,11 @@ Examples:
       const trace = flags.trace ? TraceWriter.open(flags.trace, { pageSize }) : null;
       if (trace) options.onFault = (page, kind) => trace.recordNow(page, kind);
       const started = performance.now();
-      const wasi = flags.invoke === undefined ? makeWasi(file, args, flags) : null;
+      const wasiOptions = flags.invoke === undefined ? wasiOptionsOf(file, args, flags) : null;
+      const wasi = wasiOptions ? new Wasi({ ...wasiOptions, stdin: 0, stdout: 1, stderr: 2 }) : null;
       let fm: FarmemInstance | undefined;
-      const imports = wasi ? wasi.imports(() => fm!.memory!) : {};
+      // wasm32-wasip1-threads programs also import wasi.thread-spawn (wasi-threads).
+      const imports = wasi ? { ...hostMemoryImport(bytes), ...wasi.imports(() => fm!.memory!), ...wasiThreadImports(() => fm!, wasiOptions!) } : {};
       fm = await instantiate(bytes, imports, options);
       progress.stop();
       let completed = false;
@@ -119,7 +122,7 @@ Examples:
 }
 
 /** A WASI environment from `--env`, `--dir` and the program's arguments. */
-function makeWasi(file: string, args: string[], flags: RunFlags): Wasi {
+function wasiOptionsOf(file: string, args: string[], flags: RunFlags): WasiThreadOptions {
   const env: Record<string, string> = {};
   for (const pair of flags.env) {
     const eq = pair.indexOf('=');
@@ -133,7 +136,7 @@ function makeWasi(file: string, args: string[], flags: RunFlags): Wasi {
     if (!host || !guest) throw new OptionError(`--dir must be HOST or HOST:GUEST, got "${spec}"`);
     return { host: resolve(host), guest };
   });
-  return new Wasi({ args: [file, ...args], env, preopens, stdin: 0, stdout: 1, stderr: 2 });
+  return { args: [file, ...args], env, preopens };
 }
 
 /** `--store embedded` (default), a comma-separated list of `ws://` server URLs, or one Redis URL. */
