@@ -12,12 +12,12 @@
  * is needed and kept (`slotViews`, `peerViews`), since `TypedArray.set` copies whole arrays only.
  */
 import { grownToHold } from './grow.js';
-import type { SyncPageStore } from './page-store.js';
+import { InProcessStore } from './page-store.js';
 
 /** Pages per slab: 1 MiB slabs at 4 KiB pages, large enough to amortize allocation. */
 const SLAB_BYTES = 1 << 20;
 
-export class EmbeddedStore implements SyncPageStore {
+export class EmbeddedStore extends InProcessStore {
   readonly name = 'embedded';
   private index = new Int32Array(1024);
   private readonly slabs: Uint8Array[] = [];
@@ -33,6 +33,7 @@ export class EmbeddedStore implements SyncPageStore {
   private peerViews: Uint8Array[] = [];
 
   constructor(readonly pageSize: number) {
+    super();
     this.slabPages = Math.max(1, SLAB_BYTES / pageSize);
     this.slabShift = Math.log2(this.slabPages);
   }
@@ -70,15 +71,6 @@ export class EmbeddedStore implements SyncPageStore {
     this.freeSlots[this.freeTop++] = slot;
   }
 
-  async read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
-    for (let i = 0; i < pages.length; i++) this.readSync(pages[i]!, into[i]!, 0);
-  }
-  async write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void> {
-    for (let i = 0; i < pages.length; i++) this.writeSync(pages[i]!, data[i]!, 0);
-  }
-  async free(pages: ArrayLike<number>): Promise<void> {
-    for (let i = 0; i < pages.length; i++) this.freeSync(pages[i]!);
-  }
   async close(): Promise<void> {
     this.slabs.length = 0;
     this.slotViews = [];

@@ -31,3 +31,23 @@ export interface SyncPageStore extends PageStore {
   /** Writes `data[offset .. offset + pageSize)` as the page's content. */
   writeSync(page: number, data: Uint8Array, offset: number): void;
 }
+
+/** The batch methods of PageStore for an in-process store, one page at a time through its sync methods. */
+export abstract class InProcessStore implements SyncPageStore {
+  abstract readonly name: string;
+  abstract readonly pageSize: number;
+  abstract readSync(page: number, into: Uint8Array, offset: number): void;
+  abstract writeSync(page: number, data: Uint8Array, offset: number): void;
+  abstract freeSync(page: number): void;
+  abstract close(): Promise<void>;
+
+  async read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
+    for (let i = 0; i < pages.length; i++) this.readSync(pages[i]!, into[i]!, 0);
+  }
+  async write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void> {
+    for (let i = 0; i < pages.length; i++) this.writeSync(pages[i]!, data[i]!, 0);
+  }
+  async free(pages: ArrayLike<number>): Promise<void> {
+    for (let i = 0; i < pages.length; i++) this.freeSync(pages[i]!);
+  }
+}

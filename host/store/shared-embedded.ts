@@ -11,7 +11,7 @@
  *
  * The index is sized for the module's maximum memory; its untouched pages cost no memory.
  */
-import type { SyncPageStore } from './page-store.js';
+import { InProcessStore } from './page-store.js';
 
 const kSlots = 0;
 const kFreeTop = 1;
@@ -26,7 +26,7 @@ export interface SharedStoreBuffers {
   readonly pageSize: number;
 }
 
-export class SharedEmbeddedStore implements SyncPageStore {
+export class SharedEmbeddedStore extends InProcessStore {
   readonly name = 'embedded';
   readonly pageSize: number;
   private readonly control: Int32Array;
@@ -37,6 +37,7 @@ export class SharedEmbeddedStore implements SyncPageStore {
   private bytes: Uint8Array;
 
   constructor(readonly buffers: SharedStoreBuffers) {
+    super();
     this.pageSize = buffers.pageSize;
     this.control = new Int32Array(buffers.control);
     this.index = new Int32Array(buffers.index);
@@ -88,15 +89,6 @@ export class SharedEmbeddedStore implements SyncPageStore {
     this.freeSlots[this.control[kFreeTop]!++] = slot;
   }
 
-  async read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
-    for (let i = 0; i < pages.length; i++) this.readSync(pages[i]!, into[i]!, 0);
-  }
-  async write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void> {
-    for (let i = 0; i < pages.length; i++) this.writeSync(pages[i]!, data[i]!, 0);
-  }
-  async free(pages: ArrayLike<number>): Promise<void> {
-    for (let i = 0; i < pages.length; i++) this.freeSync(pages[i]!);
-  }
   async close(): Promise<void> {}
 
   /** The data view, covering the slot at byte `offset`. */
