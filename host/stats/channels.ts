@@ -89,7 +89,7 @@ export function publishStoreError(error: Error): void {
 }
 
 /** `key=value` pairs of a message's plain fields (errors by name and message; objects left out). */
-export function formatMessage(message: Record<string, unknown>): string {
+function formatMessage(message: Record<string, unknown>): string {
   const fields: string[] = [];
   for (const [k, v] of Object.entries(message)) {
     if (v instanceof Error) fields.push(`${k}=${v.name}: ${v.message}`);

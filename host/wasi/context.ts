@@ -40,7 +40,7 @@ export interface CStrings {
   offsets: Uint32Array;
 }
 
-export function encodeCStrings(strings: readonly string[]): CStrings {
+function encodeCStrings(strings: readonly string[]): CStrings {
   const encoded = strings.map((s) => textEncoder.encode(s));
   const offsets = new Uint32Array(strings.length);
   let size = 0;
