@@ -121,3 +121,17 @@ describe('shared memory, one guest thread: original vs farmem', () => {
     }
   }
 });
+
+describe('shared memories farmem still refuses', () => {
+  // Built by hand (binaryen would need flags): a shared memory64, and a shared memory beside a second one.
+  const module = (memories: number[][]) => Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 5, 1 + memories.flat().length, memories.length, ...memories.flat()]);
+  it('a shared memory64, and a shared memory among several, get FM1012 naming the feature', async () => {
+    const { instrument } = await import('../host/index.js');
+    for (const bytes of [module([[0x07, 1, 1]]), module([[0x03, 1, 1], [0x00, 1]])]) {
+      let err: unknown;
+      try { instrument(bytes, { pageSize: 4096 }); } catch (e) { err = e; }
+      expect(err).toBeInstanceOf(Error);
+      expect(err).toMatchObject({ code: 'FM1012', message: expect.stringMatching(/shared memory64 .* or a shared memory among several memories/) });
+    }
+  });
+});
