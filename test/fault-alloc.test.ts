@@ -2,7 +2,8 @@
  * @fileoverview The embedded fault path allocates nothing: 100k faults (major faults or prefetched
  * reads, with evictions and write-backs) grow the JS heap by less than one byte per fault. Runs
  * in a child process with `--expose-gc` and a young generation large enough that an allocation of
- * even one small object per fault (16 bytes or more) would show as heap growth before any GC ran.
+ * even one small object per fault (16 bytes or more) would show as heap growth before any GC ran;
+ * the least growth of three measured runs counts.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -18,15 +19,22 @@ const [prefetch] = process.argv.slice(1);
 const fm = await instantiate(loadWorkload('seqscan'), {}, { pageSize: 256, local: { bytes: 64 * 256 }, prefetch });
 const run = fm.exports.run;
 const size = 20_000 * 256;
-run(size, 1); run(size, 1); // warm-up: every page is in the store, the code is optimized
-globalThis.gc();
-const s0 = fm.stats();
-const h0 = process.memoryUsage().heapUsed;
-run(size, 1);
-const h1 = process.memoryUsage().heapUsed;
-const s1 = fm.stats();
+run(size, 1); run(size, 1); run(size, 1); // warm-up: every page is in the store, the code is optimized
+// Three measured runs, the least growth kept: an allocation per fault shows in every run, while a
+// one-off (optimized code installed late on a loaded machine) shows in one at most.
+let best = null;
+for (let i = 0; i < 3; i++) {
+  globalThis.gc();
+  const s0 = fm.stats();
+  const h0 = process.memoryUsage().heapUsed;
+  run(size, 1);
+  const h1 = process.memoryUsage().heapUsed;
+  const s1 = fm.stats();
+  const r = { faults: s1.majorFaults - s0.majorFaults + s1.minorFaults - s0.minorFaults, major: s1.majorFaults - s0.majorFaults, writeBacks: s1.writeBacks - s0.writeBacks, issued: s1.prefetch.issued - s0.prefetch.issued, bytes: h1 - h0 };
+  if (best === null || r.bytes < best.bytes) best = r;
+}
 await fm.close();
-console.log(JSON.stringify({ faults: s1.majorFaults - s0.majorFaults + s1.minorFaults - s0.minorFaults, major: s1.majorFaults - s0.majorFaults, writeBacks: s1.writeBacks - s0.writeBacks, issued: s1.prefetch.issued - s0.prefetch.issued, bytes: h1 - h0 }));
+console.log(JSON.stringify(best));
 `;
 
 interface Probe { faults: number; major: number; writeBacks: number; issued: number; bytes: number }
