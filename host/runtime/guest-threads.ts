@@ -24,6 +24,8 @@ import { MAX_GUEST_THREADS } from '../layout.js';
 /** Any generation is acknowledged by a thread that holds no translation. */
 export const QUIESCENT = 0x7fff_ffff;
 
+// The table's layout in Int32 words: a header, then STRIDE words per thread (offsets below); a
+// table of constants like every shared layout's, not repeated logic.
 const kWaitTicket = 0;
 const HEADER = 4;
 const STRIDE = 8;

@@ -1,5 +1,7 @@
 /**
- * @fileoverview `RemoteStore`: a `PageStore` over one or more farmem memory servers.
+ * @fileoverview `RemoteStore`: a `PageStore` over one or more farmem memory servers. Over 400 lines
+ * because placement, batching, replicated reads and writes and re-replication all act on the same
+ * slabs and links; the parts that stand alone are in `remote/`.
  *
  * - Placement: pages are grouped in slabs of `slabPages`; a slab's first write places it on
  *   `replication` servers by power-of-two-choices on free capacity (`remote/placement.ts`).

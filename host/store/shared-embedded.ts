@@ -13,6 +13,7 @@
  */
 import { InProcessStore } from './page-store.js';
 
+// Slots of the shared control array (a table of offsets, like other shared layouts' constants).
 const kSlots = 0;
 const kFreeTop = 1;
 /** Initial data capacity in pages. */
