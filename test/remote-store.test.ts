@@ -51,6 +51,11 @@ function seeded(seed: number): () => number {
   };
 }
 
+/** `store.readPage` (the I/O worker's callback form) as a promise. */
+function readPage(store: RemoteStore, page: number, into: Uint8Array, at: number): Promise<void> {
+  return new Promise((resolve, reject) => store.readPage(page, into, at, (err) => (err ? reject(err) : resolve())));
+}
+
 const NEVER = Symbol('hang');
 /** Resolves to NEVER if `p` has not settled after `ms`: a hang guard, not a timing assertion. */
 function guard<T>(p: Promise<T>, ms: number): Promise<T | typeof NEVER> {
@@ -87,6 +92,15 @@ describe('through spawned servers', () => {
     const singles = bufs(200);
     await Promise.all(singles.map((b, i) => store.read([pages[i * 7]!], [b])));
     expectPages(singles, singles.map((_, i) => i), (i) => content(pages[i * 7]!));
+    // The same through readPage, into one buffer at page offsets, twice (the second round reuses
+    // the first round's request records); a never-written page is zero-filled in place.
+    const phys = new Uint8Array(201 * PS).fill(0xff);
+    for (let round = 0; round < 2; round++) {
+      await Promise.all(singles.map((_, i) => readPage(store, pages[(i * 7 + round) % N]!, phys, i * PS)));
+      expectPages(singles.map((_, i) => phys.subarray(i * PS, (i + 1) * PS)), singles.map((_, i) => i), (i) => content(pages[(i * 7 + round) % N]!));
+    }
+    await readPage(store, 10_000_001, phys, 200 * PS);
+    expect(phys.subarray(200 * PS)).toEqual(new Uint8Array(PS));
     // Never-written pages (placed slab or not) read as zeros; freed pages too.
     const z = bufs(2);
     await store.read([1, 10_000_000], z);
@@ -192,7 +206,7 @@ describe('failures of real servers', () => {
       const pages = Array.from({ length: 64 }, (_, i) => i);
       await store.write(pages, pages.map((p) => content(p)));
       // Many single-page reads in flight or queued when the server dies.
-      const pending = pages.map((p) => store.read([p], bufs(1)).then(() => 'ok', (e: unknown) => e));
+      const pending = pages.map((p) => (p % 2 ? readPage(store, p, new Uint8Array(PS), 0) : store.read([p], bufs(1))).then(() => 'ok', (e: unknown) => e));
       await one.kill(0);
       const outcomes = await guard(Promise.all(pending), timeoutMs * 4);
       expect(outcomes).not.toBe(NEVER);
@@ -207,6 +221,9 @@ describe('failures of real servers', () => {
       const later = await rejection(store.read([5], bufs(1)), timeoutMs * 4);
       expect(later).toBeInstanceOf(StoreError);
       expect((later as StoreError).message).toMatch(new RegExp(`memory server ${one.urls[0]} unreachable`));
+      const laterPage = await rejection(readPage(store, 5, new Uint8Array(PS), 0), timeoutMs * 4);
+      expect(laterPage).toBeInstanceOf(StoreError);
+      expect((laterPage as StoreError).message).toBe((later as StoreError).message);
       const laterWrite = await rejection(store.write([7], [content(7)]), timeoutMs * 4);
       expect(laterWrite).toBeInstanceOf(StoreError);
       await guard(store.close(), 5000);
@@ -286,7 +303,7 @@ describe('reconnect (in-process server behind a proxy)', () => {
       await store.write(pages, pages.map((p) => content(p)));
       const reads = pages.map((p) => {
         const b = bufs(1);
-        return store.read([p], b).then(() => b[0]!);
+        return (p % 2 ? readPage(store, p, b[0]!, 0) : store.read([p], b)).then(() => b[0]!);
       });
       proxy.cut();
       const got = await guard(Promise.all(reads), 10_000);

@@ -220,6 +220,31 @@ function encodeList(op: Op, id: number, pages: ArrayLike<number>): Uint8Array {
 }
 
 export function encodeRead(id: number, pages: ArrayLike<number>): Uint8Array { return encodeList(Op.READ, id, pages); }
+
+/** Writes a READ of one page into `frame` (exactly `listBytes(1)` bytes, e.g. a recycled request's). */
+export function encodeReadOneInto(frame: Uint8Array, id: number, page: number): void {
+  checkId(id);
+  wr32(frame, H_LENGTH, LIST_ITEMS + 4);
+  frame[H_OP] = Op.READ;
+  frame[H_RESERVED8] = 0;
+  wr16(frame, H_RESERVED16, 0);
+  wr32(frame, H_ID, id);
+  wr32(frame, LIST_COUNT, 1);
+  wr32(frame, LIST_ITEMS, page);
+}
+
+/**
+ * Where the page data of `frame` starts if it is a well-formed READ_OK of exactly `count` pages
+ * (what `decode` would accept), else -1: then `decode` says what it is. Lets a reply be copied
+ * straight into its destination without a decoded message object.
+ */
+export function readOkDataAt(frame: Uint8Array, ctx: DecodeContext, count: number): number {
+  const n = frame.length;
+  if (n < LIST_ITEMS || frame[H_OP] !== Op.READ_OK || ctx.pageSize <= 0 || n !== readOkBytes(count, ctx.pageSize)) return -1;
+  if (rd32(frame, H_LENGTH) !== n || n > ctx.maxFrameBytes || count > ctx.maxPagesPerRequest) return -1;
+  if (frame[H_RESERVED8] !== 0 || rd16(frame, H_RESERVED16) !== 0 || rd32(frame, LIST_COUNT) !== count) return -1;
+  return LIST_ITEMS;
+}
 export function encodeFree(id: number, pages: ArrayLike<number>): Uint8Array { return encodeList(Op.FREE, id, pages); }
 
 /** Size of a READ_OK frame for `count` pages: lets a server refuse a READ whose reply is too large. */
@@ -572,7 +597,7 @@ export class FrameReader {
           // Fast path: the length field is in this chunk; a whole frame is passed as a view.
           const length = this.#checkLength(rd32(chunk, pos));
           if (end - pos >= length) {
-            onFrame(chunk.subarray(pos, pos + length));
+            onFrame(pos === 0 && length === end ? chunk : chunk.subarray(pos, pos + length)); // one frame per message: no view
             pos += length;
             continue;
           }

@@ -3,9 +3,12 @@
  * opened by kind through store/registry.ts) and serves the request rings (io-channel.ts) of the
  * guest and of the reclaimer. Its event loop sleeps in `Atomics.waitAsync` on the shared doorbell,
  * so the same loop also runs the store's connections. Everything submitted since the last wake-up
- * is issued at once: writes, demand reads and prefetch reads are batched into one store call each
- * (in that order), and batches are pipelined (a new batch does not wait for earlier ones). A read of a page whose write-back is still in flight (from either ring) is served from that
- * write's staging copy.
+ * is issued at once: writes and prefetch reads are batched into one store call each, and calls are
+ * pipelined (a new one does not wait for earlier ones). Demand reads go out first, one page each,
+ * through the store's `readPage` when it has one: a request record preallocated per ring slot
+ * carries the completion callback, the page is copied from the reply straight into its frame, and
+ * nothing is allocated per fault. A read of a page whose write-back is still in flight (from
+ * either ring) is served from that write's staging copy.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';
@@ -28,9 +31,14 @@ let phys = new Uint8Array(data.memory.buffer);
 /** Pages whose write-back is in flight → the staging bytes holding them. */
 const pendingWrites = new Map<number, Uint8Array>();
 
+/** Physical memory's bytes, re-derived when `offset`'s frame lies beyond them (memory grew). */
+function physAt(offset: number): Uint8Array {
+  if (offset + pageSize > phys.length) phys = new Uint8Array(data.memory.buffer);
+  return phys;
+}
+
 function frame(offset: number): Uint8Array {
-  if (offset + pageSize > phys.length) phys = new Uint8Array(data.memory.buffer); // physical memory grew
-  return phys.subarray(offset, offset + pageSize);
+  return physAt(offset).subarray(offset, offset + pageSize);
 }
 
 function complete(b: ChannelBuffers, seq: number, error: unknown): void {
@@ -43,6 +51,25 @@ function complete(b: ChannelBuffers, seq: number, error: unknown): void {
   }
   Atomics.store(b.done, slot, seq);
   Atomics.notify(b.done, slot);
+}
+
+/**
+ * A demand read in flight, one per ring slot (a slot holds one request at a time): its completion
+ * callback is made once, so a fault allocates no closure.
+ */
+class SlotRead {
+  seq = 0;
+  readonly done: (err: Error | null) => void;
+  constructor(b: ChannelBuffers) {
+    this.done = (err) => complete(b, this.seq, err);
+  }
+}
+
+const slotReads: SlotRead[][] = channels.map((b) => Array.from({ length: b.slots }, () => new SlotRead(b)));
+
+function shutDown(): boolean {
+  for (const b of channels) if (!Atomics.load(b.control, kShutdown)) return false;
+  return true;
 }
 
 async function serve(store: PageStore): Promise<void> {
@@ -59,11 +86,11 @@ async function serve(store: PageStore): Promise<void> {
     for (let c = channels.length - 1; c >= 0; c--) {
       if (submitted[c]! >= next[c]!) {
         idle = false;
-        next[c] = issue(store, channels[c]!, next[c]!, submitted[c]!);
+        next[c] = issue(store, c, next[c]!, submitted[c]!);
       }
     }
     if (idle) {
-      if (channels.every((b) => Atomics.load(b.control, kShutdown))) return;
+      if (shutDown()) return;
       const waiting = Atomics.waitAsync(doorbell, DOORBELL, bell);
       if (waiting.async) await waiting.value;
     }
@@ -83,11 +110,14 @@ class Batch {
 }
 
 /**
- * Issues requests `from..to` of one channel: one write batch, then one batch of demand reads, then
- * one of prefetch reads (so a demand page never waits behind the prefetches issued with it; the
- * server answers a connection's requests in order). Returns to + 1.
+ * Issues requests `from..to` of channel `c`: demand reads as they come (with `readPage`), then one
+ * write batch, then one batch of demand reads (stores without `readPage`), then one of prefetch
+ * reads (so a demand page never waits behind the prefetches issued with it; the server answers a
+ * connection's requests in order). Returns to + 1.
  */
-function issue(store: PageStore, b: ChannelBuffers, from: number, to: number): number {
+function issue(store: PageStore, c: number, from: number, to: number): number {
+  const b = channels[c]!;
+  const reads = slotReads[c]!;
   const mask = b.slots - 1;
   let writes: Batch | null = null;
   let demand: Batch | null = null;
@@ -107,6 +137,10 @@ function issue(store: PageStore, b: ChannelBuffers, from: number, to: number): n
       if (staged !== undefined) {
         frame(arg).set(staged);
         complete(b, seq, null);
+      } else if (op === OP_READ && store.readPage !== undefined) {
+        const r = reads[seq & mask]!;
+        r.seq = seq;
+        store.readPage(page, physAt(arg), arg, r.done);
       } else if (op === OP_READ) {
         (demand ??= new Batch()).add(seq, page, frame(arg));
       } else {

@@ -19,6 +19,12 @@ export interface PageStore {
   read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void>;
   /** Writes `data[i]` (each exactly `pageSize` bytes) as the new content of `pages[i]`. */
   write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Optional fast form of a one-page `read` for the I/O worker's fault path: reads `page` into
+   * `into[at .. at + pageSize)` and calls `done` with null or the error (possibly before returning),
+   * without a promise or per-call arrays. Same semantics as `read([page], [that range])`.
+   */
+  readPage?(page: number, into: Uint8Array, at: number, done: (err: Error | null) => void): void;
   /** Forgets pages; they read as zeros afterwards. */
   free(pages: ArrayLike<number>): Promise<void>;
   close(): Promise<void>;

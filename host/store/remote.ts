@@ -30,7 +30,7 @@ import {
   type ReadOk, type StatsOk,
 } from '../protocol/index.js';
 import type { PageStore } from './page-store.js';
-import { ServerLink, type LinkStats } from './remote/link.js';
+import { ServerLink, type LinkStats, type PageReadDone } from './remote/link.js';
 import { Placement } from './remote/placement.js';
 import { Repairer, type RepairStats } from './remote/repair.js';
 
@@ -200,6 +200,33 @@ export class RemoteStore implements PageStore {
     const idx: number[] = [];
     for (let i = 0; i < pages.length; i++) idx.push(i);
     await this.#readIndices(pages, into, idx, null);
+  }
+
+  /**
+   * Reads `page` into `into[at .. at + pageSize)` and calls `done` (the I/O worker's fault path).
+   * With one copy per page this is a recycled request on the page's link, answered without a
+   * promise; replicated reads (which may fall back to another copy) go through `read`.
+   */
+  readPage(page: number, into: Uint8Array, at: number, done: PageReadDone): void {
+    if (this.#closed) {
+      done(new StoreError('FM_ERR_STORE_CLOSED', `remote store ${this.name} is closed`));
+      return;
+    }
+    if (!Number.isInteger(page) || page < 0 || page > 0xffff_ffff) {
+      done(new StoreError('FM_ERR_BAD_ARGUMENT', `read: page number ${page} is not a u32`));
+      return;
+    }
+    if (this.#o.replication > 1) {
+      this.read([page], [into.subarray(at, at + this.pageSize)]).then(() => done(null), done);
+      return;
+    }
+    const where = this.#placement.lookup(page);
+    if (!where) {
+      into.fill(0, at, at + this.pageSize); // never written: demand-zero
+      done(null);
+      return;
+    }
+    where[0]!.readPage(page, into, at, done);
   }
 
   async write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void> {

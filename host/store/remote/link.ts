@@ -23,8 +23,8 @@
 import WebSocket from 'ws';
 import { DataLostError, FarmemError, StoreError } from '../../errors.js';
 import {
-  decode, encodeHello, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, Op, PROTOCOL_VERSION, Status,
-  type DecodeContext, type HelloOk, type Reply,
+  decode, encodeHello, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId,
+  PROTOCOL_VERSION, readOkDataAt, Status, type DecodeContext, type HelloOk, type Reply,
 } from '../../protocol/index.js';
 
 export type LinkState = 'connecting' | 'ready' | 'down' | 'lost' | 'failed' | 'closed';
@@ -44,12 +44,28 @@ export interface LinkOptions {
   readonly onState?: (link: ServerLink) => void;
 }
 
-interface Pending {
-  readonly id: number;
-  readonly frame: Uint8Array;
-  readonly deadline: number;
-  readonly resolve: (reply: Reply) => void;
-  readonly reject: (err: Error) => void;
+/** Called when a page read completed: with null once the page is in place, else with why not. */
+export type PageReadDone = (err: Error | null) => void;
+
+/**
+ * A request waiting for its reply. Either a `call` (its promise's resolve/reject) or a page read
+ * (`readPage`: the destination and a callback); page-read records are recycled once answered, so
+ * the fault path allocates none. One class for both keeps the in-flight table monomorphic.
+ */
+class Pending {
+  id = 0;
+  deadline = 0;
+  resolve: ((reply: Reply) => void) | null = null;
+  reject: ((err: Error) => void) | null = null;
+  dest: Uint8Array | null = null;
+  destAt = 0;
+  done: PageReadDone | null = null;
+  constructor(public frame: Uint8Array) {}
+
+  fail(err: Error): void {
+    if (this.done !== null) this.done(err);
+    else this.reject!(err);
+  }
 }
 
 /** Counters of one link, for `RemoteStore.stats`. */
@@ -93,6 +109,8 @@ export class ServerLink {
   #helloId = 0;
   #nextId = 1;
   readonly #inFlight = new Map<number, Pending>();
+  /** Answered page-read records, reused by `readPage`. */
+  readonly #spare: Pending[] = [];
   #queue: Pending[] = [];
   #sweeper: NodeJS.Timeout | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
@@ -167,15 +185,51 @@ export class ServerLink {
         return;
       }
       if (this.#queue.length >= this.#o.maxQueued) {
-        reject(new StoreError('FM_ERR_STORE_BUSY', `${this.url}: ${this.#o.maxQueued} requests already queued; wait for earlier ones (or raise maxQueued)`));
+        reject(this.#busyError());
         return;
       }
       const id = this.#allocId();
-      const p: Pending = { id, frame: build(id), deadline: Date.now() + this.#o.timeoutMs, resolve, reject };
-      this.stats.requests++;
-      if (this.#state === 'ready' && this.#inFlight.size < this.#o.maxInFlight && this.#queue.length === 0) this.#send(p);
-      else this.#queue.push(p);
+      const p = new Pending(build(id));
+      p.id = id;
+      p.resolve = resolve;
+      p.reject = reject;
+      this.#issue(p);
     });
+  }
+
+  /**
+   * Reads one page into `dest[destAt .. destAt + pageSize)` and calls `done` — the fault path's
+   * form of `call(READ)`: no promise, a recycled request record, and the reply's bytes copied
+   * from the received message straight into `dest`. `done` may run before this returns (when the
+   * link is unusable or its queue is full); it gets the same typed errors `call` rejects with.
+   */
+  readPage(page: number, dest: Uint8Array, destAt: number, done: PageReadDone): void {
+    if (!this.usable) {
+      done(this.#unusableError());
+      return;
+    }
+    if (this.#queue.length >= this.#o.maxQueued) {
+      done(this.#busyError());
+      return;
+    }
+    const p = this.#spare.pop() ?? new Pending(new Uint8Array(listBytes(1)));
+    p.id = this.#allocId();
+    encodeReadOneInto(p.frame, p.id, page);
+    p.dest = dest;
+    p.destAt = destAt;
+    p.done = done;
+    this.#issue(p);
+  }
+
+  #issue(p: Pending): void {
+    p.deadline = Date.now() + this.#o.timeoutMs;
+    this.stats.requests++;
+    if (this.#state === 'ready' && this.#inFlight.size < this.#o.maxInFlight && this.#queue.length === 0) this.#send(p);
+    else this.#queue.push(p);
+  }
+
+  #busyError(): StoreError {
+    return new StoreError('FM_ERR_STORE_BUSY', `${this.url}: ${this.#o.maxQueued} requests already queued; wait for earlier ones (or raise maxQueued)`);
   }
 
   /** Closes the connection; pending requests reject with FM_ERR_STORE_CLOSED. */
@@ -329,6 +383,24 @@ export class ServerLink {
   /* ── requests ───────────────────────────────────────────────────────────────────────────── */
 
   #frame(frame: Uint8Array): void {
+    if (frame.length >= HEADER_BYTES) {
+      // The fault path: a one-page READ_OK for a page read goes from the message into its frame.
+      const p = this.#inFlight.get(peekId(frame));
+      if (p !== undefined && p.dest !== null) {
+        const at = readOkDataAt(frame, this.#ctx, 1);
+        if (at >= 0) {
+          this.#inFlight.delete(p.id);
+          p.dest.set(frame.subarray(at), p.destAt);
+          const done = p.done!;
+          p.dest = null;
+          p.done = null;
+          this.#spare.push(p);
+          done(null);
+          if (this.#queue.length > 0) this.#pump();
+          return;
+        }
+      }
+    }
     const m = decode(frame, this.#ctx);
     if (m.op === Op.HELLO_OK && m.id === this.#helloId) {
       this.#helloOk(m);
@@ -349,9 +421,13 @@ export class ServerLink {
     const p = this.#inFlight.get(m.id);
     if (!p) return; // its deadline passed and it was already rejected
     this.#inFlight.delete(m.id);
-    if (m.op === Op.ERROR) p.reject(errorFromStatus(m.status, m.message, this.url));
-    else if (m.op === Op.HELLO_OK || m.op < 0x80) p.reject(new FrameError(Status.MALFORMED_FRAME, `server sent op ${m.op} as a reply`, m.id));
-    else p.resolve(m as Reply);
+    if (m.op === Op.ERROR) p.fail(errorFromStatus(m.status, m.message, this.url));
+    else if (m.op === Op.HELLO_OK || m.op < 0x80) p.fail(new FrameError(Status.MALFORMED_FRAME, `server sent op ${m.op} as a reply`, m.id));
+    else if (p.done !== null) {
+      // A well-formed reply, but not a READ_OK of the one page asked for.
+      const count = m.op === Op.READ_OK ? m.count : 'none';
+      p.fail(new StoreError('FM_ERR_PROTOCOL_MALFORMED_FRAME', `${this.url} answered a READ of 1 page with ${count}`));
+    } else p.resolve!(m as Reply);
     if (this.#queue.length > 0) this.#pump();
   }
 
@@ -417,7 +493,7 @@ export class ServerLink {
       if (p.deadline > now) break; // sent in order with equal timeouts: later ones expire later
       this.#inFlight.delete(p.id);
       this.stats.timeouts++;
-      p.reject(this.#timeoutError());
+      p.fail(this.#timeoutError());
     }
     if (this.#queue.length > 0 && this.#queue[0]!.deadline <= now) {
       const keep: Pending[] = [];
@@ -425,7 +501,7 @@ export class ServerLink {
         if (p.deadline > now) keep.push(p);
         else {
           this.stats.timeouts++;
-          p.reject(this.#timeoutError());
+          p.fail(this.#timeoutError());
         }
       }
       this.#queue = keep;
@@ -452,7 +528,7 @@ export class ServerLink {
     const all = [...this.#inFlight.values(), ...this.#queue];
     this.#inFlight.clear();
     this.#queue = [];
-    for (const p of all) p.reject(err);
+    for (const p of all) p.fail(err);
   }
 
   #stopTimers(): void {
