@@ -185,16 +185,9 @@ export class RemoteStore implements PageStore {
   async read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
     this.#check(pages, into, 'read');
     if (pages.length === 1 && this.#o.replication === 1) {
-      // The fault path's common case: one page, one frame, no grouping.
-      const where = this.#placement.lookup(pages[0]!);
-      if (!where) {
-        into[0]!.fill(0);
-        return;
-      }
-      const link = where[0]!;
-      const reply = await link.call((id) => encodeRead(id, pages)) as ReadOk;
-      if (reply.count !== 1) throw new StoreError('FM_ERR_PROTOCOL_MALFORMED_FRAME', `${link.url} answered a READ of 1 page with ${reply.count}`);
-      into[0]!.set(reply.data);
+      // One page, one copy: `readPage` (a recycled request, the reply copied straight into place).
+      const buf = into[0]!;
+      await new Promise<void>((resolve, reject) => this.readPage(pages[0]!, buf, 0, (err) => (err ? reject(err) : resolve())));
       return;
     }
     const idx: number[] = [];
