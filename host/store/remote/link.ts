@@ -180,12 +180,9 @@ export class ServerLink {
    */
   call(build: (id: number) => Uint8Array): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
-      if (!this.usable) {
-        reject(this.#unusableError());
-        return;
-      }
-      if (this.#queue.length >= this.#o.maxQueued) {
-        reject(this.#busyError());
+      const refused = this.#refusal();
+      if (refused !== null) {
+        reject(refused);
         return;
       }
       const id = this.#allocId();
@@ -204,12 +201,9 @@ export class ServerLink {
    * link is unusable or its queue is full); it gets the same typed errors `call` rejects with.
    */
   readPage(page: number, dest: Uint8Array, destAt: number, done: PageReadDone): void {
-    if (!this.usable) {
-      done(this.#unusableError());
-      return;
-    }
-    if (this.#queue.length >= this.#o.maxQueued) {
-      done(this.#busyError());
+    const refused = this.#refusal();
+    if (refused !== null) {
+      done(refused);
       return;
     }
     const p = this.#spare.pop() ?? new Pending(new Uint8Array(listBytes(1)));
@@ -228,8 +222,13 @@ export class ServerLink {
     else this.#queue.push(p);
   }
 
-  #busyError(): StoreError {
-    return new StoreError('FM_ERR_STORE_BUSY', `${this.url}: ${this.#o.maxQueued} requests already queued; wait for earlier ones (or raise maxQueued)`);
+  /** Why a new request is refused now (the link is unusable, or its queue is full), else null. */
+  #refusal(): Error | null {
+    if (!this.usable) return this.#unusableError();
+    if (this.#queue.length >= this.#o.maxQueued) {
+      return new StoreError('FM_ERR_STORE_BUSY', `${this.url}: ${this.#o.maxQueued} requests already queued; wait for earlier ones (or raise maxQueued)`);
+    }
+    return null;
   }
 
   /** Closes the connection; pending requests reject with FM_ERR_STORE_CLOSED. */
