@@ -16,18 +16,11 @@ import {
   type EvictMessage, type FaultMessage, type PrefetchMessage, type StoreErrorMessage,
 } from '../host/stats/channels.js';
 import { EmbeddedStore } from '../host/store/embedded.js';
-import { wat } from './support/differential.js';
+import { SUM_WORDS_FUNC, wat } from './support/differential.js';
 
 /** Writes n words, sums them back, and can tell farmem it no longer needs a range (hint DontNeed = 2). */
 const MODULE = `(module (import "farmem" "hint" (func $hint (param i32 i32 i32))) (memory 2)
-  (func (export "sum") (param $n i32) (result i32) (local $i i32) (local $s i32)
-    (loop $l (i32.store (i32.shl (local.get $i) (i32.const 2)) (local.get $i))
-      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
-    (local.set $i (i32.const 0))
-    (loop $l2 (local.set $s (i32.add (local.get $s) (i32.load (i32.shl (local.get $i) (i32.const 2)))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l2 (i32.lt_u (local.get $i) (local.get $n))))
-    (local.get $s))
-  (func (export "dontneed") (param i32 i32) (call $hint (local.get 0) (local.get 1) (i32.const 2))))`;
+  ${SUM_WORDS_FUNC}  (func (export "dontneed") (param i32 i32) (call $hint (local.get 0) (local.get 1) (i32.const 2))))`;
 
 type Exports = { sum(n: number): number; dontneed(addr: number, len: number): void };
 

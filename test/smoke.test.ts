@@ -5,18 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { instantiate, type FarmemOptions } from '../host/index.js';
-import { wat } from './support/differential.js';
+import { SUM_WORDS_FUNC, wat } from './support/differential.js';
 import { startServers } from './support/servers.js';
 
 const MODULE = `(module (memory 2)
-  (func (export "sum") (param $n i32) (result i32) (local $i i32) (local $s i32)
-    (loop $l (i32.store (i32.shl (local.get $i) (i32.const 2)) (local.get $i))
-      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
-    (local.set $i (i32.const 0))
-    (loop $l2 (local.set $s (i32.add (local.get $s) (i32.load (i32.shl (local.get $i) (i32.const 2)))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l2 (i32.lt_u (local.get $i) (local.get $n))))
-    (local.get $s))
-  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  ${SUM_WORDS_FUNC}  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
   (func (export "size") (result i32) (memory.size)))`;
 
 type Exports = { sum(n: number): number; grow(n: number): number; size(): number };

@@ -252,6 +252,16 @@ export async function runBoth(wasm: Uint8Array, calls: readonly Call[], options:
   return { original, farmem, stats, mismatches: compareRecords(original, farmem, calls) };
 }
 
+/** WAT of an export `sum(n)`: stores 0..n-1 into the first n words, then sums them back (n(n-1)/2 mod 2^32). */
+export const SUM_WORDS_FUNC = `  (func (export "sum") (param $n i32) (result i32) (local $i i32) (local $s i32)
+    (loop $l (i32.store (i32.shl (local.get $i) (i32.const 2)) (local.get $i))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (local.set $i (i32.const 0))
+    (loop $l2 (local.set $s (i32.add (local.get $s) (i32.load (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l2 (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $s))
+`;
+
 /**
  * WAT → binary with every feature binaryen knows enabled (V8 decides what it accepts), or with
  * `features`: GC changes how `ref.null`/`ref.func` are encoded, which Node 20 cannot load.
