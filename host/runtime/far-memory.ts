@@ -17,17 +17,17 @@ export class FarMemory extends VirtualMemoryBase {
     checkVirtualRange(addr, dst.length, this.byteLength);
     this.pager.flushBounce();
     this.pager.counters.hostAccesses++;
-    this.pager.readVirtual(addr, dst, 0, dst.length);
+    this.pager.host.readVirtual(addr, dst, 0, dst.length);
   }
   write(addr: number, src: Uint8Array): void {
     checkVirtualRange(addr, src.length, this.byteLength);
     this.pager.flushBounce();
     this.pager.counters.hostAccesses++;
-    this.pager.writeVirtual(addr, src, 0, src.length);
+    this.pager.host.writeVirtual(addr, src, 0, src.length);
   }
   override fill(addr: number, value: number, length: number): void {
     checkVirtualRange(addr, length, this.byteLength);
     this.pager.counters.hostAccesses++;
-    this.pager.fill(addr, value, length);
+    this.pager.host.fill(addr, value, length);
   }
 }

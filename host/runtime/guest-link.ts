@@ -29,20 +29,20 @@ export function abiImports(pager: Pager, meta: GuestMeta, segments: readonly Uin
     pager.flushBounce();
     const data = dropped[segment] ? EMPTY : segments[segment]!;
     if (src + n > data.length || dst + n > limit) throw new WebAssembly.RuntimeError('memory access out of bounds');
-    pager.writeVirtual(dst, data, src, n);
+    pager.host.writeVirtual(dst, data, src, n);
   };
   return {
     memory: pager.memory,
     fault: (addr: number, offset: number, info: number) => pager.fault(addr, offset, info),
     grow: (delta: number) => pager.grow(delta >>> 0),
-    copy: (dst: number, src: number, n: number) => pager.copy(dst >>> 0, src >>> 0, n >>> 0),
-    fill: (dst: number, value: number, n: number) => pager.fill(dst >>> 0, value, n >>> 0),
+    copy: (dst: number, src: number, n: number) => pager.host.copy(dst >>> 0, src >>> 0, n >>> 0),
+    fill: (dst: number, value: number, n: number) => pager.host.fill(dst >>> 0, value, n >>> 0),
     init: (segment: number, dst: number, src: number, n: number) => initSegment(segment, dst >>> 0, src >>> 0, n >>> 0),
     ...(memories ? memory64Imports(pager, memories, initSegment) : {}),
     drop: (segment: number) => { dropped[segment] = 1; },
     wait: () => { throw new WebAssembly.RuntimeError('Atomics.wait cannot be called in this context'); }, // V8's message
     // The optional guest-facing hint API (assembly/farmem.ts): madvise-like advice.
-    hint: (addr: number, length: number, advice: number) => pager.hint(addr, length, advice),
+    hint: (addr: number, length: number, advice: number) => pager.host.hint(addr, length, advice),
     ...(meta.sharedMemory ? sharedImports(pager) : {}),
   };
 }

@@ -13,7 +13,7 @@ import type { SharedStoreBuffers } from '../store/shared-embedded.js';
 import { Counters } from '../stats/counters.js';
 import type { FrameTableBuffers } from './frame-table.js';
 import { GuestThreads } from './guest-threads.js';
-import type { FrameBudget } from './pager.js';
+import type { FrameBudget } from './frame-allocator.js';
 import type { RemoteChannel } from './remote-io.js';
 import { workerUrl } from './remote-io.js';
 

@@ -87,7 +87,7 @@ export function writeInitialImage(pager: Pager, meta: GuestMeta, segments: Uint8
       let w = at >>> 2;
       const end = (at + ps) >>> 2;
       while (w < end && words[w] === 0) w++;
-      if (w < end) pager.writeInitialImage(base + at, memory.bytes.subarray(at, at + ps));
+      if (w < end) pager.host.writeInitialImage(base + at, memory.bytes.subarray(at, at + ps));
     }
   });
   meta.segments.forEach((segment, i) => {
@@ -97,6 +97,6 @@ export function writeInitialImage(pager: Pager, meta: GuestMeta, segments: Uint8
     const start = offset.kind === 'global' ? globalValue(imports, offset.module, offset.name) : offset.value;
     const size = memories ? memories.bytes(k) : pager.virtualBytes;
     if (start + segment.length > size) throw new WebAssembly.RuntimeError('data segment is out of bounds'); // V8's message
-    if (segment.length > 0) pager.writeInitialImage(memories ? memories.at(k, start) : start, segments[i]!);
+    if (segment.length > 0) pager.host.writeInitialImage(memories ? memories.at(k, start) : start, segments[i]!);
   });
 }

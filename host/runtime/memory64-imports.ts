@@ -94,12 +94,12 @@ export function memory64Imports(pager: Pager, memories: Memories,
     copy64: (kd: number, ks: number, dst: bigint, src: bigint, n: bigint) => {
       const [d, s, len] = [u64(dst), u64(src), u64(n)];
       if (d + len > memories.bytes(kd) || s + len > memories.bytes(ks)) throw oob();
-      pager.copy(memories.at(kd, d), memories.at(ks, s), len, Infinity);
+      pager.host.copy(memories.at(kd, d), memories.at(ks, s), len, Infinity);
     },
     fill64: (k: number, dst: bigint, value: number, n: bigint) => {
       const [d, len] = [u64(dst), u64(n)];
       if (d + len > memories.bytes(k)) throw oob();
-      pager.fill(memories.at(k, d), value, len, Infinity);
+      pager.host.fill(memories.at(k, d), value, len, Infinity);
     },
     init64: (k: number, segment: number, dst: bigint, src: number, n: number) => {
       const d = u64(dst);

@@ -1,12 +1,13 @@
 /**
- * @fileoverview The pager: serves a guest's faults on the guest's own thread. It maps pages into
- * frames of physical memory (frame-table.ts holds the shared frame state), moves pages through a
- * `PageIo` (in-process store, or the I/O worker's ring for memory servers), runs CLOCK with second
- * chance via soft-unmap, writes back only dirty pages, and issues prefetch reads after the demand read.
+ * @fileoverview The pager: the fault handler on the guest's own thread. `fault()` finds the page,
+ * `ensure()` makes it resident and mapped (a minor fault remaps it, a major fault reads it through a
+ * `PageIo`: in-process store, or the I/O worker's ring for memory servers), straddling accesses go
+ * through the bounce buffer, and prefetch reads are issued after the demand read. Frames come from
+ * frame-allocator.ts (CLOCK, direct reclaim, write-back), frame-table.ts holds the shared frame
+ * state; host reads/writes, bulk ops and hints are host-access.ts, atomics wait/notify atomic-wait.ts.
  *
- * Over 400 lines: fault handling, frame allocation with CLOCK (direct reclaim with several guest
- * threads included), host access (bulk ops, hints) and atomics wait/notify still share this class;
- * splitting them is issue 15's work.
+ * Over 400 lines: the fault path's rules (eviction safety below), timing and prefetch issue stay in
+ * this one class so that a minor fault, the hottest case, calls no other object.
  *
  * A resident page may be mapped in RT (readable) and WT (writable, i.e. dirty), or in neither
  * ("soft-unmapped"): the next touch is then a minor fault that sets REFERENCED again. A dirty page
@@ -14,9 +15,10 @@
  *
  * Eviction safety with a reclaimer worker (threaded mode): the reclaimer unmaps victims, marks them
  * EVICTING, publishes a new generation (control block kGeneration) and reuses their frames only after
- * the guest acknowledged that generation (every guest thread's slot in guest-threads.ts). The guest acknowledges at the start of every
- * `ensure()`: at that point it holds no translation (translations are used by the very next
- * instruction, never across a call into the host). A touch of an EVICTING page rescues it (minor).
+ * the guest acknowledged that generation (every guest thread's slot in guest-threads.ts). The guest
+ * acknowledges at the start of every `ensure()`: at that point it holds no translation (translations
+ * are used by the very next instruction, never across a call into the host). A touch of an EVICTING
+ * page rescues it (minor).
  * In embedded mode there is no reclaimer: the guest evicts directly, which is trivially safe.
  *
  * Several guest threads (a shared-memory module): each thread has its own Pager over the same
@@ -29,18 +31,19 @@
  */
 import { bounceAddress, FAULT_WRITE, frameAddress, kGeneration, kVirtualPages, OOB_ADDRESS, WASM_PAGE, type Layout } from '../layout.js';
 import { StoreError } from '../errors.js';
-import {
-  evictChannel, faultChannel, prefetchChannel, publishEvict, publishFault, publishPrefetch, publishStoreError, storeErrorChannel,
-} from '../stats/channels.js';
-import { Advice, type FaultInfo, type PrefetchPolicy } from '../prefetch/policy.js';
+import { faultChannel, prefetchChannel, publishFault, publishPrefetch, publishStoreError, storeErrorChannel } from '../stats/channels.js';
+import { type FaultInfo, type PrefetchPolicy } from '../prefetch/policy.js';
 import { Counters } from '../stats/counters.js';
 import { FaultLatency } from '../stats/latency.js';
+import { AtomicWaits } from './atomic-wait.js';
+import { FrameAllocator, type FrameBudget } from './frame-allocator.js';
 import { GuestThreads } from './guest-threads.js';
+import { HostAccess } from './host-access.js';
 import type { PageIo } from './page-io.js';
 import type { PhysicalMemory } from './physical-memory.js';
 import {
-  DIRTY, EVICTING, FrameTable, type FrameTableBuffers, IN_FLIGHT, kEvictions, kLocalFrames, kLowWater, kReclaimDoorbell, kResident, kResidentPeak,
-  kWasted, kWriteBacks, PINNED, PREFETCHED, REFERENCED, reserveFrames,
+  DIRTY, EVICTING, FrameTable, type FrameTableBuffers, IN_FLIGHT, kEvictions, kLocalFrames, kResident, kResidentPeak, kWasted, kWriteBacks, PINNED,
+  PREFETCHED, REFERENCED,
 } from './frame-table.js';
 
 /** `servedKind` before the fault being timed was served (a resident, mapped page: no fault at all). */
@@ -49,8 +52,6 @@ const NOT_SERVED = -1;
 /** Most pages one prefetch decision may bring in (leap-stream keeps up to 256 in flight). */
 const MAX_PREFETCH = 256;
 
-/** How the frame pool is sized: a fixed number of frames, or a fraction of the guest's memory. */
-export type FrameBudget = { readonly frames: number } | { readonly fraction: number; readonly minFrames: number };
 
 export interface PagerOptions {
   readonly layout: Layout;
@@ -82,26 +83,6 @@ export const enum FaultKind {
   WriteMinor = 3,
 }
 
-/** Frames of local memory a budget grants for a guest of `wasmPages` (the reserve not included). */
-export function localFrames(layout: Layout, budget: FrameBudget, wasmPages: number): number {
-  return 'frames' in budget
-    ? budget.frames
-    : Math.max(budget.minFrames, Math.ceil((budget.fraction * wasmPages * WASM_PAGE) / layout.pageSize));
-}
-
-/**
- * Frames the pool starts with and may grow to, for a budget and the guest's memory limits,
- * including the reclaimer's reserve when `reserve` is set.
- */
-export function frameLimits(layout: Layout, budget: FrameBudget, initialPages: number, maximumPages: number, reserve = false): { initial: number; max: number } {
-  const pool = (wasmPages: number) => {
-    const local = localFrames(layout, budget, wasmPages);
-    return Math.min(layout.maxFrames, reserve ? local + reserveFrames(local) : local);
-  };
-  const max = pool(maximumPages);
-  return { initial: Math.min(max, pool(initialPages)), max };
-}
-
 /**
  * The fault a prefetch policy is shown, one object reused for every fault. `time` reads the clock
  * when the policy asks (during `onFault`): storing a fresh double in a field would allocate a heap
@@ -125,6 +106,12 @@ export class Pager {
   /** Latency histograms, or null when not recording. */
   readonly latency: FaultLatency | null;
   readonly table: FrameTable;
+  /** Free frames, CLOCK and direct reclaim, eviction and write-back. */
+  readonly frames: FrameAllocator;
+  /** Host reads and writes by virtual address, bulk memory ops, hints. */
+  readonly host: HostAccess;
+  /** memory.atomic.wait and notify by virtual address (shared memory). */
+  readonly atomics: AtomicWaits;
   private readonly phys: PhysicalMemory;
   private readonly io: PageIo;
   /** True when a reclaimer worker shares the frame table. */
@@ -132,10 +119,10 @@ export class Pager {
   private readonly prefetch: PrefetchPolicy | null;
   private readonly onFault: PagerOptions['onFault'];
   private readonly pageSize: number;
-  private readonly budget: FrameBudget;
   private readonly maximumPages: number;
   /** Whether the pool carries a reserve, and never-stored pages are zero-filled without I/O. */
   private readonly reserve: boolean;
+  private readonly growsWithMemory: boolean;
   private readonly pageStored: Uint8Array;
 
   private readonly control: Int32Array;
@@ -153,15 +140,14 @@ export class Pager {
   private knownFrames = 0;
   /**
    * True while guest code runs on this thread (shared memory: set by the export and import wrappers
-   * of instance.ts). Outside guest code a host access leaves the thread QUIESCENT.
+   * of instance.ts). Outside guest code a host access leaves the thread QUIESCENT (host-access.ts).
    */
-  private inGuest = false;
-  private tracksGuest = false;
+  inGuest = false;
+  tracksGuest = false;
 
   /** A straddling store waiting in the bounce buffer: flushed at the next host entry. */
   private pendingAddr = -1;
   private pendingBytes = 0;
-  private readonly scratch: Uint8Array;
   private readonly prefetchOut = new Int32Array(MAX_PREFETCH);
   private readonly faultInfo = new PolicyFaultInfo();
   /** Marks of the fault being served (performance.now() ms) and what it turned out to be. */
@@ -182,9 +168,8 @@ export class Pager {
     this.onFault = options.onFault;
     this.latency = options.latency ? new FaultLatency() : null;
     this.pageSize = layout.pageSize;
-    this.budget = options.budget;
+    this.growsWithMemory = 'fraction' in options.budget;
     this.maximumPages = options.maximumPages;
-    this.scratch = new Uint8Array(layout.pageSize);
     this.reserve = options.reclaimer === true;
 
     const buffer = this.memory.buffer as unknown as SharedArrayBuffer;
@@ -203,18 +188,25 @@ export class Pager {
     this.frameFlags = table.frameFlags;
     this.frameTicket = table.frameTicket;
     this.pageStored = table.pageStored;
+    this.frames = new FrameAllocator({
+      layout, table, phys, io, counters: this.counters, guests: this.guests, control: this.control, thread: this.thread,
+      sharedMemory: this.sharedMemory, budget: options.budget, reserve: this.reserve,
+    });
+    this.host = new HostAccess(this, phys, this.frames, this.prefetch, this.sharedMemory);
+    this.atomics = new AtomicWaits(this, phys, this.control);
     if (attach) {
       this.knownFrames = table.frames;
       return;
     }
     this.guests.register(0, 0);
     this.control[kVirtualPages] = options.initialPages;
-    this.growPool(options.initialPages);
+    this.knownFrames = this.frames.growPool(options.initialPages);
   }
 
   /** From now on a reclaimer worker shares the frame table: take the lock, acknowledge generations. */
   enableReclaimer(): void {
     this.threaded = true;
+    this.frames.enableReclaimer();
   }
 
   /** From now on the caller tells when guest code runs (shared memory: instance.ts wraps exports and imports). */
@@ -304,14 +296,14 @@ export class Pager {
     const bounce = this.bounce + (ea & 15);
     // Load the current bytes first: a store usually overwrites them all, but a misaligned atomic
     // store traps before writing, and the later flush must then write back what was there.
-    this.readVirtual(ea, this.phys.bytes, bounce, size);
+    this.host.readVirtual(ea, this.phys.bytes, bounce, size);
     if (write) {
       // The guest stores into the bounce buffer next; both pages are unmapped so any access to
       // them enters the host, which first copies the bounce buffer back (flushBounce). Shared
       // memory flushes right after the store instead (another thread may touch the pages first).
       if (!this.sharedMemory) {
-        this.unmap(page);
-        this.unmap(page + 1);
+        this.table.unmap(page);
+        this.table.unmap(page + 1);
       }
       this.pendingAddr = ea;
       this.pendingBytes = size;
@@ -336,7 +328,7 @@ export class Pager {
   /** `farmem.grow(delta)`: memory.grow on the virtual memory, by `delta` (≥ 0) wasm pages. */
   grow(delta: number): number {
     if (this.pendingAddr >= 0) this.flushBounce();
-    this.lock();
+    this.frames.lock();
     let old: number;
     let pages: number;
     try {
@@ -345,85 +337,10 @@ export class Pager {
       if (pages > this.maximumPages) return -1;
       Atomics.store(this.control, kVirtualPages, pages);
     } finally {
-      this.unlock();
+      this.frames.unlock();
     }
-    if ('fraction' in this.budget) this.growPool(pages);
+    if (this.growsWithMemory) this.knownFrames = this.frames.growPool(pages);
     return old;
-  }
-
-  /** `farmem.copy(dst, src, n)`: memory.copy, with memmove semantics and all-or-nothing bounds (non-negative exact numbers). */
-  copy(dst: number, src: number, n: number, limit = this.virtualBytes): void {
-    if (this.pendingAddr >= 0) this.flushBounce();
-    if (src + n > limit || dst + n > limit) throw oob();
-    const ps = this.pageSize;
-    if (dst <= src) {
-      for (let done = 0; done < n; ) {
-        const chunk = Math.min(n - done, ps - ((src + done) % ps), ps - ((dst + done) % ps));
-        this.readVirtual(src + done, this.scratch, 0, chunk);
-        this.writeVirtual(dst + done, this.scratch, 0, chunk);
-        done += chunk;
-      }
-    } else {
-      for (let left = n; left > 0; ) {
-        const s = src + left;
-        const d = dst + left;
-        const chunk = Math.min(left, ((s - 1) % ps) + 1, ((d - 1) % ps) + 1);
-        this.readVirtual(s - chunk, this.scratch, 0, chunk);
-        this.writeVirtual(d - chunk, this.scratch, 0, chunk);
-        left -= chunk;
-      }
-    }
-  }
-
-  /** `farmem.fill(dst, value, n)`: memory.fill. */
-  fill(dst: number, value: number, n: number, limit = this.virtualBytes): void {
-    if (this.pendingAddr >= 0) this.flushBounce();
-    if (dst + n > limit) throw oob();
-    this.scratch.fill(value & 0xff);
-    for (let done = 0; done < n; ) {
-      const chunk = Math.min(n - done, this.pageSize - ((dst + done) % this.pageSize));
-      this.writeVirtual(dst + done, this.scratch, 0, chunk);
-      done += chunk;
-    }
-  }
-
-  // ── host access by virtual address (VirtualMemory, bulk ops, data segments) ──────────────────
-
-  /** Copies `length` bytes at virtual `addr` into `dst[at..]`. Caller checked bounds. */
-  readVirtual(addr: number, dst: Uint8Array, at: number, length: number): void {
-    const ps = this.pageSize;
-    while (length > 0) {
-      const page = Math.floor(addr / ps);
-      const within = addr - page * ps;
-      const chunk = Math.min(length, ps - within);
-      const from = this.frameAddress(this.ensure(page, false)) + within;
-      if (dst === this.phys.bytes) this.phys.bytes.copyWithin(at, from, from + chunk);
-      else dst.set(this.phys.bytes.subarray(from, from + chunk), at);
-      addr += chunk;
-      at += chunk;
-      length -= chunk;
-    }
-    if (this.tracksGuest && !this.inGuest) this.guests.quiesce(this.thread);
-  }
-
-  /**
-   * Copies `src[at .. at + length)` to virtual `addr`, marking pages dirty. Caller checked bounds.
-   * The mirror of `readVirtual` (same page walk, the copy the other way).
-   */
-  writeVirtual(addr: number, src: Uint8Array, at: number, length: number): void {
-    const ps = this.pageSize;
-    while (length > 0) {
-      const page = Math.floor(addr / ps);
-      const within = addr - page * ps;
-      const chunk = Math.min(length, ps - within);
-      const to = this.frameAddress(this.ensure(page, true)) + within;
-      if (src === this.phys.bytes) this.phys.bytes.copyWithin(to, at, at + chunk);
-      else this.phys.bytes.set(src.subarray(at, at + chunk), to);
-      addr += chunk;
-      at += chunk;
-      length -= chunk;
-    }
-    if (this.tracksGuest && !this.inGuest) this.guests.quiesce(this.thread);
   }
 
   /** Called on every host entry that may look at guest memory (and by `farmem.flush` with shared memory). */
@@ -431,76 +348,13 @@ export class Pager {
     const addr = this.pendingAddr;
     if (addr < 0) return;
     this.pendingAddr = -1;
-    this.writeVirtual(addr, this.phys.bytes, this.bounce + (addr & 15), this.pendingBytes);
-  }
-
-  // ── memory.atomic.wait / notify on shared memory, by virtual address ───────────────────────────
-
-  /**
-   * `farmem.wait32/64(ea, expected, timeoutNs)`: the guest already trapped on a bad address, so
-   * `ea` is in bounds and aligned. Returns 0 (woken by notify), 1 (value differs), 2 (timed out).
-   * The value is compared and the thread enqueued under the frame-table lock, which notify takes
-   * too, so a notify after the guest's store cannot be missed. The waiter holds no translation.
-   */
-  wait(ea: number, expected: number | bigint, timeoutNs: bigint, bytes: 4 | 8): number {
-    if (this.pendingAddr >= 0) this.flushBounce();
-    ea >>>= 0;
-    const page = Math.floor(ea / this.pageSize);
-    const within = ea - page * this.pageSize;
-    this.guests.quiesce(this.thread);
-    this.table.lock();
-    try {
-      const phys = this.frameAddress(this.ensureLocked(page, false)) + within;
-      const buffer = this.phys.bytes.buffer;
-      const equal = bytes === 4
-        ? Atomics.load(new Int32Array(buffer, phys, 1), 0) === (expected as number | 0)
-        : Atomics.load(new BigInt64Array(buffer, phys, 1), 0) === BigInt.asIntN(64, expected as bigint);
-      this.guests.quiesce(this.thread);
-      if (!equal) return 1;
-      this.guests.enqueueWaiter(this.thread, ea);
-    } finally {
-      this.table.unlock();
-    }
-    this.guests.sleep(this.thread, timeoutNs < 0n ? Infinity : Number(timeoutNs) / 1e6);
-    this.table.lock();
-    const woken = this.guests.dequeueWaiter(this.thread);
-    this.guests.resume(this.thread, Atomics.load(this.control, kGeneration));
-    this.table.unlock();
-    return woken ? 0 : 2;
-  }
-
-  /** `farmem.notify(ea, count)`: wakes up to `count` (u32) threads waiting on `ea`; returns how many. */
-  notify(ea: number, count: number): number {
-    this.table.lock();
-    try {
-      return this.guests.wake(ea >>> 0, count >>> 0);
-    } finally {
-      this.table.unlock();
-    }
-  }
-
-  /** Writes a page's initial content straight into the store (data segments, before the guest runs). */
-  writeInitialImage(addr: number, data: Uint8Array): void {
-    this.writeVirtual(addr, data, 0, data.length);
+    this.host.writeVirtual(addr, this.phys.bytes, this.bounce + (addr & 15), this.pendingBytes);
   }
 
   /** Writes every dirty resident page back to the store (e.g. before handing the store to another runtime). */
   writeBackAll(): void {
     if (this.pendingAddr >= 0) this.flushBounce();
-    this.lock();
-    for (let f = 0; f < this.table.frames; f++) {
-      const page = this.table.pageOf(f);
-      if (page >= 0 && this.frameFlags[f]! & DIRTY) {
-        this.table.markStored(page);
-        this.io.write(page, this.frameAddress(f));
-        this.frameFlags[f]! &= ~DIRTY;
-        this.writeTable[page] = 0;
-        this.counters.writeBacks++;
-        this.counters.bytesOut += this.pageSize;
-      }
-    }
-    this.unlock();
-    this.io.drain();
+    this.frames.writeBackDirty();
   }
 
   /** Waits for outstanding I/O and stops it. */
@@ -518,20 +372,6 @@ export class Pager {
     return frameAddress(this.layout, frame);
   }
 
-  /** Grows the pool to the budget for a guest of `wasmPages` (plus the reserve). */
-  private growPool(wasmPages: number): void {
-    const local = localFrames(this.layout, this.budget, wasmPages);
-    const reserve = this.reserve ? reserveFrames(local) : 0;
-    this.lock(); // another guest thread may grow it at the same time
-    try {
-      this.phys.ensureFrames(Math.min(this.table.buffers.maxFrames, local + reserve));
-      this.table.grow(local, reserve);
-      this.knownFrames = this.table.frames;
-    } finally {
-      this.unlock();
-    }
-  }
-
   /**
    * Starts reading `page` into `frame`; returns the I/O ticket. A page never written to the store
    * (with a reserve, the store is this run's own) is zero-filled here: no I/O, ticket 0.
@@ -547,15 +387,9 @@ export class Pager {
     return this.io.read(page, at, prefetch);
   }
 
-  private lock(): void {
-    if (this.threaded) this.table.lock();
-  }
-  private unlock(): void {
-    if (this.threaded) this.table.unlock();
-  }
-
   /** Makes `page` resident and mapped for reading (and writing); returns its frame. */
-  private ensure(page: number, write: boolean): number {
+  /** Also the page walk of host-access.ts. */
+  ensure(page: number, write: boolean): number {
     try {
       if (!this.threaded) return this.ensureLocked(page, write);
       // Safepoint: the guest holds no translation now, so every generation published so far is safe.
@@ -589,7 +423,7 @@ export class Pager {
    * several guest threads), so after each such wait the page is looked up again: another thread may
    * have brought it in, mapped it or evicted it meanwhile.
    */
-  private ensureLocked(page: number, write: boolean): number {
+  ensureLocked(page: number, write: boolean): number {
     for (;;) {
       let frame = this.frameOfPage[page]! - 1;
       if (frame >= 0) {
@@ -619,7 +453,7 @@ export class Pager {
           }
         }
       } else {
-        frame = this.takeFrame();
+        frame = this.frames.takeFrame();
         if (this.frameOfPage[page] !== 0) { // another guest thread brought the page in meanwhile
           this.table.pushFree(frame);
           continue;
@@ -651,55 +485,9 @@ export class Pager {
     }
   }
 
-  /**
-   * `farmem.hint(addr, len, advice)`, like madvise: WillNeed starts reading the range's pages
-   * (at most half the pool), DontNeed pages the range out (dirty pages are written back, never
-   * discarded), Sequential/Random/Normal are passed to the prefetch policy. Out-of-range parts are
-   * ignored, as are unknown advice values: a hint never changes what the program computes.
-   */
-  hint(addr: number, length: number, advice: number): void {
-    if (this.pendingAddr >= 0) this.flushBounce();
-    const start = addr >>> 0;
-    const end = Math.min(start + (length >>> 0), this.virtualBytes);
-    if (end <= start) return;
-    const first = Math.floor(start / this.pageSize);
-    const last = Math.floor((end - 1) / this.pageSize);
-    const count = last - first + 1;
-    if (advice === Advice.WillNeed) {
-      this.lock();
-      try {
-        const limit = Math.min(count, this.table.frames >>> 1);
-        for (let p = first; p < first + limit; p++) if (this.frameOfPage[p] === 0) this.startPrefetch(p);
-      } finally {
-        this.unlock();
-      }
-    } else if (advice === Advice.DontNeed) {
-      this.lock();
-      try {
-        // With several guest threads another may hold a translation: only make the pages the
-        // next victims (unreferenced, unmapped); eviction then follows the acknowledgement protocol.
-        const others = this.sharedMemory && this.guests.running() > 1;
-        for (let p = first; p <= last; p++) {
-          const frame = this.frameOfPage[p]! - 1;
-          if (frame < 0 || this.frameFlags[frame]! & PINNED) continue;
-          if (others) {
-            this.frameFlags[frame]! &= ~REFERENCED;
-            this.unmap(p);
-          } else {
-            this.evict(frame, p, this.frameFlags[frame]!, 'hint');
-          }
-        }
-      } finally {
-        this.unlock();
-      }
-    } else if (advice === Advice.Sequential || advice === Advice.Random || advice === Advice.Normal) {
-      this.prefetch?.advise?.(first, count, advice);
-    }
-  }
-
   /** Reads `p` into a free frame, unmapped: its first touch is a minor fault counted as a prefetch hit. */
-  private startPrefetch(p: number): void {
-    const frame = this.takeFrame();
+  startPrefetch(p: number): void {
+    const frame = this.frames.takeFrame();
     if (this.frameOfPage[p] !== 0) { // another guest thread brought it in while this one reclaimed
       this.table.pushFree(frame);
       return;
@@ -750,108 +538,5 @@ export class Pager {
     if (!wasPinned) this.frameFlags[pinned]! &= ~PINNED;
     if (prefetchChannel.hasSubscribers) publishPrefetch(page, hit, this.prefetchOut, count, issued);
   }
-
-  /** A free frame, evicting if none is free. */
-  private takeFrame(): number {
-    let frame = this.table.popFree();
-    if (this.threaded && this.table.freeCount < this.table.control[kLowWater]!) {
-      Atomics.add(this.table.control, kReclaimDoorbell, 1);
-      Atomics.notify(this.table.control, kReclaimDoorbell);
-    }
-    if (frame < 0) {
-      this.counters.directReclaims++;
-      frame = this.evictOne();
-    }
-    return frame;
-  }
-
-  /**
-   * Direct reclaim on the guest thread: CLOCK until a victim. A frame the reclaimer marked EVICTING
-   * is a fine victim here: the guest, inside the host, holds no translation to it.
-   */
-  private evictOne(): number {
-    if (this.sharedMemory && this.guests.running() > 1) return this.evictShared();
-    for (let scanned = 0; ; scanned++) {
-      if (scanned > 3 * this.table.frames) throw new Error('farmem: every frame is pinned; the frame pool is too small');
-      const f = this.table.clockStep(PINNED);
-      if (f < 0) continue;
-      const page = this.table.pageOf(f);
-      this.evict(f, page, this.frameFlags[f]!, 'reclaim');
-      // evict() released the frame onto the free stack; take it back.
-      return this.table.popFree();
-    }
-  }
-
-  /**
-   * Direct reclaim with several guest threads: another thread may hold a translation to the victim,
-   * so the victim is unmapped and marked EVICTING in a new generation, and evicted only once every
-   * other running thread acknowledged it (this one is QUIESCENT: it is inside ensure()). The lock is
-   * released meanwhile; a touch in between rescues the victim and the search starts again.
-   */
-  private evictShared(): number {
-    for (let round = 0; ; round++) {
-      const free = this.table.popFree();
-      if (free >= 0) return free;
-      let victim = -1;
-      for (let scanned = 0; victim < 0 && scanned <= 3 * this.table.frames; scanned++) victim = this.table.clockStep(PINNED);
-      if (victim < 0) { // every frame is pinned by a read landing for another thread: let it finish
-        if (round > 100_000) throw new Error('farmem: every frame stays pinned; the frame pool is too small for the guest threads');
-        this.table.unlock();
-        Atomics.wait(this.control, kGeneration, Atomics.load(this.control, kGeneration), 0.05);
-        this.table.lock();
-        continue;
-      }
-      const page = this.table.pageOf(victim);
-      this.frameFlags[victim]! |= EVICTING;
-      this.table.unmap(page);
-      const generation = Atomics.add(this.control, kGeneration, 1) + 1;
-      // This thread holds no translation while it waits: another may be waiting for it too.
-      this.guests.quiesce(this.thread);
-      this.table.unlock();
-      try {
-        this.guests.awaitAcknowledged(generation, this.thread, () => this.shootdown());
-      } finally {
-        this.table.lock();
-        this.guests.resume(this.thread, Atomics.load(this.control, kGeneration));
-      }
-      const flags = this.frameFlags[victim]!;
-      if (this.table.pageOf(victim) === page && flags & EVICTING) {
-        this.evict(victim, page, flags, 'reclaim');
-        return this.table.popFree();
-      }
-    }
-  }
-
-  private shootdown(): void {
-    this.table.lock();
-    try {
-      this.table.unmapAll();
-    } finally {
-      this.table.unlock();
-    }
-  }
-
-  private evict(frame: number, page: number, flags: number, reason: 'reclaim' | 'hint'): void {
-    this.readTable[page] = 0;
-    this.writeTable[page] = 0;
-    if (flags & IN_FLIGHT) this.io.wait(this.frameTicket[frame]!); // let the read land before reuse
-    if (flags & DIRTY) {
-      this.table.markStored(page);
-      this.io.write(page, this.frameAddress(frame));
-      this.counters.writeBacks++;
-      this.counters.bytesOut += this.pageSize;
-    }
-    if (flags & PREFETCHED) this.counters.prefetchWasted++;
-    this.counters.evictions++;
-    if (evictChannel.hasSubscribers) publishEvict(page, (flags & DIRTY) !== 0, (flags & PREFETCHED) !== 0, reason);
-    this.table.release(frame, page);
-  }
-
-  private unmap(page: number): void {
-    this.table.unmap(page);
-  }
 }
 
-function oob(): WebAssembly.RuntimeError {
-  return new WebAssembly.RuntimeError('memory access out of bounds');
-}

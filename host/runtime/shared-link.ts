@@ -13,9 +13,9 @@ import type { Pager } from './pager.js';
 /** The shared-memory-only `farmem.*` imports (see abi.ts). */
 export function sharedImports(pager: Pager): Record<string, WebAssembly.ImportValue> {
   return {
-    wait32: (ea: number, expected: number, timeout: bigint) => pager.wait(ea, expected, timeout, 4),
-    wait64: (ea: number, expected: bigint, timeout: bigint) => pager.wait(ea, expected, timeout, 8),
-    notify: (ea: number, count: number) => pager.notify(ea, count),
+    wait32: (ea: number, expected: number, timeout: bigint) => pager.atomics.wait(ea, expected, timeout, 4),
+    wait64: (ea: number, expected: bigint, timeout: bigint) => pager.atomics.wait(ea, expected, timeout, 8),
+    notify: (ea: number, count: number) => pager.atomics.notify(ea, count),
     flush: () => pager.flushBounce(),
   };
 }
