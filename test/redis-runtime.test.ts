@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServers } from '../bench/lib/redis-server.js';
 import { workloadPath, WORKLOADS } from '../host/workloads.js';
 import { buildCFixtures, runWithFarmemWasi } from './support/c-fixtures.js';
-import { runWorkloadFar, workloadReference } from './support/differential.js';
+import { runWorkloadFar, wat, workloadReference } from './support/differential.js';
+import { instantiate } from '../host/index.js';
 import { describeCasesOnFarMemory } from './support/far-cases.js';
 import { NODE24 } from './support/node24.js';
 import { faulting, spawnFarmem } from './support/servers.js';
@@ -92,6 +93,19 @@ describe('farmem run --store redis://', () => {
     } finally {
       await secure.close();
     }
+  });
+
+  it('keep: a page still resident and dirty at close is in Redis too', async () => {
+    // 'KEEP' stored at virtual address 0 with every page local: no eviction ever writes it back.
+    const bytes = wat(`(module (memory 1) (func (export "mark") (i32.store (i32.const 0) (i32.const 0x5045454b))))`);
+    const fm = await instantiate(bytes, {}, { local: { fraction: 1 }, redis: { url: standalone.url, namespace: 'kept-dirty', keep: true } });
+    (fm.exports as { mark(): void }).mark();
+    expect(fm.stats().evictions).toBe(0);
+    await fm.close();
+    const keys = (await standalone.cli(0, '--scan', '--pattern', '{kept-dirty:*')).split('\n').filter(Boolean);
+    expect(keys).toHaveLength(1);
+    expect(await standalone.cli(0, 'GETRANGE', keys[0]!, '0', '3')).toMatch(/^KEEP\s*$/);
+    await standalone.cli(0, 'FLUSHALL');
   });
 
   it('--keep leaves the pages under --namespace', async () => {

@@ -223,11 +223,14 @@ export async function instantiate(
     io: remote ? { channel: remote.channel } : { store: sharedStore!.buffers }, imports: null,
   }) : null;
   let stopReclaimer = async (): Promise<void> => {};
+  // Pages kept for inspection are the guest's memory as it ended: resident dirty pages included.
+  const keepPages = options.remote?.keep === true || options.redis?.keep === true;
   const shutdown = async () => {
     try {
       try {
         await spawner?.close();
         await stopReclaimer();
+        if (keepPages) pager.writeBackAll();
       } finally {
         await pager.close();
       }
