@@ -76,18 +76,22 @@ describe('concurrency stress: tiny pools, busy reclaimer', () => {
   }
 });
 
+/** Runs seqscan at 25% local through `urls` with `prefetch`, checks its result, returns the prefetch stats. */
+async function seqscanPrefetch(prefetch: string, urls: string[], size: number) {
+  const fm = await instantiate(loadWorkload('seqscan'), {}, { pageSize: 4096, local: { fraction: 0.25 }, prefetch, remote: { urls, token: TOKEN } });
+  try {
+    expect((fm.exports as unknown as WorkloadExports).run(size, SEED)).toBe(await reference('seqscan', size));
+    return fm.stats().prefetch;
+  } finally {
+    await fm.close();
+  }
+}
+
 describe('prefetching through servers', () => {
   it('leap prefetches in flight through the I/O worker, results unchanged', async () => {
-    const size = 1 << 20;
-    const fm = await instantiate(loadWorkload('seqscan'), {}, { pageSize: 4096, local: { fraction: 0.25 }, prefetch: 'leap', remote: { urls: servers.urls, token: TOKEN } });
-    try {
-      expect((fm.exports as unknown as WorkloadExports).run(size, SEED)).toBe(await reference('seqscan', size));
-      const p = fm.stats().prefetch;
-      expect(p.hits).toBeGreaterThan(0);
-      expect(p.coverage).toBeGreaterThan(0.5);
-    } finally {
-      await fm.close();
-    }
+    const p = await seqscanPrefetch('leap', servers.urls, 1 << 20);
+    expect(p.hits).toBeGreaterThan(0);
+    expect(p.coverage).toBeGreaterThan(0.5);
   });
 });
 
@@ -105,16 +109,9 @@ describe('every prefetcher through a server', () => {
   });
 
   it('leap-stream covers a sequential scan almost entirely: prefetch hits on first touch keep it ahead', async () => {
-    const size = 2 << 20;
-    const fm = await instantiate(loadWorkload('seqscan'), {}, { pageSize: 4096, local: { fraction: 0.25 }, prefetch: 'leap-stream', remote: { urls: servers.urls.slice(0, 1), token: TOKEN } });
-    try {
-      expect((fm.exports as unknown as WorkloadExports).run(size, SEED)).toBe(await reference('seqscan', size));
-      const p = fm.stats().prefetch;
-      expect(p.coverage).toBeGreaterThan(0.9);
-      expect(p.accuracy).toBeGreaterThan(0.9);
-    } finally {
-      await fm.close();
-    }
+    const p = await seqscanPrefetch('leap-stream', servers.urls.slice(0, 1), 2 << 20);
+    expect(p.coverage).toBeGreaterThan(0.9);
+    expect(p.accuracy).toBeGreaterThan(0.9);
   });
 });
 
