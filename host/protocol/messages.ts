@@ -58,6 +58,8 @@ export enum Status {
   FORBIDDEN = 12,
   /** Too many connections without HELLO from one address (or overall): the oldest was closed. */
   TOO_MANY_UNAUTHENTICATED = 13,
+  /** The server holds `maxConnections` connections past HELLO (tcp://; ws refuses the upgrade with 503). Closes. */
+  TOO_MANY_CONNECTIONS = 14,
 }
 
 /** Names of a numeric enum's values by number (TypeScript's reverse mapping, without the forward half). */

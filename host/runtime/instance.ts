@@ -57,7 +57,7 @@ export interface FarmemOptions {
 }
 
 export interface RemoteOptions {
-  /** Server URLs, e.g. `['ws://127.0.0.1:7070']`. */
+  /** Server URLs, e.g. `['ws://127.0.0.1:7070']` or `['tcp://127.0.0.1:7071']`. */
   urls: string[];
   /** The servers' shared secret (`farmem serve --token`). */
   token: string;

@@ -1,6 +1,7 @@
 /**
  * @fileoverview `Connection`: one client connection of a `MemoryServer` — its handshake (HELLO
  * first, token, namespace binding), its queue of received frames, and its share of the send budget.
+ * The socket is a `PeerSocket` (peer-socket.ts): a ws WebSocket, or a TCP stream (tcp-listener.ts).
  *
  * Over 400 lines because it handles every op of the protocol for one connection, each a few lines
  * around the shared budget, reply pool and namespace.
@@ -17,7 +18,6 @@
  * a huge batch delays others by one turn at most. A connection whose unsent replies make no progress
  * for `slowReaderMs` is cut off (`checkProgress`).
  */
-import type { WebSocket } from 'ws';
 import {
   decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOk, peekId, peekOp,
   peekReadCount, readOkBytes, statsOkMaxBytes, ERROR_MAX_BYTES, FrameError, FrameReader, MAX_STATS_NAMESPACES, Op,
@@ -27,6 +27,7 @@ import { isValidPageSize, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
 import type { Admitted } from './admission.js';
 import type { Namespace } from './arena.js';
 import type { BudgetUser } from './budget.js';
+import type { PeerSocket } from './peer-socket.js';
 import type { MemoryServer } from './server.js';
 
 /**
@@ -51,7 +52,7 @@ function isRequestLevel(status: Status): boolean {
 function closeCode(status: Status): number {
   switch (status) {
     case Status.BAD_TOKEN: case Status.NOT_HELLO: case Status.PAGE_SIZE_MISMATCH: case Status.VERSION_MISMATCH:
-    case Status.TOO_MANY_UNAUTHENTICATED: case Status.SLOW_READER:
+    case Status.TOO_MANY_UNAUTHENTICATED: case Status.TOO_MANY_CONNECTIONS: case Status.SLOW_READER:
       return 1008;
     case Status.SHUTTING_DOWN:
       return 1001;
@@ -65,7 +66,9 @@ export class Connection implements BudgetUser, Admitted {
   readonly address: string;
   readonly remote: string;
   readonly #server: MemoryServer;
-  readonly #ws: WebSocket;
+  readonly #ws: PeerSocket;
+  /** The socket is a byte stream (tcp): a chunk may end inside a frame. */
+  readonly #stream: boolean;
   #reader: FrameReader;
   #ctx: DecodeContext;
   #ns: Namespace | null = null;
@@ -101,9 +104,10 @@ export class Connection implements BudgetUser, Admitted {
   #outBytes = 0;
   readonly #onFrame: (frame: Uint8Array) => void;
 
-  constructor(server: MemoryServer, ws: WebSocket, address: string, port: number) {
+  constructor(server: MemoryServer, ws: PeerSocket, address: string, port: number) {
     this.#server = server;
     this.#ws = ws;
+    this.#stream = ws.stream === true;
     this.address = address;
     this.remote = `${address}:${port}`;
     this.#ctx = server.limits;
@@ -119,7 +123,7 @@ export class Connection implements BudgetUser, Admitted {
       this.#fail(new FrameError(Status.NOT_HELLO, `no HELLO within ${server.opts.helloTimeoutMs} ms`));
     }, server.opts.helloTimeoutMs);
     this.#helloTimer.unref();
-    ws.on('message', (data, isBinary) => this.#message(data as Buffer, isBinary));
+    ws.on('message', (data, isBinary) => this.#message(data, isBinary));
     ws.on('error', (err) => server.reportError(this.remote, Status.MALFORMED_FRAME, `connection error: ${err.message}`, err));
   }
 
@@ -212,7 +216,7 @@ export class Connection implements BudgetUser, Admitted {
     } else {
       try {
         this.#reader.push(data, this.#onFrame);
-        if (this.#reader.buffered !== 0) {
+        if (!this.#stream && this.#reader.buffered !== 0) {
           throw new FrameError(Status.MALFORMED_FRAME, `malformed frame: message ended inside a frame (${this.#reader.buffered} bytes of it)`);
         }
       } catch (err) {

@@ -1,6 +1,7 @@
 /**
- * @fileoverview `MemoryServer`: a farmem memory server over `ws`. It owns what connections share:
- * the listening socket, the tokens, the namespaces and the slab arena (`arena.ts`), the send budget
+ * @fileoverview `MemoryServer`: a farmem memory server over `ws`, and optionally plain TCP
+ * (`tcpPort`, `tcp-listener.ts`: the same protocol and the same `Connection`). It owns what
+ * connections share: the listening sockets, the tokens, the namespaces and the slab arena (`arena.ts`), the send budget
  * (`budget.ts`), the limits on connections without HELLO (`admission.ts`), counters and shutdown.
  * Each connection's handshake, queue and replies are in `connection.ts`. The protocol contract is
  * in `host/protocol/index.ts`; what is bounded and by how much is in docs/server.md.
@@ -21,6 +22,8 @@ import { Admission } from './admission.js';
 import { Namespace, newCounters, SlabArena, type Counters } from './arena.js';
 import { SendBudget } from './budget.js';
 import { Connection } from './connection.js';
+import type { PeerSocket } from './peer-socket.js';
+import { TcpListener } from './tcp-listener.js';
 import { ReplyPool } from './reply-pool.js';
 
 /** Published for every refused frame, failed connection and internal error. Subscribe to log. */
@@ -40,6 +43,11 @@ export interface MemoryServerOptions {
   host?: string;
   /** 0 picks a free port; `listen()` returns the bound one. */
   port?: number;
+  /**
+   * Also listen for `tcp://` clients on this port (same host; 0 picks a free one, see `tcpPort`
+   * after `listen()`); null (default) listens on ws only.
+   */
+  tcpPort?: number | null;
   /** Bytes of page data the server may hold over all namespaces (required). */
   capacity: number;
   /** Shared secret every HELLO must carry (required, non-empty). */
@@ -73,6 +81,7 @@ export interface MemoryServerOptions {
 const DEFAULTS = {
   host: '127.0.0.1',
   port: 0,
+  tcpPort: null as number | null,
   maxPayload: DEFAULT_LIMITS.maxFrameBytes,
   maxPagesPerRequest: DEFAULT_LIMITS.maxPagesPerRequest,
   // 4 MiB slabs: 1024 slots of 4 KiB; small enough that a lightly used server stays small.
@@ -131,6 +140,8 @@ export class MemoryServer {
   readonly #counters: Counters = newCounters();
   #http: HttpServer | null = null;
   #wss: WebSocketServer | null = null;
+  #tcp: TcpListener | null = null;
+  #boundTcpPort = 0;
   #progressTimer: NodeJS.Timeout | null = null;
   #closing = false;
   #boundPort = 0;
@@ -152,6 +163,7 @@ export class MemoryServer {
     }
     if (typeof o.host !== 'string' || o.host.length === 0) throw new OptionError('"host" must be a non-empty string');
     checkInt('port', o.port, 0, 65535);
+    if (o.tcpPort !== null) checkInt('tcpPort', o.tcpPort, 0, 65535);
     checkInt('capacity', o.capacity, MIN_PAGE_SIZE, Number.MAX_SAFE_INTEGER);
     checkInt('maxPayload', o.maxPayload, 4096, 0xffff_ffff);
     checkInt('maxPagesPerRequest', o.maxPagesPerRequest, 1, 0xffff_ffff);
@@ -172,7 +184,7 @@ export class MemoryServer {
     this.#tokenDigest = tokenDigest(o.token);
     this.#adminDigest = o.adminToken === undefined ? null : tokenDigest(o.adminToken);
     this.#opts = {
-      host: o.host, port: o.port, maxPayload: o.maxPayload, maxPagesPerRequest: o.maxPagesPerRequest, slabBytes: o.slabBytes,
+      host: o.host, port: o.port, tcpPort: o.tcpPort, maxPayload: o.maxPayload, maxPagesPerRequest: o.maxPagesPerRequest, slabBytes: o.slabBytes,
       maxConnections: o.maxConnections, maxBufferedBytes: o.maxBufferedBytes, maxTotalBufferedBytes: o.maxTotalBufferedBytes,
       slowReaderMs: o.slowReaderMs, helloTimeoutMs: o.helloTimeoutMs,
       maxUnauthenticatedPerAddress: o.maxUnauthenticatedPerAddress, maxUnauthenticated: o.maxUnauthenticated,
@@ -201,25 +213,14 @@ export class MemoryServer {
       perMessageDeflate: false,
       clientTracking: false,
       verifyClient: (_info, cb) => {
-        if (this.#closing) cb(false, 503, 'server shutting down');
-        else if (this.#authenticated >= this.#opts.maxConnections) cb(false, 503, 'too many connections');
-        else cb(true);
+        const refused = this.#refusal();
+        if (refused === null) cb(true);
+        else cb(false, 503, refused[1]);
       },
     });
     this.#http = http;
     this.#wss = wss;
-    wss.on('connection', (ws, req) => {
-      const conn = new Connection(this, ws, req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0);
-      this.#connections.add(conn);
-      ws.on('close', () => {
-        this.#connections.delete(conn);
-        this.#admission.remove(conn);
-        if (conn.authenticated) this.#authenticated--;
-        conn.detach();
-        this.checkDrained();
-      });
-      this.#admission.add(conn);
-    });
+    wss.on('connection', (ws, req) => this.#accept(ws, req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0));
     wss.on('error', (err) => this.reportError('-', Status.INTERNAL, `ws server failed: ${err.message}`, err));
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
@@ -230,6 +231,17 @@ export class MemoryServer {
     });
     http.on('error', (err) => this.reportError('-', Status.INTERNAL, `listening socket failed: ${err.message}`, err));
     this.#boundPort = (http.address() as AddressInfo).port;
+    if (this.#opts.tcpPort !== null) {
+      const o = this.#opts;
+      // Past HELLO, not yet closed, and refused ones on their way out: a hard cap on open sockets.
+      const tcp = new TcpListener(o.maxConnections + o.maxUnauthenticated + 64, (peer, address, port) => {
+        const refused = this.#refusal();
+        if (refused === null) this.#accept(peer, address, port);
+        else peer.refuse(refused[0], refused[1]);
+      });
+      this.#tcp = tcp;
+      this.#boundTcpPort = await tcp.listen(o.tcpPort!, this.host, (err) => this.reportError('-', Status.INTERNAL, `tcp listening socket failed: ${err.message}`, err));
+    }
     const tick = Math.max(5, Math.min(1000, Math.floor(this.#opts.slowReaderMs / 4)));
     this.#progressTimer = setInterval(() => {
       const now = Date.now();
@@ -239,12 +251,47 @@ export class MemoryServer {
     return this.#boundPort;
   }
 
+  /** Why a new connection is refused now (status, message), or null to accept it. */
+  #refusal(): [Status, string] | null {
+    if (this.#closing) return [Status.SHUTTING_DOWN, 'server shutting down'];
+    if (this.#authenticated >= this.#opts.maxConnections) return [Status.TOO_MANY_CONNECTIONS, 'too many connections'];
+    return null;
+  }
+
+  /** A new client socket, ws or tcp: one `Connection`, unauthenticated until its HELLO. */
+  #accept(socket: PeerSocket, address: string, port: number): void {
+    const conn = new Connection(this, socket, address, port);
+    this.#connections.add(conn);
+    socket.on('close', () => {
+      this.#connections.delete(conn);
+      this.#admission.remove(conn);
+      if (conn.authenticated) this.#authenticated--;
+      conn.detach();
+      this.checkDrained();
+    });
+    this.#admission.add(conn);
+  }
+
   get port(): number {
     return this.#boundPort;
   }
 
+  /** The bound tcp:// port, or 0 when the server listens on ws only. */
+  get tcpPort(): number {
+    return this.#boundTcpPort;
+  }
+
   get url(): string {
-    return `ws://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.#boundPort}`;
+    return `ws://${this.#hostPart()}:${this.#boundPort}`;
+  }
+
+  /** `tcp://host:port`, or null when the server listens on ws only. */
+  get tcpUrl(): string | null {
+    return this.#tcp === null ? null : `tcp://${this.#hostPart()}:${this.#boundTcpPort}`;
+  }
+
+  #hostPart(): string {
+    return this.host.includes(':') ? `[${this.host}]` : this.host;
   }
 
   get closing(): boolean {
@@ -336,6 +383,7 @@ export class MemoryServer {
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     }
+    if (this.#tcp) await this.#tcp.close();
   }
 
   /* ── used by Connection ───────────────────────────────────────────────────────────────────── */

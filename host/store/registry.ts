@@ -3,7 +3,7 @@
  * select them. A `StoreSpec` is plain data (it crosses to the worker in `workerData`); `openStore`
  * loads the backend's module on demand, so a run on farmem servers never loads the Redis client.
  *
- *   ws://, wss://                                  → 'remote' (farmem serve, host/store/remote.ts)
+ *   ws://, wss://, tcp://                          → 'remote' (farmem serve, host/store/remote.ts)
  *   redis://, rediss://, redis+cluster://, rediss+cluster://  → 'redis' (host/store/redis/store.ts)
  */
 import type { PageStore } from './page-store.js';
@@ -35,7 +35,7 @@ export async function openStore(spec: StoreSpec): Promise<PageStore> {
 
 /** The kind of store a `--store` URL selects, or null for an unknown scheme. */
 export function storeKindOf(url: string): StoreKind | null {
-  if (/^wss?:\/\//i.test(url)) return 'remote';
+  if (/^(?:wss?|tcp):\/\//i.test(url)) return 'remote';
   if (isRedisUrl(url)) return 'redis';
   return null;
 }

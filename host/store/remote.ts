@@ -35,7 +35,7 @@ import { Placement } from './remote/placement.js';
 import { Repairer, type RepairStats } from './remote/repair.js';
 
 export interface RemoteStoreOptions {
-  /** Memory servers, e.g. `['ws://127.0.0.1:7070']`. */
+  /** Memory servers, e.g. `['ws://127.0.0.1:7070']` or `['tcp://127.0.0.1:7071']` (`farmem serve --tcp-port`); schemes may be mixed. */
   urls: readonly string[];
   /** The servers' shared secret (`farmem serve --token`). */
   token: string;
@@ -98,9 +98,9 @@ function validate(options: RemoteStoreOptions): Resolved {
     if (!KNOWN.has(key)) throw new OptionError(`Invalid option in RemoteStore.connect() call: "${key}"`);
   }
   const o = { ...DEFAULTS, random: Math.random, ...options };
-  if (!Array.isArray(o.urls) || o.urls.length === 0) throw new OptionError('"urls" must be a non-empty array of ws:// URLs');
+  if (!Array.isArray(o.urls) || o.urls.length === 0) throw new OptionError('"urls" must be a non-empty array of ws:// or tcp:// URLs');
   for (const u of o.urls) {
-    if (!isServerUrl(u)) throw new OptionError(`"urls" entries must look like ws://host:port, got "${String(u)}"`);
+    if (!isServerUrl(u)) throw new OptionError(`"urls" entries must look like ws://host:port or tcp://host:port, got "${String(u)}"`);
   }
   if (new Set(o.urls).size !== o.urls.length) throw new OptionError('"urls" lists a server twice');
   if (typeof o.token !== 'string') throw new OptionError('"token" must be a string');

@@ -10,47 +10,23 @@ import { decode, encodeHello, FrameReader, DEFAULT_LIMITS, Op, PROTOCOL_VERSION,
 export const TEST_TOKEN = 'server-test-token';
 export const PS = 4096;
 
-/** A bare protocol client: sends frames, yields decoded replies in order, records the close. */
-export class Raw {
-  readonly ws: WebSocket;
+/**
+ * What every bare client shares, whatever its socket: decoded replies in arrival order (`deliver`
+ * from its reader, `next` for the test) and the HELLO handshake.
+ */
+export abstract class BareClient {
   readonly #inbox: Message[] = [];
   readonly #waiters: Array<(m: Message) => void> = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  readonly opened: Promise<void>;
   pageSize = PS;
-  /** ws messages received (each may hold several frames). */
-  messages = 0;
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url, { perMessageDeflate: false });
-    this.opened = new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
-    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    // A message may hold several replies (the server gathers small ones).
-    const reader = new FrameReader(DEFAULT_LIMITS);
-    this.ws.on('message', (data) => {
-      this.messages++;
-      reader.push(data as Buffer, (f) => {
-        const m = decode(f, { ...DEFAULT_LIMITS, pageSize: this.pageSize });
-        const w = this.#waiters.shift();
-        if (w) w(m);
-        else this.#inbox.push(m);
-      });
-      expect(reader.buffered).toBe(0);
-    });
-  }
+  abstract send(frame: Uint8Array): void;
 
-  static async connect(url: string, namespace = 'ns', token = TEST_TOKEN, pageSize = PS): Promise<Raw> {
-    const c = new Raw(url);
-    c.pageSize = pageSize;
-    await c.opened;
-    c.send(encodeHello(1, PROTOCOL_VERSION, pageSize, token, namespace));
-    const ok = await c.next();
-    expect(ok).toMatchObject({ op: Op.HELLO_OK, id: 1, pageSize, version: PROTOCOL_VERSION });
-    return c;
-  }
-
-  send(frame: Uint8Array | string): void {
-    this.ws.send(frame);
+  /** A whole frame from the server: the next waiter gets it decoded, or it waits in the inbox. */
+  protected deliver(frame: Uint8Array): void {
+    const m = decode(frame, { ...DEFAULT_LIMITS, pageSize: this.pageSize });
+    const w = this.#waiters.shift();
+    if (w) w(m);
+    else this.#inbox.push(m);
   }
 
   next(): Promise<Message> {
@@ -62,6 +38,47 @@ export class Raw {
   async call(frame: Uint8Array): Promise<Message> {
     this.send(frame);
     return this.next();
+  }
+
+  /** Sends HELLO; the reply must be HELLO_OK for `pageSize`. */
+  protected async hello(namespace: string, token: string, pageSize: number): Promise<void> {
+    this.pageSize = pageSize;
+    const ok = await this.call(encodeHello(1, PROTOCOL_VERSION, pageSize, token, namespace));
+    expect(ok).toMatchObject({ op: Op.HELLO_OK, id: 1, pageSize, version: PROTOCOL_VERSION });
+  }
+}
+
+/** A bare protocol client over ws: sends frames, yields decoded replies in order, records the close. */
+export class Raw extends BareClient {
+  readonly ws: WebSocket;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly opened: Promise<void>;
+  /** ws messages received (each may hold several frames). */
+  messages = 0;
+
+  constructor(url: string) {
+    super();
+    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    this.opened = new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
+    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    // A message may hold several replies (the server gathers small ones).
+    const reader = new FrameReader(DEFAULT_LIMITS);
+    this.ws.on('message', (data) => {
+      this.messages++;
+      reader.push(data as Buffer, (f) => this.deliver(f));
+      expect(reader.buffered).toBe(0);
+    });
+  }
+
+  static async connect(url: string, namespace = 'ns', token = TEST_TOKEN, pageSize = PS): Promise<Raw> {
+    const c = new Raw(url);
+    await c.opened;
+    await c.hello(namespace, token, pageSize);
+    return c;
+  }
+
+  send(frame: Uint8Array | string): void {
+    this.ws.send(frame);
   }
 
   close(): void {

@@ -4,11 +4,12 @@
  *
  *   const servers = await startServers(3, { capacity: '64MiB', token: 't' });
  *   servers.urls;            // ['ws://127.0.0.1:41234', ...]
+ *   servers.tcpUrls;         // ['tcp://127.0.0.1:41235', ...] with { tcp: true } (--tcp-port 0), else []
  *   await servers.kill(1);   // SIGKILL server 1 (its pages are gone), waits for it to exit
  *   await servers.close();   // SIGTERM the rest, waits for them to exit
  *
  * By default only the serve subcommand is loaded (fast); `entry: 'cli'` runs the full binary.
- * Each process prints `farmem serve listening on ws://HOST:PORT`; the helper waits for that line
+ * Each process prints `farmem serve listening on ws://HOST:PORT[ and tcp://HOST:PORT]`; the helper waits for that line
  * (bounded by `startTimeoutMs`) and reports the process's stderr if it exits first.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,11 +44,15 @@ export interface ServerSpawnOptions {
    * the full `farmem` binary.
    */
   entry?: 'serve' | 'cli';
+  /** Also listen on tcp:// (`--tcp-port 0`); the URLs are in `tcpUrls`. */
+  tcp?: boolean;
 }
 
 export interface Servers {
   readonly urls: string[];
   readonly ports: number[];
+  /** `tcp://` URLs of the same servers (with `tcp: true`; else empty). */
+  readonly tcpUrls: string[];
   readonly processes: ChildProcess[];
   /** What server i wrote to stderr so far (for failure messages). */
   stderr(i: number): string;
@@ -70,7 +75,7 @@ async function stop(p: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   clearTimeout(t);
 }
 
-function spawnOne(flags: string[], standalone: boolean, timeoutMs: number): Promise<{ proc: ChildProcess; port: number; err: () => string }> {
+function spawnOne(flags: string[], standalone: boolean, timeoutMs: number): Promise<{ proc: ChildProcess; port: number; tcpPort: number; err: () => string }> {
   const args = standalone ? ['--input-type=module', '-e', SERVE_ONLY, '--', 'serve', ...flags] : [MAIN, 'serve', ...flags];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
   let out = '';
@@ -88,11 +93,11 @@ function spawnOne(flags: string[], standalone: boolean, timeoutMs: number): Prom
     proc.once('exit', onExit);
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
       out += d;
-      const m = /farmem serve listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      const m = /farmem serve listening on ws:\/\/127\.0\.0\.1:(\d+)(?: and tcp:\/\/127\.0\.0\.1:(\d+))?\n/.exec(out);
       if (m) {
         clearTimeout(timer);
         proc.off('exit', onExit);
-        resolve({ proc, port: Number(m[1]), err: () => err });
+        resolve({ proc, port: Number(m[1]), tcpPort: m[2] === undefined ? 0 : Number(m[2]), err: () => err });
       }
     });
   });
@@ -100,7 +105,8 @@ function spawnOne(flags: string[], standalone: boolean, timeoutMs: number): Prom
 
 export async function startServers(n: number, options: ServerSpawnOptions = {}): Promise<Servers> {
   if (!existsSync(SERVE)) throw new Error(`${SERVE} is missing: build first with "npx tsc -p tsconfig.json"`);
-  const flags = ['--port', '0', '--host', '127.0.0.1', '--capacity', String(options.capacity ?? '64MiB'), '--token', options.token ?? 'test-token', ...(options.args ?? [])];
+  const flags = ['--port', '0', '--host', '127.0.0.1', '--capacity', String(options.capacity ?? '64MiB'), '--token', options.token ?? 'test-token',
+    ...(options.tcp ? ['--tcp-port', '0'] : []), ...(options.args ?? [])];
   const timeoutMs = options.startTimeoutMs ?? 60_000;
   const entry = options.entry ?? 'serve';
   const results = await Promise.allSettled(Array.from({ length: n }, () => spawnOne(flags, entry === 'serve', timeoutMs)));
@@ -113,6 +119,7 @@ export async function startServers(n: number, options: ServerSpawnOptions = {}):
   return {
     urls: started.map((s) => `ws://127.0.0.1:${s.port}`),
     ports: started.map((s) => s.port),
+    tcpUrls: options.tcp ? started.map((s) => `tcp://127.0.0.1:${s.tcpPort}`) : [],
     processes: started.map((s) => s.proc),
     stderr: (i) => started[i]!.err(),
     kill: (i, signal = 'SIGKILL') => stop(started[i]!.proc, signal),

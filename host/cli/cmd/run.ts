@@ -48,7 +48,7 @@ export function registerRun(program: Command): void {
     .option('--local <size|pct>', 'local memory: a fraction of the guest memory (25%) or a size (64MiB)', '100%')
     .option('--page-size <bytes>', 'page size: a power of two from 256 to 64KiB', '4096')
     .option('--prefetch <policy>', 'prefetch policy: none, readahead, stride, leap', 'none')
-    .option('--store <where>', 'where evicted pages live: embedded; memory servers ws://host:port[,ws://...]; '
+    .option('--store <where>', 'where evicted pages live: embedded; memory servers ws://host:port[,ws://...] (tcp://host:port for a server\'s --tcp-port); '
       + 'Redis redis://[user:pass@]host:port[/db] (rediss:// for TLS); a Redis Cluster redis+cluster://host:port,host:port,...', 'embedded')
     .option('--token <secret>', 'the memory servers\' token (or FARMEM_TOKEN)')
     .option('--replication <n>', 'copies of every page on distinct servers', '1')
@@ -139,7 +139,7 @@ function wasiOptionsOf(file: string, args: string[], flags: RunFlags): WasiThrea
   return { args: [file, ...args], env, preopens };
 }
 
-/** `--store embedded` (default), a comma-separated list of `ws://` server URLs, or one Redis URL. */
+/** `--store embedded` (default), a comma-separated list of `ws://`/`tcp://` server URLs, or one Redis URL. */
 function parseStore(flags: RunFlags): Pick<FarmemOptions, 'remote' | 'redis'> {
   if (flags.namespace !== undefined && flags.store === 'embedded') throw new OptionError('--namespace needs --store with memory servers or Redis');
   if (flags.keep && flags.store === 'embedded') throw new OptionError('--keep needs --store with memory servers or Redis');
@@ -150,7 +150,7 @@ function parseStore(flags: RunFlags): Pick<FarmemOptions, 'remote' | 'redis'> {
   const urls = flags.store.split(',').map((u) => u.trim()).filter(Boolean);
   for (const url of urls) {
     if (!isServerUrl(url)) {
-      throw new OptionError(`--store must be "embedded", ws://host:port URLs separated by commas, or one redis:// / redis+cluster:// URL, got "${url}"`);
+      throw new OptionError(`--store must be "embedded", ws://host:port or tcp://host:port URLs separated by commas, or one redis:// / redis+cluster:// URL, got "${url}"`);
     }
   }
   const token = flags.token ?? process.env.FARMEM_TOKEN;

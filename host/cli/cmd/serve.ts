@@ -1,8 +1,8 @@
 /**
  * @fileoverview `farmem serve`: runs a memory server until SIGINT, or until a drain (SIGTERM,
  * SIGUSR2 or an admin DRAIN request) has moved every page away or hit `--drain-timeout`. Prints exactly one line,
- * `farmem serve listening on ws://HOST:PORT`, to stdout once listening (tests start it with
- * `--port 0` and parse the port from that line). Errors go to the diagnostics channel
+ * `farmem serve listening on ws://HOST:PORT` (with `--tcp-port`: `... ws://HOST:PORT and tcp://HOST:PORT`),
+ * to stdout once listening (tests start it with `--port 0` and parse the ports from that line). Errors go to the diagnostics channel
  * `farmem:server:error`; with NODE_DEBUG=farmem they are printed to stderr.
  */
 import type { Command } from 'commander';
@@ -13,6 +13,7 @@ import { parseSize } from '../sizes.js';
 
 interface ServeFlags {
   port: string;
+  tcpPort?: string;
   host: string;
   capacity: string;
   token?: string;
@@ -28,24 +29,27 @@ function parseDrainTimeout(text: string): number {
   return n;
 }
 
-function parsePort(text: string): number {
+function parsePort(text: string, flag = '--port'): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n > 65535) throw new OptionError(`--port must be an integer between 0 and 65535, got "${text}"`);
+  if (!/^\d+$/.test(text) || n > 65535) throw new OptionError(`${flag} must be an integer between 0 and 65535, got "${text}"`);
   return n;
 }
 
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('Run a memory server that holds pages for farmem clients (binary protocol over ws).')
+    .description('Run a memory server that holds pages for farmem clients (binary protocol over ws, and plain TCP with --tcp-port).')
     .addHelpText('after', `
 Examples:
   farmem serve --port 7070 --capacity 8GiB --token secret
   FARMEM_TOKEN=secret farmem serve --port 0        # prints the URL it listens on
   kill -USR2 <pid>                                  # drain: clients move their pages away, then it exits
-  farmem run prog.wasm --store ws://127.0.0.1:7070 --token secret --local 25%`)
+  farmem run prog.wasm --store ws://127.0.0.1:7070 --token secret --local 25%
+  farmem serve --port 7070 --tcp-port 7071 --token secret    # also tcp:// (no WebSocket framing)
+  farmem run prog.wasm --store tcp://127.0.0.1:7071 --token secret --local 25%`)
     .option('--port <port>', 'TCP port to listen on; 0 picks a free one', '7070')
-    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--tcp-port <port>', 'also listen for tcp:// clients (same protocol, no WebSocket framing) on this port; 0 picks a free one')
+    .option('--host <host>', 'interface to listen on (ws and tcp)', '127.0.0.1')
     .option('--capacity <size>', 'bytes of page data to hold, e.g. 4GiB (allocated lazily)', '4GiB')
     .option('--token <token>', 'shared secret clients must present (default: $FARMEM_TOKEN)')
     .option('--admin-token <token>', 'second secret: its holder sees every namespace in STATS (default: $FARMEM_ADMIN_TOKEN)')
@@ -63,6 +67,7 @@ Examples:
       const server = new MemoryServer({
         host: flags.host,
         port: parsePort(flags.port),
+        ...(flags.tcpPort !== undefined ? { tcpPort: parsePort(flags.tcpPort, '--tcp-port') } : {}),
         capacity: parseSize(flags.capacity, '--capacity'),
         token,
         ...(adminToken ? { adminToken } : {}),
@@ -71,7 +76,7 @@ Examples:
         ...(flags.maxPayload ? { maxPayload: parseSize(flags.maxPayload, '--max-payload') } : {}),
       });
       await server.listen();
-      process.stdout.write(`farmem serve listening on ${server.url}\n`);
+      process.stdout.write(`farmem serve listening on ${server.url}${server.tcpUrl !== null ? ` and ${server.tcpUrl}` : ''}\n`);
       // SIGINT stops at once; SIGTERM and SIGUSR2 drain first (as does an admin's DRAIN request):
       // clients move their pages to other servers, and the server exits once it holds none (or at
       // the drain deadline).

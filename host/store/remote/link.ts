@@ -1,6 +1,6 @@
 /**
- * @fileoverview `ServerLink`: one client connection to one farmem memory server. It does the HELLO
- * handshake, pipelines requests (matched to replies by request id, at most `maxInFlight` sent and
+ * @fileoverview `ServerLink`: one client connection to one farmem memory server, over ws or tcp
+ * (`transport.ts`, by the URL's scheme). It does the HELLO handshake, pipelines requests (matched to replies by request id, at most `maxInFlight` sent and
  * `maxQueued` waiting), enforces a deadline per request, and reconnects with exponential backoff
  * when the connection drops, resending what was in flight in its original order (every op is
  * idempotent, and one connection is ordered, so a resend cannot reorder two writes of a page).
@@ -20,12 +20,12 @@
  * time), FM_ERR_SERVER_DATA_LOST (the server restarted and lost its pages), FM_ERR_STORE_BUSY
  * (queue full) or FM_ERR_STORE_CLOSED.
  */
-import WebSocket from 'ws';
 import { DataLostError, FarmemError, StoreError } from '../../errors.js';
 import {
   decode, encodeHello, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId,
   PROTOCOL_VERSION, readOkDataAt, Status, type DecodeContext, type HelloOk, type Reply,
 } from '../../protocol/index.js';
+import { dial, type LinkSocket } from './transport.js';
 
 export type LinkState = 'connecting' | 'ready' | 'down' | 'lost' | 'failed' | 'closed';
 
@@ -83,26 +83,17 @@ export interface LinkStats {
   draining: boolean;
 }
 
-/**
- * Client frames are sent with an all-zero mask, which makes ws skip masking on both ends (a copy and
- * an XOR pass per frame). Masking guards browsers' traffic against cache-poisoning proxies; farmem
- * clients are not browsers and talk to memory servers directly.
- */
 /** Request frames up to this size (a READ of ~1000 pages) are gathered into one message per tick. */
 const COALESCE_MAX_FRAME = 4096;
 /** A gathered message is at most this size, and at most the server's maxFrameBytes. */
 const COALESCE_MAX_MESSAGE = 64 * 1024;
-
-function zeroMask(mask: Uint8Array): void {
-  mask.fill(0);
-}
 
 export class ServerLink {
   readonly url: string;
   readonly #o: LinkOptions;
   #state: LinkState = 'connecting';
   #draining = false;
-  #ws: WebSocket | null = null;
+  #ws: LinkSocket | null = null;
   #reader: FrameReader = new FrameReader(DEFAULT_LIMITS);
   #ctx: DecodeContext;
   #instance = '';
@@ -239,59 +230,46 @@ export class ServerLink {
     this.#rejectAll(new StoreError('FM_ERR_STORE_CLOSED', `${this.url}: the store was closed with this request pending`));
     const ws = this.#ws;
     this.#ws = null;
-    if (ws && ws.readyState !== WebSocket.CLOSED) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
-        t.unref();
-        ws.once('close', () => { clearTimeout(t); resolve(); });
-        ws.close(1000, 'client closing');
-      });
-    }
+    if (ws) await ws.close(1000, 'client closing');
   }
 
   /* ── connection life cycle ──────────────────────────────────────────────────────────────── */
 
   #connect(): void {
-    const ws = new WebSocket(this.url, {
-      perMessageDeflate: false,
-      maxPayload: this.maxFrameBytes,
-      handshakeTimeout: this.#o.timeoutMs,
-      generateMask: zeroMask,
+    this.#reader = new FrameReader({ maxFrameBytes: this.maxFrameBytes, maxPagesPerRequest: this.maxPagesPerRequest });
+    // Events of a socket this link has already replaced (or closed) are ignored.
+    const ws: LinkSocket = dial(this.url, { maxPayload: this.maxFrameBytes, connectTimeoutMs: this.#o.timeoutMs }, {
+      open: () => {
+        if (ws !== this.#ws) return;
+        this.#helloId = this.#allocId();
+        const hello = encodeHello(this.#helloId, PROTOCOL_VERSION, this.#o.pageSize, this.#o.token, this.#o.namespace);
+        ws.send(hello);
+        this.stats.bytesOut += hello.length;
+      },
+      data: (buf) => {
+        if (ws !== this.#ws) return;
+        this.stats.bytesIn += buf.length;
+        try {
+          this.#reader.push(buf, this.#onFrame);
+          if (!ws.stream && this.#reader.buffered !== 0) throw new FrameError(Status.MALFORMED_FRAME, 'server message ended inside a frame');
+        } catch (err) {
+          this.#fail(err as Error);
+        }
+      },
+      invalid: (why) => {
+        if (ws === this.#ws) this.#fail(new FrameError(Status.MALFORMED_FRAME, why));
+      },
+      error: (err) => {
+        if (ws === this.#ws) this.#lastError = err;
+      },
+      closed: (why) => {
+        if (ws !== this.#ws) return;
+        this.#ws = null;
+        if (!this.#lastError || this.#state === 'ready') this.#lastError = new Error(why);
+        this.#lost();
+      },
     });
     this.#ws = ws;
-    this.#reader = new FrameReader({ maxFrameBytes: this.maxFrameBytes, maxPagesPerRequest: this.maxPagesPerRequest });
-    ws.on('open', () => {
-      this.#helloId = this.#allocId();
-      const hello = encodeHello(this.#helloId, PROTOCOL_VERSION, this.#o.pageSize, this.#o.token, this.#o.namespace);
-      ws.send(hello);
-      this.stats.bytesOut += hello.length;
-    });
-    ws.on('message', (data, isBinary) => {
-      if (ws !== this.#ws) return;
-      if (!isBinary) {
-        this.#fail(new FrameError(Status.MALFORMED_FRAME, 'server sent a text message'));
-        return;
-      }
-      const buf = data as Buffer;
-      this.stats.bytesIn += buf.length;
-      try {
-        this.#reader.push(buf, this.#onFrame);
-        if (this.#reader.buffered !== 0) throw new FrameError(Status.MALFORMED_FRAME, 'server message ended inside a frame');
-      } catch (err) {
-        this.#fail(err as Error);
-      }
-    });
-    ws.on('error', (err) => {
-      if (ws === this.#ws) this.#lastError = err;
-    });
-    ws.on('close', (code, reason) => {
-      if (ws !== this.#ws) return;
-      this.#ws = null;
-      if (!this.#lastError || this.#state === 'ready') {
-        this.#lastError = new Error(`connection closed (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`);
-      }
-      this.#lost();
-    });
   }
 
   /** The socket closed: fail for good, or go down and reconnect. */
@@ -347,7 +325,7 @@ export class ServerLink {
       this.#setState('lost');
       this.#lastError = new DataLostError(`memory server ${this.url} restarted and lost the pages stored on it`);
       this.#rejectAll(this.#lastError);
-      this.#ws?.close(1000, 'server lost our pages');
+      void this.#ws?.close(1000, 'server lost our pages');
       return;
     }
     this.#instance = h.instance;
@@ -376,7 +354,7 @@ export class ServerLink {
       this.#opened.reject(err);
       this.#opened = null;
     }
-    this.#ws?.close(1002, 'protocol error');
+    void this.#ws?.close(1002, 'protocol error');
   }
 
   /* ── requests ───────────────────────────────────────────────────────────────────────────── */
@@ -456,7 +434,7 @@ export class ServerLink {
     const n = this.#out.length;
     if (n === 0) return;
     const ws = this.#ws;
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(n === 1 ? this.#out[0]! : Buffer.concat(this.#out, this.#outBytes));
+    if (ws && ws.open) ws.send(n === 1 ? this.#out[0]! : Buffer.concat(this.#out, this.#outBytes));
     // Otherwise the connection is gone; these requests are in #inFlight and get resent or failed.
     this.#out.length = 0;
     this.#outBytes = 0;

@@ -1,0 +1,115 @@
+/**
+ * @fileoverview The memory server's `tcp://` listener: the same protocol as over ws, on a plain TCP
+ * socket (NODELAY), for clients that want to skip WebSocket framing on the fault path. The stream is
+ * the frames themselves, back to back: every frame starts with its own length (host/protocol/codec.ts).
+ *
+ *   net.Socket ──'data' chunk──▶ TcpPeer 'message' (stream) ──▶ Connection (the same one ws uses:
+ *                                                               HELLO, auth, namespace, budget, limits)
+ *
+ * `TcpPeer` adapts a socket to `PeerSocket`; everything a hostile client can do is bounded where it
+ * is for ws — the frame size as the length field arrives (FrameReader), input while frames wait
+ * (the socket is paused, so TCP flow control pushes back), reply bytes (the send budget), the HELLO
+ * deadline and connections without HELLO (admission) — plus a hard cap on open sockets
+ * (`maxSockets`), where ws relies on the HTTP upgrade.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { encodeError, type Status } from '../protocol/index.js';
+import { PEER_OPEN, type PeerSocket } from './peer-socket.js';
+
+/** A refused socket that does not read its ERROR and close within this is dropped. */
+const REFUSE_GRACE_MS = 2000;
+
+/** A TCP connection as a `PeerSocket`: each socket read is one 'message' of the stream. */
+export class TcpPeer extends EventEmitter implements PeerSocket {
+  readonly stream = true;
+  readonly OPEN = PEER_OPEN;
+  readonly #sock: net.Socket;
+
+  constructor(sock: net.Socket) {
+    super();
+    this.#sock = sock;
+    sock.setNoDelay(true);
+    sock.on('data', (chunk: Buffer) => this.emit('message', chunk, true));
+    sock.on('error', (err) => this.emit('error', err));
+    sock.on('close', () => this.emit('close'));
+  }
+
+  get readyState(): number {
+    return !this.#sock.destroyed && this.#sock.writable ? PEER_OPEN : 3;
+  }
+
+  get bufferedAmount(): number {
+    return this.#sock.writableLength;
+  }
+
+  get isPaused(): boolean {
+    return this.#sock.isPaused();
+  }
+
+  pause(): void {
+    this.#sock.pause();
+  }
+
+  resume(): void {
+    this.#sock.resume();
+  }
+
+  send(data: Uint8Array, cb?: (err?: Error) => void): void {
+    if (cb === undefined) this.#sock.write(data);
+    else this.#sock.write(data, cb as (err?: Error | null) => void);
+  }
+
+  /** FIN after what was written; TCP has no close code (an ERROR frame carried the reason). */
+  close(): void {
+    this.#sock.end();
+  }
+
+  terminate(): void {
+    this.#sock.destroy();
+  }
+
+  /** Answers ERROR (request id 0) and closes: the connection is refused before it is admitted. */
+  refuse(status: Status, message: string): void {
+    const t = setTimeout(() => this.#sock.destroy(), REFUSE_GRACE_MS);
+    t.unref();
+    this.#sock.once('close', () => clearTimeout(t));
+    this.#sock.on('error', () => {}); // a peer that resets while refused is nothing to report
+    this.#sock.end(encodeError(0, status, message));
+  }
+}
+
+/** Listens for tcp:// clients and hands every socket to `accept` as a `TcpPeer`. */
+export class TcpListener {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+
+  /** `maxSockets`: open sockets beyond this are closed by the kernel-facing layer at once. */
+  constructor(maxSockets: number, accept: (peer: TcpPeer, address: string, port: number) => void) {
+    this.#server = net.createServer({ noDelay: true }, (sock) => {
+      this.#sockets.add(sock);
+      sock.once('close', () => this.#sockets.delete(sock));
+      accept(new TcpPeer(sock), sock.remoteAddress ?? '?', sock.remotePort ?? 0);
+    });
+    this.#server.maxConnections = maxSockets;
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  listen(port: number, host: string, onError: (err: Error) => void): Promise<number> {
+    const srv = this.#server;
+    return new Promise<number>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, host, () => {
+        srv.off('error', reject);
+        srv.on('error', onError);
+        resolve((srv.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stops accepting and drops the sockets still open (their connections were shut down first). */
+  close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * @fileoverview The byte pipe under a `ServerLink`, chosen by the server URL's scheme: a WebSocket
+ * (`ws://`, `wss://`) or a plain TCP socket with NODELAY (`tcp://`). Both carry the same protocol
+ * frames; they differ in what one delivery holds:
+ *
+ *   ws   one binary message = one or more whole frames (a message ending inside a frame is an error)
+ *   tcp  one socket read = any cut of the frame stream (`stream`): the link's FrameReader keeps the
+ *        tail; frames are self-delimiting (length first), so TCP needs no framing of its own
+ *
+ * `dial` connects and reports through the `LinkEvents` handlers; the link owns reconnecting.
+ */
+import net from 'node:net';
+import WebSocket from 'ws';
+
+export interface LinkEvents {
+  /** Connected: the link sends HELLO next. */
+  open(): void;
+  /** Bytes from the server (see the file overview for what one delivery holds). */
+  data(bytes: Buffer): void;
+  /** The server sent something the protocol has no place for (a ws text message). */
+  invalid(why: string): void;
+  /** A transport error; `closed` follows. */
+  error(err: Error): void;
+  /** The connection is gone; `why` says how it ended, for the error the link reports. */
+  closed(why: string): void;
+}
+
+export interface LinkSocket {
+  /** Deliveries may end inside a frame (tcp). */
+  readonly stream: boolean;
+  /** Connected and writable. */
+  readonly open: boolean;
+  /** Sends one or more whole frames. */
+  send(bytes: Uint8Array): void;
+  /** Closes gracefully (ws: close handshake with `code` and `reason`; tcp: FIN); resolves once closed, dropping it after 1 s. */
+  close(code: number, reason: string): Promise<void>;
+}
+
+export interface DialOptions {
+  /** Largest frame the server may send (ws: largest message). */
+  readonly maxPayload: number;
+  /** Deadline for connecting (TCP connect, plus the HTTP upgrade for ws). */
+  readonly connectTimeoutMs: number;
+}
+
+/** How long a graceful close may take before the socket is dropped. */
+const CLOSE_GRACE_MS = 1000;
+
+/** True for the URL schemes `dial` speaks (`tcp://` or `ws(s)://`; see remote/url.ts for the whole form). */
+export function isTcpUrl(url: string): boolean {
+  return /^tcp:\/\//i.test(url);
+}
+
+export function dial(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
+  return isTcpUrl(url) ? dialTcp(url, o, on) : dialWs(url, o, on);
+}
+
+/**
+ * Client frames are sent with an all-zero mask, which makes ws skip masking on both ends (a copy and
+ * an XOR pass per frame). Masking guards browsers' traffic against cache-poisoning proxies; farmem
+ * clients are not browsers and talk to memory servers directly.
+ */
+function zeroMask(mask: Uint8Array): void {
+  mask.fill(0);
+}
+
+function dialWs(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
+  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: o.maxPayload, handshakeTimeout: o.connectTimeoutMs, generateMask: zeroMask });
+  ws.on('open', () => on.open());
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) on.data(data as Buffer);
+    else on.invalid('server sent a text message');
+  });
+  ws.on('error', (err) => on.error(err));
+  ws.on('close', (code, reason) => on.closed(`connection closed (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`));
+  return {
+    stream: false,
+    get open() {
+      return ws.readyState === WebSocket.OPEN;
+    },
+    send(bytes) {
+      ws.send(bytes);
+    },
+    close(code, reason) {
+      if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(() => { ws.terminate(); resolve(); }, CLOSE_GRACE_MS);
+        t.unref();
+        ws.once('close', () => { clearTimeout(t); resolve(); });
+        ws.close(code, reason);
+      });
+    },
+  };
+}
+
+function dialTcp(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
+  const { hostname, port } = new URL(url);
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  const sock = net.connect({ host, port: Number(port), noDelay: true });
+  let connected = false;
+  const connectTimer = setTimeout(() => sock.destroy(new Error(`connect timed out after ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
+  connectTimer.unref();
+  sock.once('connect', () => {
+    connected = true;
+    clearTimeout(connectTimer);
+    on.open();
+  });
+  sock.on('data', (chunk: Buffer) => on.data(chunk));
+  sock.on('error', (err) => on.error(err));
+  sock.on('close', () => {
+    clearTimeout(connectTimer);
+    on.closed(connected ? 'connection closed by the server' : 'connection failed');
+  });
+  return {
+    stream: true,
+    get open() {
+      return connected && !sock.destroyed && sock.writable;
+    },
+    send(bytes) {
+      sock.write(bytes);
+    },
+    close() {
+      if (sock.destroyed) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(() => { sock.destroy(); resolve(); }, CLOSE_GRACE_MS);
+        t.unref();
+        sock.once('close', () => { clearTimeout(t); resolve(); });
+        sock.end();
+      });
+    },
+  };
+}
