@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { OptionError } from '../host/errors.js';
 import { LeapPolicy, majority, NO_TREND } from '../host/prefetch/leap.js';
-import { LeapStreamPolicy, MAX_DEPTH, MIN_DEPTH } from '../host/prefetch/leap-stream.js';
+import { BEHIND, LeapStreamPolicy, MAX_DEPTH, MIN_DEPTH } from '../host/prefetch/leap-stream.js';
 import { Advice, type FaultInfo, type PrefetchPolicy } from '../host/prefetch/policy.js';
 import { createPolicy, policyNames, registerPolicy } from '../host/prefetch/registry.js';
 
@@ -293,6 +293,32 @@ describe('leap-stream', () => {
     scan(policy, 2000, true);
     const r = runNeverEvicting(policy, random);
     expect(r.issued).toBeLessThanOrEqual(MAX_DEPTH + 2 * MIN_DEPTH);
+  });
+
+  it('names the page BEHIND steps back for drop-behind on a confirmed stream, never on random pages; leap never does', () => {
+    const dropsOf = (policy: PrefetchPolicy, pages: number[]) => {
+      const out = new Int32Array(256);
+      const info: FaultInfo = { page: 0, prefetchHit: false, time: 0, numPages: NUM_PAGES };
+      const requested = new Set<number>();
+      const drops: Array<[number, number]> = [];
+      for (const p of pages) {
+        info.page = p;
+        info.prefetchHit = requested.delete(p);
+        info.dropBehind = -1;
+        const n = policy.onFault(info, out);
+        for (let i = 0; i < n; i++) requested.add(out[i]!);
+        if (info.dropBehind >= 0) drops.push([p, info.dropBehind]);
+      }
+      return drops;
+    };
+    const up = dropsOf(new LeapStreamPolicy(), range(100, 1099));
+    expect(up.length).toBeGreaterThan(990);
+    for (const [p, d] of up) expect(d).toBe(p - BEHIND);
+    const down = dropsOf(new LeapStreamPolicy(), range(5000, 4001, -1));
+    expect(down.length).toBeGreaterThan(990);
+    for (const [p, d] of down) expect(d).toBe(p + BEHIND);
+    expect(dropsOf(new LeapStreamPolicy(), random)).toEqual([]);
+    expect(dropsOf(createPolicy('leap'), range(100, 1099))).toEqual([]);
   });
 
   it('takes fewer misses than leap on a long sequential scan', () => {

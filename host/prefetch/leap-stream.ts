@@ -29,6 +29,13 @@
  * clock, so replay stays deterministic) and shrinks when the pattern stops. It is capped at
  * MAX_DEPTH and at a quarter of the frame pool (`FaultInfo.frames`), and by the runtime at half.
  *
+ * Drop-behind: on a confirmed stream each access names the page BEHIND steps back as done with
+ * (`FaultInfo.dropBehind`); the runtime evicts it when free frames run short. CLOCK, like LRU,
+ * evicts every page of a loop larger than local memory before the loop comes back to it (each pass
+ * refetches everything, whatever the local memory); evicting behind the stream instead keeps the
+ * pages it cannot hold out of the way, and the first part of the range stays resident for the next
+ * pass (MRU replacement, the optimum for loops), so more local memory means fewer fetches.
+ *
  * Advice: Sequential treats the range as a +1 trend at full depth; Random turns prefetch off there.
  */
 import { AdviceRanges } from './advice.js';
@@ -39,6 +46,11 @@ import { Advice, type FaultInfo, type PrefetchPolicy } from './policy.js';
 export const MIN_DEPTH = 8;
 /** Largest window: 1 MiB of 4 KiB pages in flight. */
 export const MAX_DEPTH = 256;
+/**
+ * Drop-behind distance in trend steps: the page two steps back (one step back may still be read by
+ * an access straddling into this page).
+ */
+export const BEHIND = 2;
 /** Pages fetched along a trend not yet confirmed by a prefetch hit. */
 export const PROBE = 2;
 
@@ -86,6 +98,13 @@ export class LeapStreamPolicy implements PrefetchPolicy {
       // A demand fault on a page already requested: it was evicted before its first touch (the
       // window outgrew local memory), so shrink; past the frontier, the guest outran it: grow.
       this.depth = requested ? Math.max(MIN_DEPTH, this.depth >>> 1) : Math.min(MAX_DEPTH, this.depth * 2);
+    }
+    // Drop-behind: on a confirmed stream, the page BEHIND steps back is done with (the runtime
+    // evicts it only when free frames run short), so a loop over more than local memory keeps what
+    // it cannot stream resident across passes instead of refetching every page.
+    if (this.confirmed && (fault.prefetchHit || onTrend)) {
+      const behind = page - BEHIND * trend;
+      if (behind >= 0 && behind < fault.numPages) fault.dropBehind = behind;
     }
     // Pages already requested ahead of this one along the trend.
     let ahead = this.frontier >= 0 ? (this.frontier - page) / trend : 0;

@@ -12,7 +12,9 @@
  *   const policy = createPolicy('leap');            // registry.ts; unknown name → OptionError
  *   const out = new Int32Array(32);                 // allocate once; policies never write past out.length
  *   info.page = p; info.prefetchHit = false; info.time = nowNs; info.numPages = n;
+ *   info.dropBehind = -1;
  *   const count = policy.onFault(info, out);        // pages are out[0..count), in fetch order
+ *   if (info.dropBehind >= 0) ...                    // optional: the policy names a page to drop
  *   policy.advise?.(firstPage, numPages, Advice.Sequential);  // from farmem.hint, optional
  *
  * A policy may return pages that are resident, out of range or duplicated; the runtime filters them.
@@ -35,6 +37,15 @@ export interface FaultInfo {
   late?: boolean;
   /** Frames in the local pool, when the runtime knows (a window larger than that evicts itself). */
   frames?: number;
+  /**
+   * Output, optional: a page the policy expects not to be touched again soon (behind a stream), or
+   * -1. The runtime sets it to -1 before each call; when the policy sets it and the pool is short of
+   * free frames, the runtime evicts that page now (drop-behind) instead of leaving CLOCK to pick a
+   * victim. On a scan that loops over more than local memory, CLOCK (like LRU) evicts every page
+   * before its next use; dropping the pages just behind the stream keeps the rest resident across
+   * passes, as MRU replacement does for loops. Offline replay ignores it.
+   */
+  dropBehind?: number;
 }
 
 export interface PrefetchPolicy {

@@ -5,7 +5,7 @@
  * every other running thread acknowledged the victim's generation. Eviction writes dirty pages back.
  */
 import { frameAddress, kGeneration, WASM_PAGE, type Layout } from '../layout.js';
-import { evictChannel, publishEvict } from '../stats/channels.js';
+import { evictChannel, publishEvict, type EvictMessage } from '../stats/channels.js';
 import type { Counters } from '../stats/counters.js';
 import type { GuestThreads } from './guest-threads.js';
 import type { PageIo } from './page-io.js';
@@ -199,7 +199,7 @@ export class FrameAllocator {
     }
   }
 
-  evict(frame: number, page: number, flags: number, reason: 'reclaim' | 'hint'): void {
+  evict(frame: number, page: number, flags: number, reason: EvictMessage['reason']): void {
     this.readTable[page] = 0;
     this.writeTable[page] = 0;
     if (flags & IN_FLIGHT) this.io.wait(this.frameTicket[frame]!); // let the read land before reuse

@@ -342,6 +342,7 @@ async function link(
           hits: c.prefetchHits,
           wasted: c.prefetchWasted,
           late: c.prefetchLate,
+          dropped: c.dropBehinds,
           accuracy: ratio(c.prefetchHits, c.prefetchIssued),
           coverage: ratio(c.prefetchHits, c.prefetchHits + c.majorFaults),
         },

@@ -42,7 +42,7 @@ import { HostAccess } from './host-access.js';
 import type { PageIo } from './page-io.js';
 import type { PhysicalMemory } from './physical-memory.js';
 import {
-  DIRTY, EVICTING, FrameTable, type FrameTableBuffers, IN_FLIGHT, kEvictions, kLocalFrames, kResident, kResidentPeak, kWasted, kWriteBacks, PINNED,
+  DIRTY, EVICTING, FrameTable, type FrameTableBuffers, IN_FLIGHT, kEvictions, kHighWater, kLocalFrames, kResident, kResidentPeak, kWasted, kWriteBacks, PINNED,
   PREFETCHED, REFERENCED,
 } from './frame-table.js';
 
@@ -94,6 +94,7 @@ class PolicyFaultInfo implements FaultInfo {
   numPages = 0;
   late = false;
   frames = 0;
+  dropBehind = -1;
   get time(): number {
     return performance.now() * 1e6;
   }
@@ -513,6 +514,26 @@ export class Pager {
     }
   }
 
+  /**
+   * Drop-behind (the policy's `FaultInfo.dropBehind`): evicts `page` now, when it is resident and
+   * evictable and the pool is short of free frames (below the reclaimer's high watermark, or an
+   * eighth of the pool without a reclaimer), so the frame the stream needs next comes from behind it
+   * instead of CLOCK's victim, which on a loop larger than local memory is a page the next pass
+   * needs. Never with other guest threads running (one may hold a translation to it), never the
+   * page being faulted in, a pinned or in-flight one, or one the reclaimer is evicting.
+   */
+  private dropBehind(page: number, pinned: number): void {
+    const frame = page < this.frameOfPage.length ? this.frameOfPage[page]! - 1 : -1;
+    if (frame < 0 || frame === pinned) return;
+    const flags = this.frameFlags[frame]!;
+    if (flags & (PINNED | IN_FLIGHT | EVICTING)) return;
+    const below = this.threaded ? this.table.control[kHighWater]! : this.table.frames >>> 3;
+    if (this.table.freeCount >= below) return;
+    if (this.sharedMemory && this.guests.running() > 1) return;
+    this.counters.dropBehinds++;
+    this.frames.evict(frame, page, flags, 'drop-behind');
+  }
+
   private runPrefetch(page: number, hit: boolean, pinned: number, late: boolean): void {
     const info = this.faultInfo;
     info.page = page;
@@ -521,7 +542,9 @@ export class Pager {
     info.frames = this.table.frames;
     const numPages = Math.ceil(this.virtualBytes / this.pageSize);
     info.numPages = numPages;
+    info.dropBehind = -1;
     const count = this.prefetch!.onFault(info, this.prefetchOut);
+    if (info.dropBehind >= 0) this.dropBehind(info.dropBehind, pinned);
     if (count === 0) return;
     // Never let prefetching evict the page being faulted in, nor use more than half the pool.
     const wasPinned = this.frameFlags[pinned]! & PINNED;

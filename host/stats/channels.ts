@@ -50,7 +50,7 @@ export interface EvictMessage {
   /** Prefetched and never touched. */
   readonly wasted: boolean;
   /** reclaim: the guest needed a frame and none was free; hint: `farmem.hint(DontNeed)`. */
-  readonly reason: 'reclaim' | 'hint';
+  readonly reason: 'reclaim' | 'hint' | 'drop-behind';
 }
 
 export interface PrefetchMessage {

@@ -28,6 +28,8 @@ export class Counters {
   prefetchWasted = 0;
   /** Faults that had to wait for a prefetch already in flight. */
   prefetchLate = 0;
+  /** Pages evicted on the policy's drop-behind advice (`FaultInfo.dropBehind`), included in evictions. */
+  dropBehinds = 0;
   /** Host-side accesses (WASI, bulk memory ops) served through the same path. */
   hostAccesses = 0;
 
@@ -50,6 +52,8 @@ export interface PrefetchStats {
   readonly hits: number;
   readonly wasted: number;
   readonly late: number;
+  /** Pages evicted behind a stream on the policy's advice (drop-behind); also counted in evictions. */
+  readonly dropped: number;
   /** hits / issued */
   readonly accuracy: number;
   /** hits / (hits + demand major faults) */
