@@ -187,6 +187,24 @@ describe('the runtime through farmem serve over tcp://', () => {
     }
   });
 
+  it('splits a major fault\'s wait into the I/O worker\'s hand-offs, one record per demand read waited on', async () => {
+    const fm = await instantiate(loadWorkload('hashtable'), {}, { pageSize: 4096, local: { bytes: 8 * 4096 }, latency: true, remote: { urls: servers.tcpUrls.slice(0, 1), token: TOKEN } });
+    try {
+      expect((fm.exports as unknown as WorkloadExports).run(SIZE, SEED)).toBe(await reference('hashtable'));
+      const s = fm.stats();
+      const handoffs = s.latency!.handoffs!;
+      // Never-written pages are zero-filled without a read; the other major faults wait on one
+      // (no prefetcher: nothing else is waited on).
+      const n = handoffs['worker wake'].count;
+      expect(n).toBeGreaterThan(0.9 * (s.majorFaults - s.zeroFills));
+      expect(n).toBeLessThanOrEqual(s.majorFaults - s.zeroFills);
+      expect(handoffs.store.count).toBe(n);
+      expect(handoffs['guest wake'].count).toBe(n);
+    } finally {
+      await fm.close();
+    }
+  });
+
   it('refuses a wrong token with AuthError', async () => {
     await expect(instantiate(loadWorkload('seqscan'), {}, { remote: { urls: servers.tcpUrls.slice(0, 1), token: 'wrong' } }))
       .rejects.toMatchObject({ name: 'AuthError', code: 'FM_ERR_AUTH' });

@@ -3,10 +3,12 @@
  * cost of a major fault on a random workload — (time at low local memory − all-local time) / major
  * faults, both from this run — and the runtime's latency histograms (`stats().latency`: whole major
  * fault, its stages entry → request sent → reply → mapped → resumed, and minor faults). Then the
- * ws-loopback probe: a `farmem serve` child process and a raw ws echo child process, the raw round
- * trip of one page measured first, then the same workload through the server, so the major-fault
- * latency is compared against the raw round trip of the same size from the same run (ws and plain
- * TCP, one page and 64 KiB, sampled before and after the runs).
+ * server-loopback probe: a `farmem serve` child process (ws and tcp ports) and raw ws and TCP echo
+ * child processes, the raw round trips measured first, then the same workload through the server
+ * over ws:// and over tcp://, so each major-fault latency is compared against the raw round trip of
+ * the same size and transport from the same run (one page and 64 KiB, sampled before and after the
+ * runs). Through the server, `reply` is split into the I/O worker's hand-offs (worker wake → store →
+ * guest wake, `stats().latency.handoffs`).
  */
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
@@ -36,6 +38,8 @@ export interface FaultLatencyStats {
   minor?: LatencySummary;
   /** Stages of the major fault in path order: `{ 'request sent': …, 'reply': …, 'mapped': …, 'resumed': … }`. */
   stages?: Record<string, LatencySummary>;
+  /** Through the I/O worker, the hand-offs inside `reply`: `{ 'worker wake': …, 'store': …, 'guest wake': … }`. */
+  handoffs?: Record<string, LatencySummary>;
 }
 
 /** One measured configuration of the fault path. */
@@ -65,17 +69,28 @@ function both(a: LatencySummary, b: LatencySummary): LatencySummary {
   return { count: a.count + b.count, p50: (a.p50 + b.p50) / 2, p99: (a.p99 + b.p99) / 2, mean: ((a.mean ?? 0) * a.count + (b.mean ?? 0) * b.count) / (a.count + b.count) };
 }
 
+/** The transports a `farmem serve` is measured through, each against the raw round trip it rides on. */
+const TRANSPORTS = [
+  { name: 'ws', raw: 'ws' },
+  { name: 'tcp', raw: 'tcp' },
+] as const;
+
 /**
  * Raw round trips (ws and plain TCP, one page and 64 KiB) sampled before and after, and between them
- * the workload through a `farmem serve` on loopback, at the bench's page size and at 64 KiB pages:
- * every major fault is compared with the raw round trip of its own size from the same run.
+ * the workload through one `farmem serve` on loopback over ws:// and over tcp://, at the bench's page
+ * size and at 64 KiB pages: every major fault is compared with the raw round trip of its own size
+ * and transport from the same run. One page: the random workload (hashtable), 1/8 of `sizeBytes`
+ * in `--quick`, so ~65k faults per transport. 64 KiB pages: a sequential scan with no prefetch over
+ * `sizeBytes` × 8 (32 MiB quick: ~2,500 faults per run, every page faulted in each pass), since a
+ * random workload of a few 64 KiB pages fits in the free-frame reserve and hardly faults.
  */
-const wsLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
+const serverLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
   const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
   const pageSize = opt(ctx, 'pageSize', 4096);
   const token = 'faultpath-bench';
-  const server = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', '2GiB', '--token', token],
-    /listening on (ws:\/\/\S+)/);
+  const server = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--tcp-port', '0', '--capacity', '2GiB', '--token', token],
+    /listening on (ws:\/\/\S+ and tcp:\/\/\S+)\n/);
+  const [wsUrl, tcpUrl] = server.url.split(' and ') as [string, string];
   const echo = await spawnServer(root, ['--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
   const tcpEcho = await spawnServer(root, ['--input-type=module', '-e', TCP_ECHO_SERVER], /tcp listening on (tcp:\/\/\S+)/);
   const samples = ctx.quick ? 1000 : 5000;
@@ -97,13 +112,16 @@ const wsLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
       return out;
     };
     const before = await raws();
-    const name = opt<string | null>(ctx, 'workload', null) ?? workloadWithPattern(fm, 'random') ?? fm.workloads[0]!;
-    const size = opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 32 << 20) / (ctx.quick ? 4 : 2);
-    const runs = new Map<number, Awaited<ReturnType<typeof runFresh>>>();
+    const sizeBytes = opt(ctx, 'sizeBytes', ctx.quick ? 4 << 20 : 32 << 20);
+    const random = opt<string | null>(ctx, 'workload', null) ?? workloadWithPattern(fm, 'random') ?? fm.workloads[0]!;
+    const sequential = workloadWithPattern(fm, 'sequential') ?? random;
+    const runs = new Map<string, Awaited<ReturnType<typeof runFresh>>>();
     for (const ps of sizes) {
-      // 64 KiB pages: fewer, larger faults; a smaller working set keeps the run short.
-      const bytes = ps === pageSize ? size : size / 4;
-      runs.set(ps, await runFresh(fm, name, { pageSize: ps, local: { fraction: opt(ctx, 'localPct', 25) / 100 }, prefetch: 'none', latency: true, remote: { urls: [server.url], token } }, bytes, 1));
+      const [name, bytes] = ps === pageSize ? [random, sizeBytes / (ctx.quick ? 8 : 2)] : [sequential, sizeBytes * (ctx.quick ? 8 : 2)];
+      for (const t of TRANSPORTS) {
+        const url = t.name === 'ws' ? wsUrl : tcpUrl;
+        runs.set(`${t.name} ${ps}`, await runFresh(fm, name, { pageSize: ps, local: { fraction: opt(ctx, 'localPct', 25) / 100 }, prefetch: 'none', latency: true, remote: { urls: [url], token } }, bytes, 1));
+      }
     }
     const after = await raws();
     const out: FaultPathMeasurement[] = [];
@@ -111,14 +129,16 @@ const wsLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
       const label = ps === pageSize ? '' : ` (${ps / 1024} KiB pages)`;
       out.push({ config: `raw ws round trip${label}`, majorFaults: null, amortizedNs: null, latency: { major: both(before.get(`ws ${ps}`)!, after.get(`ws ${ps}`)!) } });
       out.push({ config: `raw tcp round trip${label}`, majorFaults: null, amortizedNs: null, latency: { major: both(before.get(`tcp ${ps}`)!, after.get(`tcp ${ps}`)!) } });
-      const m = runs.get(ps)!;
-      out.push({
-        config: `ws loopback${label}`,
-        majorFaults: m.stats.majorFaults ?? null,
-        amortizedNs: null,
-        latency: latencyOf(m.stats),
-        noDirectReclaim: m.stats.majorFaults ? 1 - (Number(m.stats.directReclaims) || 0) / m.stats.majorFaults : 1,
-      });
+      for (const t of TRANSPORTS) {
+        const m = runs.get(`${t.name} ${ps}`)!;
+        out.push({
+          config: `${t.name} loopback${label}`,
+          majorFaults: m.stats.majorFaults ?? null,
+          amortizedNs: null,
+          latency: latencyOf(m.stats),
+          noDirectReclaim: m.stats.majorFaults ? 1 - (Number(m.stats.directReclaims) || 0) / m.stats.majorFaults : 1,
+        });
+      }
     }
     return out;
   } finally {
@@ -128,26 +148,39 @@ const wsLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
   }
 };
 
-/** Major-fault latency through ws over the raw round trip of the same size, same run (p50, p99). */
-function wsVersusRaw(measurements: FaultPathMeasurement[]): Record<string, number | null> {
+/**
+ * Major-fault latency through each transport over the raw round trip of the same size and transport,
+ * same run (p50, p99), the fault over the other transport's raw round trip, and raw ws over raw tcp.
+ */
+function faultsVersusRaw(measurements: FaultPathMeasurement[]): Record<string, number | null> {
   const get = (config: string) => measurements.find((m) => m.config === config);
   const out: Record<string, number | null> = {};
+  const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : null);
   for (const [key, label] of [['', ''], ['64K', ' (64 KiB pages)']] as const) {
-    const raw = get(`raw ws round trip${label}`)?.latency?.major;
-    const tcp = get(`raw tcp round trip${label}`)?.latency?.major;
-    const ws = get(`ws loopback${label}`);
-    const major = ws?.latency?.major;
-    out[`wsMajorOverRawP50${key}`] = raw && major ? major.p50 / raw.p50 : null;
-    out[`wsMajorOverRawP99${key}`] = raw && major ? major.p99 / raw.p99 : null;
-    out[`wsMajorOverTcpP50${key}`] = tcp && major ? major.p50 / tcp.p50 : null;
-    out[`rawWsOverTcpP50${key}`] = raw && tcp ? raw.p50 / tcp.p50 : null;
-    if (key === '') out.wsServedWithoutDirectReclaim = ws?.noDirectReclaim ?? null;
+    const rawWs = get(`raw ws round trip${label}`)?.latency?.major;
+    const rawTcp = get(`raw tcp round trip${label}`)?.latency?.major;
+    for (const t of TRANSPORTS) {
+      const m = get(`${t.name} loopback${label}`);
+      const major = m?.latency?.major;
+      const own = t.raw === 'ws' ? rawWs : rawTcp;
+      const Raw = t.raw === 'ws' ? 'Raw' : 'RawTcp';
+      out[`${t.name}MajorOver${Raw}P50${key}`] = ratio(major?.p50, own?.p50);
+      out[`${t.name}MajorOver${Raw}P99${key}`] = ratio(major?.p99, own?.p99);
+      if (t.name === 'ws') out[`wsMajorOverTcpP50${key}`] = ratio(major?.p50, rawTcp?.p50);
+      else out[`tcpMajorOverRawWsP50${key}`] = ratio(major?.p50, rawWs?.p50);
+      if (key === '') out[`${t.name}ServedWithoutDirectReclaim`] = m?.noDirectReclaim ?? null;
+    }
+    out[`rawWsOverTcpP50${key}`] = ratio(rawWs?.p50, rawTcp?.p50);
   }
   return out;
 }
 
 /** Extra probes beyond the embedded store. */
-export const FAULT_PATH_PROBES: FaultPathProbe[] = [wsLoopbackProbe];
+export const FAULT_PATH_PROBES: FaultPathProbe[] = [serverLoopbackProbe];
+
+function us(s: LatencySummary | undefined): number | null {
+  return s ? s.p50 / 1e3 : null;
+}
 
 function latencyOf(s: RuntimeStats): FaultLatencyStats | null {
   const l = s.latency as FaultLatencyStats | undefined;
@@ -205,12 +238,19 @@ export const faultpathSuite: Suite = {
       majorP50Us: m.latency?.major ? m.latency.major.p50 / 1e3 : null,
       majorP99Us: m.latency?.major ? m.latency.major.p99 / 1e3 : null,
       minorP50Us: m.latency?.minor ? m.latency.minor.p50 / 1e3 : null,
+      workerWakeP50Us: us(m.latency?.handoffs?.['worker wake']),
+      storeP50Us: us(m.latency?.handoffs?.store),
+      guestWakeP50Us: us(m.latency?.handoffs?.['guest wake']),
     }));
     const charts = [];
     const stages: StackDatum[] = [];
     for (const m of measurements) {
       let i = 0;
-      for (const [stage, s] of Object.entries(m.latency?.stages ?? {})) stages.push({ category: m.config, stage, value: s.p50 / 1e3, order: i++ });
+      for (const [stage, s] of Object.entries(m.latency?.stages ?? {})) {
+        // Through a server, `reply` is drawn as its hand-offs.
+        const parts = stage === 'reply' && m.latency?.handoffs ? Object.entries(m.latency.handoffs) : [[stage, s] as const];
+        for (const [name, p] of parts) stages.push({ category: m.config, stage: name, value: p.p50 / 1e3, order: i++ });
+      }
     }
     if (stages.length > 0) {
       charts.push({
@@ -238,11 +278,14 @@ export const faultpathSuite: Suite = {
         { key: 'majorP50Us', title: 'Major p50', unit: 'µs', digits: 2 },
         { key: 'majorP99Us', title: 'Major p99', unit: 'µs', digits: 2 },
         { key: 'minorP50Us', title: 'Minor p50', unit: 'µs', digits: 2 },
+        { key: 'workerWakeP50Us', title: 'Worker wake p50', unit: 'µs', digits: 2 },
+        { key: 'storeP50Us', title: 'Store p50', unit: 'µs', digits: 2 },
+        { key: 'guestWakeP50Us', title: 'Guest wake p50', unit: 'µs', digits: 2 },
       ],
       rows,
       summary: {
         embeddedAmortizedUs: rows[0]!.amortizedUs ?? null,
-        ...wsVersusRaw(measurements),
+        ...faultsVersusRaw(measurements),
       },
       warnings,
       charts,

@@ -217,6 +217,7 @@ export async function instantiate(
     reclaimer,
     sharedMemory: meta.sharedMemory ?? false,
   }, phys, io);
+  if (remote && pager.latency) remote.guest.timeHandoffs(pager.latency);
   const spawner = meta.sharedMemory && (remote || sharedStore) ? new GuestSpawner({
     module, memory: phys.memory, layout, table: pager.table.buffers, guests: pager.guests.buffer, budget,
     maximumPages: meta.maximumPages, reclaimer, prefetch: prefetch?.name ?? null,

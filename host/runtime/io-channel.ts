@@ -12,6 +12,8 @@
  *   ring    Int32[R×4]  per slot: op | page | offset | sequence       (R = power of two)
  *   done    Int32[R]    sequence of the last completed request in the slot
  *   status  Int32[R]    0 = ok, else an error code for that request
+ *   times   Float64[R×2] with kTiming set: when the worker took the slot's request from the ring, and
+ *                       when it completed it (ms on the guest's performance.now() clock; handoffClock)
  *   staging u8[R×page]  write-back data: a write copies its frame here, so the frame is free at once
  *   message u8[1024]    the last error: "<Class> <code>[ <wire status>]\n<message>" in UTF-8 (writeError/readError)
  *
@@ -20,6 +22,7 @@
  * served from the staging copy by the worker, so it never sees stale data.
  */
 import { fromErrorRecord, StoreError, toErrorRecord, type FarmemError } from '../errors.js';
+import type { FaultLatency } from '../stats/latency.js';
 import type { PageIo } from './page-io.js';
 
 /** Where the producer finds physical memory's current bytes (re-derived when memory grows). */
@@ -39,6 +42,8 @@ export const kSubmitted = 0;
 export const kShutdown = 1;
 export const kError = 2;
 export const kReady = 3;
+/** Set by the guest when it records fault latency: the worker then stamps `times` per request. */
+export const kTiming = 5;
 /**
  * Re-replication counters of a remote store, published by the I/O worker into the guest channel's
  * control block (kRepair + i, i in REPAIR_FIELDS order) for `stats().replication`.
@@ -69,10 +74,22 @@ export interface ChannelBuffers {
   readonly ring: Int32Array;
   readonly done: Int32Array;
   readonly status: Int32Array;
+  readonly times: Float64Array;
   readonly staging: Uint8Array;
   readonly message: Uint8Array;
   readonly slots: number;
   readonly pageSize: number;
+}
+
+/**
+ * This thread's `performance.now()` origin (ms). The worker adds (its origin − the guest's) to its
+ * `performance.now()`, so its `times` stamps are on the guest's clock. On Node 20 and 24 workers
+ * share the process's origin (measured: the shift is 0, and a spin ping-pong between two threads
+ * finds their clocks within 0.04 µs); calibrating against `process.hrtime` instead was off by up to
+ * 1.5 ms, the two clocks drifting apart by ~50 ppm.
+ */
+export function handoffClockOrigin(): number {
+  return performance.timeOrigin;
 }
 
 /** Ring slots: enough staging for ~4 MiB of write-back, between 16 and 1024 requests. */
@@ -84,7 +101,7 @@ export function ringSlots(pageSize: number): number {
 export function createChannel(pageSize: number): SharedArrayBuffer {
   const slots = ringSlots(pageSize);
   const ints = CONTROL_SLOTS + slots * 4 + slots + slots;
-  return new SharedArrayBuffer(ints * 4 + slots * pageSize + MESSAGE_BYTES);
+  return new SharedArrayBuffer(ints * 4 + slots * 16 + slots * pageSize + MESSAGE_BYTES);
 }
 
 export function channelViews(sab: SharedArrayBuffer, pageSize: number): ChannelBuffers {
@@ -99,10 +116,12 @@ export function channelViews(sab: SharedArrayBuffer, pageSize: number): ChannelB
   const ring = ints(slots * 4);
   const done = ints(slots);
   const status = ints(slots);
+  const times = new Float64Array(sab, at, slots * 2); // at is a multiple of 8: slots is a power of two ≥ 16
+  at += slots * 16;
   const staging = new Uint8Array(sab, at, slots * pageSize);
   at += slots * pageSize;
   const message = new Uint8Array(sab, at, MESSAGE_BYTES);
-  return { control, ring, done, status, staging, message, slots, pageSize };
+  return { control, ring, done, status, times, staging, message, slots, pageSize };
 }
 
 export function writeMessage(buffers: ChannelBuffers, text: string): void {
@@ -146,6 +165,10 @@ export function rebuildError(name: string | undefined, code: string, message: st
 export class ChannelIo implements PageIo {
   private readonly b: ChannelBuffers;
   private readonly mask: number;
+  /** Where hand-off times go (`timeHandoffs`), or null: then nothing is stamped. */
+  private latency: FaultLatency | null = null;
+  /** When each slot's request was published (guest clock), for the hand-off times. */
+  private readonly sentAt: Float64Array;
 
   /** Last sequence number reserved (kept in the channel: guest threads share the guest ring). */
   private get seq(): number {
@@ -165,6 +188,16 @@ export class ChannelIo implements PageIo {
   ) {
     this.b = channelViews(sab, pageSize);
     this.mask = this.b.slots - 1;
+    this.sentAt = new Float64Array(this.b.slots);
+  }
+
+  /**
+   * Records, for every read waited on, the hand-offs around the store's round trip into `latency`:
+   * published → worker took it → worker completed it → this thread resumed (the worker stamps its two).
+   */
+  timeHandoffs(latency: FaultLatency): void {
+    this.latency = latency;
+    Atomics.store(this.b.control, kTiming, 1);
   }
 
   read(page: number, offset: number, prefetch = false): number {
@@ -182,7 +215,9 @@ export class ChannelIo implements PageIo {
   wait(ticket: number): void {
     if (ticket === 0) return;
     this.settle(ticket);
-    this.check(ticket & this.mask);
+    const slot = ticket & this.mask;
+    if (this.latency !== null) this.latency.recordHandoff(this.sentAt[slot]!, this.b.times[slot * 2]!, this.b.times[slot * 2 + 1]!, performance.now());
+    this.check(slot);
   }
 
   /** Blocks until request `ticket` completed, ok or not (its error is for whoever waits on it). */
@@ -229,6 +264,7 @@ export class ChannelIo implements PageIo {
 
   private submit(op: number, page: number, offset: number): number {
     const seq = this.reserve();
+    if (this.latency !== null) this.sentAt[seq & this.mask] = performance.now();
     this.publish(seq, op, page, offset);
     return seq;
   }

@@ -14,19 +14,26 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';
 import type { PageStore } from '../store/page-store.js';
 import { openStore, type StoreSpec } from '../store/registry.js';
-import { channelViews, DOORBELL, kError, kReady, kRepair, kShutdown, kSubmitted, OP_PREFETCH, OP_READ, OP_WRITE, REPAIR_FIELDS, writeError, type ChannelBuffers } from './io-channel.js';
+import {
+  channelViews, DOORBELL, handoffClockOrigin, kError, kReady, kRepair, kShutdown, kSubmitted, kTiming, OP_PREFETCH, OP_READ, OP_WRITE,
+  REPAIR_FIELDS, writeError, type ChannelBuffers,
+} from './io-channel.js';
 
 export interface IoWorkerData {
   readonly channels: readonly SharedArrayBuffer[];
   readonly doorbell: SharedArrayBuffer;
   readonly memory: WebAssembly.Memory;
   readonly store: StoreSpec;
+  /** The guest's `handoffClockOrigin()`: hand-off stamps are put on its clock. */
+  readonly clockOrigin: number;
 }
 
 const data = workerData as IoWorkerData;
 const pageSize = data.store.pageSize;
 const channels: ChannelBuffers[] = data.channels.map((sab) => channelViews(sab, pageSize));
 const doorbell = new Int32Array(data.doorbell);
+/** Added to this thread's performance.now() to get the guest's (see handoffClockOrigin). */
+const clockShift = handoffClockOrigin() - data.clockOrigin;
 let phys = new Uint8Array(data.memory.buffer);
 /** Pages whose write-back is in flight → the staging bytes holding them. */
 const pendingWrites = new Map<number, Uint8Array>();
@@ -49,6 +56,7 @@ function complete(b: ChannelBuffers, seq: number, error: unknown): void {
   } else {
     Atomics.store(b.status, slot, 0);
   }
+  if (b.control[kTiming] !== 0) b.times[slot * 2 + 1] = performance.now() + clockShift;
   Atomics.store(b.done, slot, seq);
   Atomics.notify(b.done, slot);
 }
@@ -119,6 +127,7 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
   const b = channels[c]!;
   const reads = slotReads[c]!;
   const mask = b.slots - 1;
+  const taken = b.control[kTiming] !== 0 ? performance.now() + clockShift : 0;
   let writes: Batch | null = null;
   let demand: Batch | null = null;
   let prefetch: Batch | null = null;
@@ -128,6 +137,7 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
     const op = b.ring[at]!;
     const page = b.ring[at + 1]!;
     const arg = b.ring[at + 2]!;
+    if (taken !== 0) b.times[(seq & mask) * 2] = taken;
     if (op === OP_WRITE) {
       const bytes = b.staging.subarray(arg * pageSize, (arg + 1) * pageSize);
       pendingWrites.set(page, bytes);

@@ -11,7 +11,7 @@ import { StoreError } from '../errors.js';
 import type { Layout } from '../layout.js';
 import type { StoreSpec } from '../store/registry.js';
 import type { FrameTable } from './frame-table.js';
-import { ChannelIo, createChannel, createDoorbell, rebuildError, type PhysicalBytes } from './io-channel.js';
+import { ChannelIo, createChannel, createDoorbell, handoffClockOrigin, rebuildError, type PhysicalBytes } from './io-channel.js';
 import type { IoWorkerData } from './io-worker.js';
 import type { PhysicalMemory } from './physical-memory.js';
 import type { ReclaimerData } from './reclaimer-worker.js';
@@ -68,7 +68,7 @@ export async function startRemoteIo(phys: PhysicalMemory, store: StoreSpec): Pro
   const doorbell = createDoorbell();
   const guestChannel = createChannel(store.pageSize);
   const reclaimChannel = createChannel(store.pageSize);
-  const data: IoWorkerData = { channels: [guestChannel, reclaimChannel], doorbell, memory: phys.memory, store };
+  const data: IoWorkerData = { channels: [guestChannel, reclaimChannel], doorbell, memory: phys.memory, store, clockOrigin: handoffClockOrigin() };
   const io = new Worker(workerUrl('io-worker'), { workerData: data });
   const ioExited = exited(io);
   try {

@@ -8,6 +8,12 @@
  *   reply          → the page landed (includes issuing prefetch reads after the demand read)
  *   mapped         → page tables and frame state updated
  *   resumed        → the handler returns to the guest
+ *
+ * Through the I/O worker, its hand-offs are recorded too, per read waited on (`recordHandoff`,
+ * stamped by the guest and the worker on one clock, io-channel.ts):
+ *   worker wake    the request published on the ring → the worker took it (its Atomics.waitAsync wake-up)
+ *   store          → the worker completed it (request on the wire, server, reply copied into the frame)
+ *   guest wake     → the guest returned from its wait (spin or Atomics.wait wake-up)
  */
 import * as hdr from 'hdr-histogram-js';
 
@@ -26,9 +32,12 @@ export interface FaultLatencyStats {
   readonly major: LatencySummary;
   readonly minor: LatencySummary;
   readonly stages: Readonly<Record<'request sent' | 'reply' | 'mapped' | 'resumed', LatencySummary>>;
+  /** The I/O worker's hand-offs inside `reply` (only through servers or Redis, and only if any was recorded). */
+  readonly handoffs?: Readonly<Record<(typeof HANDOFFS)[number], LatencySummary>>;
 }
 
 export const STAGES = ['request sent', 'reply', 'mapped', 'resumed'] as const;
+export const HANDOFFS = ['worker wake', 'store', 'guest wake'] as const;
 
 /** An hdr histogram plus power-of-two buckets for charts (hdr-histogram-js has no range counts). */
 class Recorder {
@@ -67,6 +76,7 @@ export class FaultLatency {
   private readonly major = new Recorder();
   private readonly minor = new Recorder();
   private readonly stages = STAGES.map(() => new Recorder());
+  private readonly handoffs = HANDOFFS.map(() => new Recorder());
 
   /** Records a major fault from its marks (ms, from performance.now()): entry, sent, reply, mapped, resumed. */
   recordMajor(entry: number, sent: number, reply: number, mapped: number, resumed: number): void {
@@ -77,18 +87,28 @@ export class FaultLatency {
     this.stages[3]!.record(resumed - mapped);
   }
 
+  /** Records one read's hand-offs (ms, one clock): published, taken by the worker, completed, guest resumed. */
+  recordHandoff(published: number, taken: number, completed: number, resumed: number): void {
+    this.handoffs[0]!.record(taken - published);
+    this.handoffs[1]!.record(completed - taken);
+    this.handoffs[2]!.record(resumed - completed);
+  }
+
   recordMinor(entry: number, resumed: number): void {
     this.minor.record(resumed - entry);
   }
 
   summary(): FaultLatencyStats {
     const stages = Object.fromEntries(STAGES.map((name, i) => [name, this.stages[i]!.summary()])) as FaultLatencyStats['stages'];
-    return { major: this.major.summary(), minor: this.minor.summary(), stages };
+    if (this.handoffs[0]!.h.totalCount === 0) return { major: this.major.summary(), minor: this.minor.summary(), stages };
+    const handoffs = Object.fromEntries(HANDOFFS.map((name, i) => [name, this.handoffs[i]!.summary()])) as NonNullable<FaultLatencyStats['handoffs']>;
+    return { major: this.major.summary(), minor: this.minor.summary(), stages, handoffs };
   }
 
   reset(): void {
     this.major.reset();
     this.minor.reset();
     for (const r of this.stages) r.reset();
+    for (const r of this.handoffs) r.reset();
   }
 }
