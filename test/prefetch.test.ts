@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { OptionError } from '../host/errors.js';
 import { LeapPolicy, majority, NO_TREND } from '../host/prefetch/leap.js';
-import { BEHIND, LeapStreamPolicy, MAX_DEPTH, MIN_DEPTH } from '../host/prefetch/leap-stream.js';
+import { BEHIND, LeapStreamPolicy, MAX_DEPTH, MIN_DEPTH, TOP_UP } from '../host/prefetch/leap-stream.js';
 import { Advice, type FaultInfo, type PrefetchPolicy } from '../host/prefetch/policy.js';
 import { createPolicy, policyNames, registerPolicy } from '../host/prefetch/registry.js';
 
@@ -259,6 +259,7 @@ describe('leap-stream', () => {
     const requested = new Set<number>();
     let misses = 0;
     let largest = 0;
+    let largestLate = 0; // after the first 2000 pages
     for (let p = 0; p < pages; p++) {
       info.page = p;
       info.prefetchHit = requested.has(p);
@@ -266,12 +267,13 @@ describe('leap-stream', () => {
       if (!info.prefetchHit) misses++;
       const n = policy.onFault(info, out);
       largest = Math.max(largest, n);
+      if (p >= 2000) largestLate = Math.max(largestLate, n);
       for (let i = 0; i < n; i++) {
         expect(requested.has(out[i]!)).toBe(false); // each page asked for once
         requested.add(out[i]!);
       }
     }
-    return { misses, largest, requested: requested.size };
+    return { misses, largest, largestLate, requested: requested.size };
   };
 
   it('keeps a stream going on prefetch hits: a few misses at the start, none after', () => {
@@ -286,6 +288,12 @@ describe('leap-stream', () => {
     expect(late.largest).toBeGreaterThan(onTime.largest);
     expect(late.largest).toBeLessThanOrEqual(MAX_DEPTH);
     expect(late.largest).toBeGreaterThanOrEqual(MAX_DEPTH / 2);
+  });
+
+  it('once the window is deep, tops it up in runs of at most TOP_UP pages (a pipeline of 64 KiB READs)', () => {
+    const late = scan(new LeapStreamPolicy(), 5000, true);
+    expect(late.largestLate).toBeGreaterThan(0);
+    expect(late.largestLate).toBeLessThanOrEqual(TOP_UP);
   });
 
   it('stops on a random sequence and shrinks back to the minimum', () => {

@@ -19,10 +19,13 @@
  *     demand fault on a confirmed trend → past the frontier, the stream outran its prefetches: depth
  *                                   doubles; on a page already requested, it was evicted before its
  *                                   first touch (window too big for local memory): depth halves
- *     then the window is depth pages (PROBE = 2 while unconfirmed, like Leap's single page); if
- *     fewer than half of it is requested ahead of the page ((frontier − page)/Δ), top up to
- *     page + window·Δ, starting after the frontier: one contiguous run per top-up, which the I/O
- *     worker sends as one READ of many pages.
+ *     then the window is depth pages (PROBE = 2 while unconfirmed, like Leap's single page); once
+ *     min(TOP_UP, window/2) of it has been used (at most window − that requested ahead of the
+ *     page, (frontier − page)/Δ), top up to page + window·Δ, starting after the frontier: one
+ *     contiguous run per top-up, which the I/O worker sends as one READ. Runs of TOP_UP = 16 pages
+ *     (64 KiB) keep a pipeline of replies landing one after another; topping up half a 256-page
+ *     window at once made 512 KiB replies that complete all at once, the guest waiting for the
+ *     whole reply to touch its first page.
  *
  * Depth therefore grows until prefetched pages land before the guest touches them (the
  * bandwidth-delay product plus the worker's batching delay, found from `late` touches rather than a
@@ -51,6 +54,8 @@ export const MAX_DEPTH = 256;
  * an access straddling into this page).
  */
 export const BEHIND = 2;
+/** Most pages one top-up adds: a 64 KiB READ at 4 KiB pages, so replies land in a steady pipeline. */
+export const TOP_UP = 16;
 /** Pages fetched along a trend not yet confirmed by a prefetch hit. */
 export const PROBE = 2;
 
@@ -113,7 +118,7 @@ export class LeapStreamPolicy implements PrefetchPolicy {
     const cap = fault.frames !== undefined ? Math.max(PROBE, fault.frames >>> 2) : MAX_DEPTH;
     if (this.depth > cap) this.depth = cap;
     const depth = Math.min(this.confirmed ? this.depth : PROBE, out.length);
-    if (ahead >= depth >>> 1 && ahead > 0) return 0;
+    if (ahead > 0 && ahead > depth - Math.min(TOP_UP, depth >>> 1)) return 0;
     const limit = fault.numPages;
     let k = 0;
     for (let i = ahead + 1; i <= depth; i++) {
