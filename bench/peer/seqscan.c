@@ -1,7 +1,9 @@
 /*
  * farmem peer benchmark: sequential scan over N MiB (native build, run under a cgroup memory cap
- * with swap on zram by bench/suites/peer.ts). Same shape as the AssemblyScript `seqscan` workload:
- * fill a buffer of N MiB with a pseudo-random pattern, then sum it PASSES times in order.
+ * with swap on zram by bench/suites/peer.ts). The same work as the AssemblyScript `seqscan` workload:
+ * fill a buffer of N MiB with a pseudo-random pattern, then sum it PASSES times in order, the
+ * second pass also rewriting every word (w = w * M + i, as the workload's pass 2), so both programs
+ * dirty every page twice and read it four times.
  *
  * usage: seqscan <MiB> <seed> [passes]   prints "<checksum> <elapsed-ns>" on stdout
  */
@@ -28,8 +30,13 @@ int main(int argc, char **argv) {
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
   for (size_t i = 0; i < n; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; buf[i] = x; }
   uint64_t sum = 0;
-  for (int p = 0; p < passes; p++)
-    for (size_t i = 0; i < n; i++) sum += buf[i] ^ (uint64_t)p;
+  for (int p = 0; p < passes; p++) {
+    if (p == 1) {
+      for (size_t i = 0; i < n; i++) { sum += buf[i] ^ (uint64_t)p; buf[i] = buf[i] * 0x9E3779B97F4A7C15ull + i; }
+    } else {
+      for (size_t i = 0; i < n; i++) sum += buf[i] ^ (uint64_t)p;
+    }
+  }
   uint64_t t1 = now_ns();
   printf("%llu %llu\n", (unsigned long long)sum, (unsigned long long)(t1 - t0));
   free(buf);

@@ -6,9 +6,13 @@
  * cgroup capped at a fraction of their data (+ the process's own baseline footprint, measured),
  * with swap on zram. Every system's wall time is divided by the *native* program's own uncapped time
  * from this run, so one axis shows what a user compares: the wasm program under farmem (embedded
- * store, prefetch none and leap; and with its pages on a real `farmem serve` over loopback, the
- * far-memory row, best prefetcher `leap-stream`) against the native program under Linux swap, at the
- * same local memory. `vsOwnAllLocal` keeps each system against its own all-local run.
+ * store, prefetch none and leap; and with its pages on a real `farmem serve` over loopback, ws:// and
+ * tcp://, the far-memory rows, best prefetcher `leap-stream`) against the native program under Linux
+ * swap, at the same local memory. `vsOwnAllLocal` keeps each system against its own all-local run.
+ *
+ * Both sides run the program once from empty memory: the native program in a fresh process, the
+ * wasm one in a fresh farmem instance (its first run; `runFirst`, after one untimed priming run in
+ * this process). Every capped and farmem row is the median of `reps` runs (min and max kept).
  *
  * Sizes are chosen so Linux finishes: a run the OOM killer ends is a warning, never a data point
  * (quick mode runs the sequential scan only, at 32 MiB; the hash table's cgroup at 8 MiB left no
@@ -30,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { lineChart } from '../lib/charts.js';
 import { spawnServer } from '../lib/raw-ws.js';
-import { loadFarmem, runFresh, type Farmem, type Prefetcher } from '../lib/farmem.js';
+import { loadFarmem, runFirst, runFresh, type Farmem, type Prefetcher } from '../lib/farmem.js';
 import { buildNative, detectCgroup, getPageCluster, probeLinuxSwap, runCapped, setPageCluster, setupSwap, teardownSwap, type CappedRun, type SwapSetup } from '../lib/linux-swap.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
@@ -68,10 +72,12 @@ export const peerSuite: Suite = {
       sizeMiB: mib,
       localPercents: opt<number[]>(ctx, 'localPercents', ctx.quick ? [50, 25] : [75, 50, 25]),
       timeoutMs: opt(ctx, 'timeoutMs', ctx.quick ? 8_000 : 300_000),
-      baselineReps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
+      baselineReps: opt(ctx, 'reps', 3),
       farmemPrefetchers: opt<string[]>(ctx, 'prefetchers', ['none', 'leap']),
       /** Prefetchers of the far-memory row (pages on a farmem serve); [] leaves it out. */
       serverPrefetchers: opt<string[]>(ctx, 'serverPrefetchers', ['leap-stream']),
+      /** Transports of the far-memory rows: the server's ws:// and tcp:// listeners. */
+      serverTransports: opt<string[]>(ctx, 'serverTransports', ['ws', 'tcp']),
       pageSize: 4096,
       seed: 1,
       programs: opt<string[]>(ctx, 'programs', ctx.quick ? ['seqscan'] : PROGRAMS.map((p) => p.name)),
@@ -86,6 +92,7 @@ export const peerSuite: Suite = {
     const reps = config.baselineReps as number;
     const prefetchers = config.farmemPrefetchers as Prefetcher[];
     const serverPrefetchers = config.serverPrefetchers as Prefetcher[];
+    const transports = config.serverTransports as string[];
     const programs = PROGRAMS.filter((p) => (config.programs as string[]).includes(p.name));
     const warnings: string[] = [];
     let fm: Farmem | null = null;
@@ -112,17 +119,20 @@ export const peerSuite: Suite = {
     process.once('SIGTERM', onSignal);
     const rows: Row[] = [];
     const charts = [];
-    let server: { proc: ChildProcess; url: string } | null = null;
+    let server: { proc: ChildProcess; urls: Record<string, string> } | null = null;
     try {
       for (const p of programs) buildNative(path.join(srcDir, p.src), path.join(binDir, p.name));
       swap = setupSwap(Math.max(1 << 30, 4 * mib * 2 ** 20));
       config.swap = { ...swap };
       config.cgroup = `v${cg.version}`;
-      const total = programs.length * (reps + 1 + localPercents.length + (fm ? (1 + (prefetchers.length + serverPrefetchers.length) * localPercents.length) : 0));
-      if (fm && serverPrefetchers.length > 0) {
+      const serverRows = serverPrefetchers.length * transports.length;
+      const total = programs.length * (reps + 1 + localPercents.length * reps + (fm ? (1 + (prefetchers.length + serverRows) * localPercents.length * reps) : 0));
+      if (fm && serverRows > 0) {
         const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
-        server = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', `${Math.max(1024, 4 * mib)}MiB`, '--token', SERVER_TOKEN],
-          /listening on (ws:\/\/\S+)/);
+        const s = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--tcp-port', '0', '--capacity', `${Math.max(1024, 4 * mib)}MiB`, '--token', SERVER_TOKEN],
+          /listening on (ws:\/\/\S+ and tcp:\/\/\S+)/);
+        const [ws, tcp] = s.url.split(' and ');
+        server = { proc: s.proc, urls: { ws: ws!, tcp: tcp! } };
       }
       ctx.progress.start('peer', total);
       for (const p of programs) {
@@ -144,63 +154,84 @@ export const peerSuite: Suite = {
         ctx.progress.tick(`${p.name} footprint`);
         for (const pct of localPercents) {
           const limit = Math.round((mib * 2 ** 20 * pct) / 100) + slack;
-          let r: CappedRun = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
           let pageCluster = getPageCluster();
-          if (r.status === 'oom-killed' && pageCluster !== 0) {
-            warnings.push(`${p.name} at ${pct}%: OOM-killed with vm.page-cluster=${pageCluster}; retried with swap readahead off (page-cluster=0)`);
-            savedPageCluster = setPageCluster(0);
-            try {
-              r = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
-            } finally {
-              restorePageCluster();
+          let r: CappedRun | null = null;
+          const times: number[] = [];
+          // A run the OOM killer or the timeout ends is never a data point: the row keeps its status.
+          for (let rep = 0; rep < reps && (r === null || r.status === 'ok'); rep++) {
+            r = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
+            if (r.status === 'oom-killed' && pageCluster !== 0) {
+              warnings.push(`${p.name} at ${pct}%: OOM-killed with vm.page-cluster=${pageCluster}; retried with swap readahead off (page-cluster=0)`);
+              savedPageCluster = setPageCluster(0);
+              try {
+                r = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
+              } finally {
+                restorePageCluster();
+              }
+              pageCluster = 0;
             }
-            pageCluster = 0;
+            if (r.status === 'ok') times.push(r.ns!);
+            if (r.status === 'ok' && r.checksum !== expected) warnings.push(`${p.name} at ${pct}%: checksum differs from the uncapped run`);
+            ctx.progress.tick(`${p.name} swap ${pct}%`);
           }
-          if (r.status === 'ok' && r.checksum !== expected) warnings.push(`${p.name} at ${pct}%: checksum differs from the uncapped run`);
+          r = r!;
           if (r.status !== 'ok') warnings.push(`${p.name} under Linux swap at ${pct}% local: ${r.status}${r.status === 'timeout' ? ` (slowdown > ${(timeoutMs * 1e6 / baseNs).toFixed(0)}x)` : ''}`);
+          const ns = r.status === 'ok' ? median(times) : null;
           rows.push({
             program: p.name,
             system: 'linux-swap',
             localPct: pct,
-            ms: r.ns === null ? null : r.ns / 1e6,
-            slowdown: r.ns === null ? null : r.ns / baseNs,
-            vsOwnAllLocal: r.ns === null ? null : r.ns / baseNs,
+            ms: ns === null ? null : ns / 1e6,
+            msMin: ns === null ? null : Math.min(...times) / 1e6,
+            msMax: ns === null ? null : Math.max(...times) / 1e6,
+            slowdown: ns === null ? null : ns / baseNs,
+            vsOwnAllLocal: ns === null ? null : ns / baseNs,
             slowdownAtLeast: r.status === 'timeout' ? r.wallNs / baseNs : null,
             majorFaults: r.majorFaults,
             status: r.status,
             pageCluster,
             limitBytes: limit,
           });
-          ctx.progress.tick(`${p.name} swap ${pct}%`);
         }
         const wasm = fm && fm.workloads.includes(p.name) ? p.name : null;
         if (fm && !wasm) warnings.push(`no wasm workload matching ${p.name}; farmem curve skipped`);
         if (fm && wasm) {
           await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1); // priming, untimed
-          const fmBase = await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1);
+          const fmBase = await runFirst(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1);
           ctx.progress.tick(`${wasm} farmem all-local`);
           const farmemRuns = [
             ...prefetchers.map((prefetch) => ({ prefetch, system: `farmem-${prefetch}`, remote: undefined })),
-            ...(server ? serverPrefetchers.map((prefetch) => ({ prefetch, system: `farmem-server-${prefetch}`, remote: { urls: [server!.url], token: SERVER_TOKEN } })) : []),
+            ...(server ? serverPrefetchers.flatMap((prefetch) => transports.map((t) => ({
+              prefetch, system: `farmem-server-${t === 'ws' ? '' : `${t}-`}${prefetch}`, remote: { urls: [server!.urls[t]!], token: SERVER_TOKEN },
+            }))) : []),
           ];
           for (const { prefetch, system, remote } of farmemRuns) {
             for (const pct of localPercents) {
-              const m = await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: pct / 100 }, prefetch, ...(remote ? { remote } : {}) }, mib * 2 ** 20, 1);
-              if (m.result !== fmBase.result) warnings.push(`${wasm} ${system} ${pct}%: result differs from all-local`);
+              const times: number[] = [];
+              let m = null;
+              for (let rep = 0; rep < reps; rep++) {
+                m = await runFirst(fm, wasm, { pageSize: 4096, local: { fraction: pct / 100 }, prefetch, ...(remote ? { remote } : {}) }, mib * 2 ** 20, 1);
+                if (m.result !== fmBase.result) warnings.push(`${wasm} ${system} ${pct}%: result differs from all-local`);
+                times.push(m.ns);
+                ctx.progress.tick(`${wasm} ${system} ${pct}%`);
+              }
+              const ns = median(times);
               rows.push({
                 program: p.name,
                 system,
                 localPct: pct,
-                ms: m.ns / 1e6,
-                slowdown: m.ns / baseNs,
-                vsOwnAllLocal: m.ns / fmBase.ns,
+                ms: ns / 1e6,
+                msMin: Math.min(...times) / 1e6,
+                msMax: Math.max(...times) / 1e6,
+                slowdown: ns / baseNs,
+                vsOwnAllLocal: ns / fmBase.ns,
                 slowdownAtLeast: null,
-                majorFaults: m.stats.majorFaults ?? null,
+                majorFaults: m!.stats.majorFaults ?? null,
+                MiBIn: (m!.stats.bytesIn ?? 0) / 2 ** 20,
                 status: 'ok',
                 pageCluster: null,
                 limitBytes: null,
               });
-              ctx.progress.tick(`${wasm} ${system} ${pct}%`);
             }
           }
         }
@@ -208,7 +239,8 @@ export const peerSuite: Suite = {
         const killed = rows.filter((r) => r.program === p.name && r.status === 'oom-killed').map((r) => `${r.localPct}%`);
         const label = (r: Row) => {
           const sys = r.system as string;
-          if (sys.startsWith('farmem-server-')) return `farmem, pages on farmem serve, prefetch ${sys.slice('farmem-server-'.length)}`;
+          if (sys.startsWith('farmem-server-tcp-')) return `farmem, pages on farmem serve (tcp://), prefetch ${sys.slice('farmem-server-tcp-'.length)}`;
+          if (sys.startsWith('farmem-server-')) return `farmem, pages on farmem serve (ws://), prefetch ${sys.slice('farmem-server-'.length)}`;
           if (sys.startsWith('farmem-')) return `farmem, prefetch ${sys.slice('farmem-'.length)}`;
           return r.status === 'timeout' ? 'Linux swap: timed out (lower bound)' : 'Linux swap (native, zram)';
         };
@@ -238,6 +270,18 @@ export const peerSuite: Suite = {
       rmSync(binDir, { recursive: true, force: true });
     }
     const pick = (prog: string, sys: string) => rows.filter((r) => r.program === prog && r.system === sys).map((r) => r.slowdown).filter((s): s is number => typeof s === 'number');
+    // Far memory over the wire against Linux swap at each local fraction: the faster transport's
+    // median time over Linux's median time (< 1: farmem faster), both from this run.
+    const overLinux = (prog: string) => {
+      const out: Record<string, number | null> = {};
+      for (const pct of localPercents) {
+        const at = (sys: string) => rows.find((r) => r.program === prog && r.system === sys && r.localPct === pct)?.ms as number | null | undefined;
+        const linux = at('linux-swap');
+        const wire = [at('farmem-server-leap-stream'), at('farmem-server-tcp-leap-stream')].filter((x): x is number => typeof x === 'number');
+        out[`${prog}ServerOverLinux${pct}`] = linux && wire.length ? Math.min(...wire) / linux : null;
+      }
+      return out;
+    };
     const range = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}x` : null);
     return {
       status: 'ok',
@@ -248,10 +292,13 @@ export const peerSuite: Suite = {
         { key: 'system', title: 'System' },
         { key: 'localPct', title: 'Local', unit: '%' },
         { key: 'ms', title: 'Time', unit: 'ms', digits: 1 },
+        { key: 'msMin', title: 'Min', unit: 'ms', digits: 1 },
+        { key: 'msMax', title: 'Max', unit: 'ms', digits: 1 },
         { key: 'slowdown', title: 'vs native all-local', unit: 'x', digits: 1 },
         { key: 'vsOwnAllLocal', title: 'vs own all-local', unit: 'x', digits: 1 },
         { key: 'slowdownAtLeast', title: 'At least', unit: 'x', digits: 0 },
         { key: 'majorFaults', title: 'Major faults' },
+        { key: 'MiBIn', title: 'Fetched', unit: 'MiB', digits: 0 },
         { key: 'status', title: 'Status' },
         { key: 'pageCluster', title: 'page-cluster' },
       ],
@@ -262,6 +309,8 @@ export const peerSuite: Suite = {
         farmemLeapSeqscan: range(pick('seqscan', 'farmem-leap')),
         farmemNoneHashtable: range(pick('hashtable', 'farmem-none')),
         farmemServerSeqscan: range(pick('seqscan', 'farmem-server-leap-stream')),
+        farmemServerTcpSeqscan: range(pick('seqscan', 'farmem-server-tcp-leap-stream')),
+        ...overLinux('seqscan'),
       },
       warnings,
       charts,
