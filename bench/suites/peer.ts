@@ -188,6 +188,7 @@ export const peerSuite: Suite = {
             vsOwnAllLocal: ns === null ? null : ns / baseNs,
             slowdownAtLeast: r.status === 'timeout' ? r.wallNs / baseNs : null,
             majorFaults: r.majorFaults,
+            MiBIn: null,
             status: r.status,
             pageCluster,
             limitBytes: limit,
