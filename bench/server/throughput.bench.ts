@@ -28,6 +28,13 @@ function arg(name: string, dflt: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
+/** `--cpu-prof DIR`: both servers write a V8 CPU profile there when they exit (`node --cpu-prof`). */
+const profDir = (() => {
+  const i = process.argv.indexOf('--cpu-prof');
+  return i > 0 ? process.argv[i + 1]! : null;
+})();
+const nodeFlags = profDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
+
 const config = {
   pageSizes: [4096, 65536],
   reps: arg('reps', 5),
@@ -64,9 +71,9 @@ interface SideResult {
 
 async function main(): Promise<void> {
   const env = collectEnv();
-  const farmemSrv = await spawnServer(ROOT, [`${ROOT}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', '1GiB', '--token', TOKEN],
+  const farmemSrv = await spawnServer(ROOT, [...nodeFlags, `${ROOT}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', '1GiB', '--token', TOKEN],
     /farmem serve listening on (ws:\/\/\S+)/);
-  const rawSrv = await spawnServer(ROOT, ['--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
+  const rawSrv = await spawnServer(ROOT, [...nodeFlags, '--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
   const results = [];
   try {
     for (const pageSize of config.pageSizes) {
@@ -142,8 +149,11 @@ async function main(): Promise<void> {
       await store.close();
     }
   } finally {
+    // Both exit on SIGTERM (farmem serve drains: no client is left, so at once), writing profiles.
+    const exited = [farmemSrv.proc, rawSrv.proc].map((p) => new Promise((resolve) => p.once('exit', resolve)));
     farmemSrv.proc.kill('SIGTERM');
     rawSrv.proc.kill('SIGTERM');
+    await Promise.all(exited);
   }
   const out = {
     bench: 'server-throughput',
