@@ -6,8 +6,8 @@
 import { describe, expect, test } from 'vitest';
 import { AuthError, ProtocolError, ServerOutOfMemoryError } from '../host/errors.js';
 import {
-  decode, encode, encodeDrain, encodeDraining, encodeError, encodeHello, encodeRead, encodeWrite, encodeWriteOk, errorFromStatus, fitUtf8, FrameError, FrameReader,
-  DEFAULT_LIMITS, MAX_CLOSE_REASON_BYTES, Op, PROTOCOL_VERSION, Status, type DecodeContext, type Message,
+  decode, encode, encodeDrain, encodeDraining, encodeError, encodeHello, encodeRead, encodeReadOk, encodeWrite, encodeWriteOk, errorFromStatus, fitUtf8, FrameError, FrameReader,
+  initReadOkAt, readItem, readOkBytes, readRequestCount, DEFAULT_LIMITS, MAX_CLOSE_REASON_BYTES, Op, PROTOCOL_VERSION, Status, type DecodeContext, type Message,
 } from '../host/protocol/index.js';
 
 const PS = 256;
@@ -264,6 +264,58 @@ describe('malformed frames', () => {
     const f = Buffer.from(read);
     f[4] = 0x42;
     expect(() => decode(f, ctx)).toThrow(expect.objectContaining({ requestId: 7 }));
+  });
+});
+
+describe('READ checked in place (the server hot path)', () => {
+  /** What decode says of a frame: the READ's page list, or the FrameError's status. */
+  function viaDecode(f: Uint8Array, c: DecodeContext): number[] | string {
+    try {
+      const m = decode(f, c);
+      return m.op === Op.READ ? [...m.pages] : `op ${m.op}`;
+    } catch (err) {
+      return `status ${(err as FrameError).status}`;
+    }
+  }
+  function inPlace(f: Uint8Array, c: DecodeContext): number[] | null {
+    const n = readRequestCount(f, c);
+    return n < 0 ? null : Array.from({ length: n }, (_, i) => readItem(f, i));
+  }
+
+  test('readRequestCount accepts exactly the READs decode accepts, with the same pages, under every byte mutation', () => {
+    const small: DecodeContext = { ...ctx, maxPagesPerRequest: 3, maxFrameBytes: 64 };
+    const frames = [encodeRead(7, [1, 2]), encodeRead(9, [0xffff_ffff, 0, 5]), encodeRead(1, []), encodeRead(3, [1, 2, 3, 4])];
+    let checked = 0;
+    for (const c of [ctx, small]) {
+      for (const base of frames) {
+        const variants: Uint8Array[] = [base, base.subarray(0, base.length - 1), Buffer.concat([base, Buffer.alloc(4)])];
+        for (let i = 0; i < base.length; i++) {
+          for (const v of [0, 1, 0x80, 0xff]) {
+            const f = Buffer.from(base);
+            f[i] = v;
+            variants.push(f);
+          }
+        }
+        for (const f of variants) {
+          const d = viaDecode(f, c);
+          const p = inPlace(f, c);
+          if (p === null) expect(Array.isArray(d)).toBe(false); // decode refuses it (or it is no READ)
+          else expect(p).toEqual(d);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(400);
+  });
+
+  test('initReadOkAt builds a READ_OK in place that decodes like encodeReadOk', () => {
+    const data = pageBytes(2, 9);
+    const buf = new Uint8Array(100 + readOkBytes(2, PS)).fill(0xee);
+    const at = initReadOkAt(buf, 100, 42, 2, PS);
+    buf.set(data, at);
+    const frame = buf.subarray(100);
+    expect(hex(frame)).toBe(hex(encodeReadOk(42, data, PS)));
+    expect(buf.subarray(0, 100).every((b) => b === 0xee)).toBe(true);
   });
 });
 

@@ -159,6 +159,31 @@ describe('the send budget', () => {
     }
   });
 
+  test('one small READ per message from a reader that stops reading: the gathered reply buffers it pins are charged', async () => {
+    // Each message gets a gathered reply buffer sized for its replies (not a 256 KiB one), and that
+    // whole buffer is what the budget counts: 20,000 messages pin at most the 4 MiB budget in user
+    // space. Were the buffers 256 KiB and only their replies charged, ~1,000 of them would pin 250 MiB.
+    const s = await serve({ maxBufferedBytes: 4 * MiB, maxTotalBufferedBytes: 16 * MiB, maxPayload: 4 * MiB, slowReaderMs: 600_000 });
+    const w = await connect(s.url, 'drip');
+    await w.call(encodeWrite(2, [3], [page(7)], PS));
+    const hog = await connect(s.url, 'drip');
+    hog.ws.pause();
+    const before = process.memoryUsage().arrayBuffers;
+    const N = 20_000;
+    for (let i = 0; i < N; i++) hog.send(encodeRead(10 + i, [3]));
+    await until(() => s.budget.used >= 3 * MiB); // the kernel's socket buffers are full, the budget nearly
+    await new Promise((r) => setTimeout(r, 200)); // and it stays bounded: the rest of the messages wait
+    expect(s.budget.used).toBeLessThanOrEqual(4 * MiB);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * MiB);
+    hog.ws.resume();
+    for (let i = 0; i < N; i++) {
+      const r = await hog.next() as { id: number; data: Uint8Array };
+      expect(r.id).toBe(10 + i);
+      if (i % 997 === 0) expect(r.data).toEqual(page(7));
+    }
+    expect(s.budget.peak).toBeLessThanOrEqual(16 * MiB);
+  });
+
   test('a message of 100,000 small requests is answered in bounded turns, interleaved with other clients', async () => {
     const s = await serve({ maxBufferedBytes: 1 * MiB, maxTotalBufferedBytes: 16 * MiB, maxPayload: 4 * MiB });
     const flood = await connect(s.url, 'flood');

@@ -165,13 +165,18 @@ function wr64(b: Uint8Array, o: number, v: number): void {
   wr32(b, o + 4, Math.floor(v / 0x1_0000_0000) >>> 0);
 }
 
+/** Writes the common header of a frame of `length` bytes starting at `b[at]`. */
+function header(b: Uint8Array, at: number, length: number, op: Op, id: number): void {
+  wr32(b, at + H_LENGTH, length);
+  b[at + H_OP] = op;
+  b[at + H_RESERVED8] = 0;
+  wr16(b, at + H_RESERVED16, 0);
+  wr32(b, at + H_ID, id);
+}
+
 function alloc(length: number, op: Op, id: number): Uint8Array {
   const b = Buffer.allocUnsafe(length);
-  wr32(b, H_LENGTH, length);
-  b[H_OP] = op;
-  b[H_RESERVED8] = 0;
-  wr16(b, H_RESERVED16, 0);
-  wr32(b, H_ID, id);
+  header(b, 0, length, op, id);
   return b;
 }
 
@@ -224,11 +229,7 @@ export function encodeRead(id: number, pages: ArrayLike<number>): Uint8Array { r
 /** Writes a READ of one page into `frame` (exactly `listBytes(1)` bytes, e.g. a recycled request's). */
 export function encodeReadOneInto(frame: Uint8Array, id: number, page: number): void {
   checkId(id);
-  wr32(frame, H_LENGTH, LIST_ITEMS + 4);
-  frame[H_OP] = Op.READ;
-  frame[H_RESERVED8] = 0;
-  wr16(frame, H_RESERVED16, 0);
-  wr32(frame, H_ID, id);
+  header(frame, 0, LIST_ITEMS + 4, Op.READ, id);
   wr32(frame, LIST_COUNT, 1);
   wr32(frame, LIST_ITEMS, page);
 }
@@ -265,13 +266,20 @@ export function allocReadOk(id: number, count: number, pageSize: number): { fram
  * (e.g. a recycled one) and returns the view its page data goes to.
  */
 export function initReadOk(frame: Uint8Array, id: number, count: number): Uint8Array {
-  wr32(frame, H_LENGTH, frame.length);
-  frame[H_OP] = Op.READ_OK;
-  frame[H_RESERVED8] = 0;
-  wr16(frame, H_RESERVED16, 0);
-  wr32(frame, H_ID, id);
+  header(frame, 0, frame.length, Op.READ_OK, id);
   wr32(frame, LIST_COUNT, count);
   return frame.subarray(LIST_ITEMS);
+}
+
+/**
+ * Writes the header of a READ_OK of `count` pages at `buf[at]` (a reply built in place inside a
+ * larger buffer, e.g. a gathered ws message) and returns where its page data starts: page i goes
+ * to `buf[data + i·pageSize ..]`, the frame ends at `at + readOkBytes(count, pageSize)`.
+ */
+export function initReadOkAt(buf: Uint8Array, at: number, id: number, count: number, pageSize: number): number {
+  header(buf, at, readOkBytes(count, pageSize), Op.READ_OK, id);
+  wr32(buf, at + LIST_COUNT, count);
+  return at + LIST_ITEMS;
 }
 
 export function encodeReadOk(id: number, data: Uint8Array, pageSize: number): Uint8Array {
@@ -388,6 +396,25 @@ export function peekReadCount(frame: Uint8Array): number {
   if (frame.length < LIST_ITEMS || frame[H_OP] !== Op.READ) return -1;
   const count = rd32(frame, LIST_COUNT);
   return frame.length === listBytes(count) ? count : -1;
+}
+
+/**
+ * The page count of `frame` if it is a READ that `decode` accepts (length field, reserved bytes,
+ * count within `maxPagesPerRequest`, no missing or leftover bytes), else -1: then `decode` throws
+ * the error to answer with. With `readItem` it lets a server answer a READ without a decoded
+ * message object or a page-list view.
+ */
+export function readRequestCount(frame: Uint8Array, ctx: DecodeContext): number {
+  const n = frame.length;
+  if (n < LIST_ITEMS || frame[H_OP] !== Op.READ || rd32(frame, H_LENGTH) !== n || n > ctx.maxFrameBytes) return -1;
+  if (frame[H_RESERVED8] !== 0 || rd16(frame, H_RESERVED16) !== 0) return -1;
+  const count = rd32(frame, LIST_COUNT);
+  return count <= ctx.maxPagesPerRequest && n === listBytes(count) ? count : -1;
+}
+
+/** Page `i` of a READ/FREE frame whose count `readRequestCount` (or `decode`) checked. */
+export function readItem(frame: Uint8Array, i: number): number {
+  return rd32(frame, LIST_ITEMS + 4 * i);
 }
 
 /** Largest STATS_OK frame listing `listed` namespaces. */

@@ -188,14 +188,11 @@ export class SlabArena {
     return true;
   }
 
-  /** Copies page `pages[i]` to `out[i·P .. +P)`; pages never written read as zeros. */
-  read(ns: Namespace, pages: Uint32Array, out: Uint8Array): void {
-    const P = ns.pageSize;
-    for (let i = 0; i < pages.length; i++) {
-      const slot = ns.index.get(pages[i]!);
-      if (slot === undefined) out.fill(0, i * P, (i + 1) * P);
-      else ns.pool.load(slot, out, i * P);
-    }
+  /** Copies `page` to `out[at .. at + P)` (zeros if never written): a reply built in place. */
+  readPage(ns: Namespace, page: number, out: Uint8Array, at: number): void {
+    const slot = ns.index.get(page);
+    if (slot === undefined) out.fill(0, at, at + ns.pageSize);
+    else ns.pool.load(slot, out, at);
   }
 
   free(ns: Namespace, pages: Uint32Array): void {

@@ -19,8 +19,8 @@
  * for `slowReaderMs` is cut off (`checkProgress`).
  */
 import {
-  decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOk, peekId, peekOp,
-  peekReadCount, readOkBytes, statsOkMaxBytes, ERROR_MAX_BYTES, FrameError, FrameReader, MAX_STATS_NAMESPACES, Op,
+  decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOkAt, peekId, peekOp,
+  peekReadCount, readItem, readOkBytes, readRequestCount, statsOkMaxBytes, ERROR_MAX_BYTES, FrameError, FrameReader, MAX_STATS_NAMESPACES, Op,
   PROTOCOL_VERSION, Status, STATUS_NAMES, type DecodeContext, type Hello,
 } from '../protocol/index.js';
 import { isValidPageSize, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
@@ -31,8 +31,8 @@ import type { PeerSocket } from './peer-socket.js';
 import type { MemoryServer } from './server.js';
 
 /**
- * Replies up to this size (a 16 KiB page plus header) are gathered into one ws message per turn;
- * larger ones are sent alone, since copying them costs more than a message header saves.
+ * Replies up to this size (a 16 KiB page plus header) are built in place in one gathered buffer
+ * per turn, sent as one ws message; larger ones get a buffer of their own and are sent alone.
  */
 const COALESCE_MAX_FRAME = 16 * 1024 + 16;
 /** A gathered reply message never exceeds this size (nor maxPayload); it leaves at the end of the turn. */
@@ -97,11 +97,16 @@ export class Connection implements BudgetUser, Admitted {
   #sent: Array<Uint8Array | null> = [];
   #sentBytes: number[] = [];
   #sentHead = 0;
-  /** Replies gathered during a turn (see #send). */
+  /** In a turn: small replies are built into #outBuf (see #gather). */
   #batching = false;
-  readonly #out: Uint8Array[] = [];
-  readonly #outRecycle: boolean[] = [];
-  #outBytes = 0;
+  /**
+   * The gathered message being built: a recycled buffer sized for the queued small replies, charged
+   * to the budget whole when taken (so what the budget counts is what is pinned), #outLen used.
+   */
+  #outBuf: Uint8Array | null = null;
+  #outLen = 0;
+  /** Largest gathered message: COALESCE_MAX_MESSAGE, or maxPayload (the peer's limit) if smaller. */
+  readonly #outCap: number;
   readonly #onFrame: (frame: Uint8Array) => void;
 
   constructor(server: MemoryServer, ws: PeerSocket, address: string, port: number) {
@@ -111,6 +116,7 @@ export class Connection implements BudgetUser, Admitted {
     this.address = address;
     this.remote = `${address}:${port}`;
     this.#ctx = server.limits;
+    this.#outCap = Math.min(COALESCE_MAX_MESSAGE, server.opts.maxPayload);
     this.#reader = new FrameReader(server.limits);
     this.#closed = new Promise((resolve) => ws.once('close', () => resolve()));
     this.#onSent = () => this.#sentOne();
@@ -191,6 +197,8 @@ export class Connection implements BudgetUser, Admitted {
     this.#sent = [];
     this.#sentBytes = [];
     this.#sentHead = 0;
+    this.#outBuf = null;
+    this.#outLen = 0;
     const ns = this.#ns;
     this.#ns = null;
     if (ns) {
@@ -239,7 +247,13 @@ export class Connection implements BudgetUser, Admitted {
       while (this.#qHead < q.length && !this.#closing) {
         const f = q[this.#qHead]!;
         const cost = this.#replyBound(f);
-        if (!budget.admit(this, cost)) {
+        if (cost <= COALESCE_MAX_FRAME) {
+          // Built into the gathered buffer; a new one is admitted (and charged) whole.
+          if ((this.#outBuf === null || this.#outLen + cost > this.#outBuf.length) && !this.#gather(cost)) {
+            this.#waiting = true;
+            break;
+          }
+        } else if (!budget.admit(this, cost)) {
           this.#waiting = true;
           break;
         }
@@ -274,6 +288,32 @@ export class Connection implements BudgetUser, Admitted {
     if (this.#turnQueued || this.#closing) return;
     this.#turnQueued = true;
     setImmediate(this.#turnFn);
+  }
+
+  /**
+   * Starts a new gathered buffer for the reply (bound `first`) to the frame at the queue head and
+   * the small replies queued after it: their bounds summed (up to #outCap), rounded up to a power
+   * of two so recycled buffers fit again. False (nothing taken) when the budget does not admit it.
+   */
+  #gather(first: number): boolean {
+    this.#flushOut();
+    const q = this.#queue;
+    const cap = this.#outCap;
+    let need = first;
+    for (let i = this.#qHead + 1, n = Math.min(q.length, this.#qHead + MAX_FRAMES_PER_TURN); i < n; i++) {
+      const b = this.#replyBound(q[i]!);
+      if (b > COALESCE_MAX_FRAME || need + b > cap) break;
+      need += b;
+    }
+    let size = 256;
+    while (size < need) size *= 2;
+    if (size > cap) size = cap;
+    if (!this.#server.budget.admit(this, size)) return false;
+    this.#outBuf = this.#server.replyPool.take(size);
+    this.#outLen = 0;
+    this.#outstanding += size;
+    this.#server.budget.charge(size);
+    return true;
   }
 
   /** Upper bound of the reply to `frame`, known before it is handled. */
@@ -312,26 +352,20 @@ export class Connection implements BudgetUser, Admitted {
       this.#hello(decode(frame, this.#ctx) as Hello);
       return;
     }
-    const m = decode(frame, this.#ctx);
     const ns = this.#ns;
+    // READ, the hot path: checked in place (what decode accepts) and answered without a message object.
+    const count = readRequestCount(frame, this.#ctx);
+    if (count >= 0) {
+      this.#read(frame, count, ns);
+      return;
+    }
+    const m = decode(frame, this.#ctx);
     const c = server.counters;
     const nc = ns.counters;
     switch (m.op) {
-      case Op.READ: {
-        const count = m.pages.length;
-        const size = readOkBytes(count, ns.pageSize);
-        if (size > this.#ctx.maxFrameBytes) {
-          throw new FrameError(Status.TOO_LARGE, `READ of ${count} pages of ${ns.pageSize} bytes needs a reply larger than the ${this.#ctx.maxFrameBytes}-byte frame limit`, m.id);
-        }
-        const reply = server.replyPool.take(size);
-        server.arena.read(ns, m.pages, initReadOk(reply, m.id, count));
-        c.reads++;
-        c.pagesRead += count;
-        nc.reads++;
-        nc.pagesRead += count;
-        this.#send(reply, true);
+      case Op.READ:
+        this.#read(frame, m.pages.length, ns);
         return;
-      }
       case Op.WRITE: {
         if (!server.arena.write(ns, m.pages, m.data)) {
           const a = server.arena;
@@ -367,6 +401,39 @@ export class Connection implements BudgetUser, Admitted {
     }
   }
 
+  /**
+   * Answers a READ of `count` pages (checked): a small reply is built in the gathered buffer, a
+   * large one in a recycled buffer of its own; either way the pages are copied from the arena once.
+   */
+  #read(frame: Uint8Array, count: number, ns: Namespace): void {
+    const server = this.#server;
+    const id = peekId(frame);
+    const P = ns.pageSize;
+    const size = readOkBytes(count, P);
+    if (size > this.#ctx.maxFrameBytes) {
+      throw new FrameError(Status.TOO_LARGE, `READ of ${count} pages of ${P} bytes needs a reply larger than the ${this.#ctx.maxFrameBytes}-byte frame limit`, id);
+    }
+    let buf = this.#outBuf;
+    let at = this.#outLen;
+    const gathered = this.#batching && size <= COALESCE_MAX_FRAME && buf !== null && at + size <= buf.length;
+    if (gathered) {
+      this.#outLen = at + size;
+    } else {
+      buf = server.replyPool.take(size);
+      at = 0;
+    }
+    const arena = server.arena;
+    let o = initReadOkAt(buf!, at, id, count, P);
+    for (let i = 0; i < count; i++, o += P) arena.readPage(ns, readItem(frame, i), buf!, o);
+    const c = server.counters;
+    const nc = ns.counters;
+    c.reads++;
+    c.pagesRead += count;
+    nc.reads++;
+    nc.pagesRead += count;
+    if (!gathered) this.#sendAlone(buf!, true);
+  }
+
   #hello(h: Hello): void {
     const server = this.#server;
     if (h.version !== PROTOCOL_VERSION) {
@@ -399,51 +466,50 @@ export class Connection implements BudgetUser, Admitted {
   /* ── output ──────────────────────────────────────────────────────────────────────────────── */
 
   /**
-   * Sends a reply, charged to the budget until ws has written it. During a turn, small replies are
-   * gathered and leave as one ws message (one syscall, one ws header); large ones go out at once.
-   * A `recycle`d buffer goes back to the reply pool once written to the socket.
+   * Sends a reply, charged to the budget until ws has written it. During a turn, a small reply is
+   * copied into the gathered buffer (already charged; it leaves with the turn's other replies as one
+   * ws message: one syscall, one ws header); otherwise it goes out at once.
    */
-  #send(frame: Uint8Array, recycle = false): void {
-    this.#outstanding += frame.length;
-    this.#server.budget.charge(frame.length);
-    if (this.#batching && frame.length <= COALESCE_MAX_FRAME) {
-      // A gathered message stays within the peer's message limit (our maxPayload).
-      if (this.#outBytes + frame.length > Math.min(COALESCE_MAX_MESSAGE, this.#server.opts.maxPayload)) this.#flushOut();
-      this.#out.push(frame);
-      this.#outRecycle.push(recycle);
-      this.#outBytes += frame.length;
+  #send(frame: Uint8Array): void {
+    const buf = this.#outBuf;
+    if (this.#batching && buf !== null && frame.length <= COALESCE_MAX_FRAME && this.#outLen + frame.length <= buf.length) {
+      buf.set(frame, this.#outLen);
+      this.#outLen += frame.length;
       return;
     }
+    this.#sendAlone(frame, false);
+  }
+
+  /** Sends one reply as its own message (after the gathered ones: order kept), charged until written. */
+  #sendAlone(frame: Uint8Array, recycle: boolean): void {
+    this.#outstanding += frame.length;
+    this.#server.budget.charge(frame.length);
     this.#flushOut();
-    this.#write(frame, recycle);
+    this.#write(frame, recycle ? frame : null, frame.length);
   }
 
+  /** Sends the gathered buffer's used part; the whole buffer stays charged until ws wrote it. */
   #flushOut(): void {
-    const n = this.#out.length;
-    if (n === 0) return;
-    if (n === 1) {
-      this.#write(this.#out[0]!, this.#outRecycle[0]!);
-    } else {
-      const pool = this.#server.replyPool;
-      const all = Buffer.allocUnsafe(this.#outBytes);
-      let o = 0;
-      for (let i = 0; i < n; i++) {
-        const f = this.#out[i]!;
-        all.set(f, o);
-        o += f.length;
-        if (this.#outRecycle[i]) pool.give(f);
-      }
-      this.#write(all, false);
+    const buf = this.#outBuf;
+    if (buf === null) return;
+    this.#outBuf = null;
+    const n = this.#outLen;
+    this.#outLen = 0;
+    if (n === 0) {
+      // Admitted but unused (the frame failed before replying): give it back now.
+      this.#server.replyPool.give(buf);
+      this.#outstanding -= buf.length;
+      this.#server.budget.release(buf.length);
+      return;
     }
-    this.#out.length = 0;
-    this.#outRecycle.length = 0;
-    this.#outBytes = 0;
+    this.#write(n === buf.length ? buf : buf.subarray(0, n), buf, buf.length);
   }
 
-  #write(frame: Uint8Array, recycle: boolean): void {
-    this.#sent.push(recycle ? frame : null);
-    this.#sentBytes.push(frame.length);
-    this.#ws.send(frame, this.#onSent);
+  /** Hands `data` to the socket; `recycle` goes back to the pool and `charged` bytes are released once written. */
+  #write(data: Uint8Array, recycle: Uint8Array | null, charged: number): void {
+    this.#sent.push(recycle);
+    this.#sentBytes.push(charged);
+    this.#ws.send(data, this.#onSent);
   }
 
   /** ws wrote the oldest unconfirmed reply (or dropped it with the socket). */
