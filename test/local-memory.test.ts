@@ -1,6 +1,6 @@
 /**
  * Local memory means what it says, on every store: `local: { fraction: 1 }` never evicts and never
- * writes back (also through a memory server, where a reclaimer keeps a reserve of free frames on
+ * writes back (also through a memory server or Redis, where a reclaimer keeps a reserve of free frames on
  * top of the requested pool), `{ fraction: 0.25 }` keeps 25% of the guest's pages resident, and a
  * page never written to the store is zero-filled on the guest thread (no bytes cross the wire).
  * Counters only, never times.
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instantiate } from '../host/index.js';
 import { loadWorkload, type WorkloadExports } from '../host/workloads.js';
 import { startServers, type Servers } from './support/servers.js';
+import { startRedis, type RedisServers } from '../bench/lib/redis-server.js';
 
 const TOKEN = 'local-memory-token';
 const PAGE = 4096;
@@ -17,20 +18,24 @@ const SIZE = 4 << 20;
 const sizeOf = (name: string) => (name === 'hashtable' ? 256 << 10 : SIZE);
 
 let servers: Servers;
+let redis: RedisServers;
 beforeAll(async () => {
-  servers = await startServers(1, { capacity: '128MiB', token: TOKEN });
+  [servers, redis] = await Promise.all([startServers(1, { capacity: '128MiB', token: TOKEN }), startRedis()]);
 });
 afterAll(async () => {
-  await servers?.close();
+  await Promise.all([servers?.close(), redis?.close()]);
 });
 
-const STORES = ['embedded', 'server'] as const;
+const STORES = ['embedded', 'server', 'redis'] as const;
+/** Stores whose pages live in another process, behind the I/O worker and its reclaimer. */
+const remote = (store: (typeof STORES)[number]) => store !== 'embedded';
 
 async function run(name: string, store: (typeof STORES)[number], fraction: number) {
   const fm = await instantiate(loadWorkload(name), {}, {
     pageSize: PAGE,
     local: { fraction },
     ...(store === 'server' ? { remote: { urls: servers.urls, token: TOKEN } } : {}),
+    ...(store === 'redis' ? { redis: { url: redis.url, namespace: `local-${name}-${fraction}` } } : {}),
   });
   try {
     const exports = fm.exports as unknown as WorkloadExports;
@@ -51,7 +56,7 @@ describe.each(STORES)('local memory on the %s store', (store) => {
     expect(s.writeBacks).toBe(0);
     expect(s.directReclaims).toBe(0);
     expect(s.localBytes).toBeGreaterThanOrEqual(s.virtualBytes);
-    if (store === 'server') {
+    if (remote(store)) {
       // Every page started as zeros and never left: served on the guest thread, no I/O.
       expect(s.zeroFills).toBe(s.majorFaults);
       expect(s.bytesIn).toBe(0);
