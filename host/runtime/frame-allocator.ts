@@ -135,13 +135,18 @@ export class FrameAllocator {
 
   /**
    * Direct reclaim on the guest thread: CLOCK until a victim. A frame the reclaimer marked EVICTING
-   * is a fine victim here: the guest, inside the host, holds no translation to it.
+   * is a fine victim here: the guest, inside the host, holds no translation to it. A frame whose
+   * read is still in flight (a prefetch not landed yet; never in embedded mode) is passed over for
+   * the first two sweeps: prefetched pages land unreferenced, so CLOCK would otherwise pick them
+   * first, and evicting one waits a round trip for the read to land only to throw it away (in a
+   * small pool this made every top-up of a stream wait on its own prefetches).
    */
   private evictOne(): number {
     if (this.sharedMemory && this.guests.running() > 1) return this.evictShared();
+    const frames = this.table.frames;
     for (let scanned = 0; ; scanned++) {
-      if (scanned > 3 * this.table.frames) throw new Error('farmem: every frame is pinned; the frame pool is too small');
-      const f = this.table.clockStep(PINNED);
+      if (scanned > 3 * frames) throw new Error('farmem: every frame is pinned; the frame pool is too small');
+      const f = this.table.clockStep(scanned < 2 * frames ? PINNED | IN_FLIGHT : PINNED);
       if (f < 0) continue;
       const page = this.table.pageOf(f);
       this.evict(f, page, this.frameFlags[f]!, 'reclaim');
@@ -204,7 +209,7 @@ export class FrameAllocator {
     this.writeTable[page] = 0;
     if (flags & IN_FLIGHT) this.io.wait(this.frameTicket[frame]!); // let the read land before reuse
     if (flags & DIRTY) {
-      this.table.markStored(page);
+      if (this.reserve) this.table.markStored(page); // read only by the zero-fill check, which needs the reserve
       this.io.write(page, frameAddress(this.layout, frame));
       this.counters.writeBacks++;
       this.counters.bytesOut += this.pageSize;
@@ -221,7 +226,7 @@ export class FrameAllocator {
     for (let f = 0; f < this.table.frames; f++) {
       const page = this.table.pageOf(f);
       if (page >= 0 && this.frameFlags[f]! & DIRTY) {
-        this.table.markStored(page);
+        if (this.reserve) this.table.markStored(page);
         this.io.write(page, frameAddress(this.layout, f));
         this.frameFlags[f]! &= ~DIRTY;
         this.writeTable[page] = 0;
