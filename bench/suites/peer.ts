@@ -12,7 +12,8 @@
  *
  * Both sides run the program once from empty memory: the native program in a fresh process, the
  * wasm one in a fresh farmem instance (its first run; `runFirst`, after one untimed priming run in
- * this process). Every capped and farmem row is the median of `reps` runs (min and max kept).
+ * this process). Every capped and farmem row is the median of `reps` runs (min and max kept), and
+ * the repetitions alternate between Linux and the farmem systems, so load changes hit all alike.
  *
  * Sizes are chosen so Linux finishes: a run the OOM killer ends is a warning, never a data point
  * (quick mode runs the sequential scan only, at 32 MiB; the hash table's cgroup at 8 MiB left no
@@ -34,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { lineChart } from '../lib/charts.js';
 import { spawnServer } from '../lib/raw-ws.js';
-import { loadFarmem, runFirst, runFresh, type Farmem, type Prefetcher } from '../lib/farmem.js';
+import { loadFarmem, runFirst, runFresh, type Farmem, type Measured, type Prefetcher } from '../lib/farmem.js';
 import { buildNative, detectCgroup, getPageCluster, probeLinuxSwap, runCapped, setPageCluster, setupSwap, teardownSwap, type CappedRun, type SwapSetup } from '../lib/linux-swap.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
@@ -152,29 +153,62 @@ export const peerSuite: Suite = {
         }
         const baseNs = median(base);
         ctx.progress.tick(`${p.name} footprint`);
+        const wasm = fm && fm.workloads.includes(p.name) ? p.name : null;
+        if (fm && !wasm) warnings.push(`no wasm workload matching ${p.name}; farmem curve skipped`);
+        let fmBase: Measured | null = null;
+        if (fm && wasm) {
+          await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1); // priming, untimed
+          fmBase = await runFirst(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1);
+          ctx.progress.tick(`${wasm} farmem all-local`);
+        }
+        const farmemRuns = fm && wasm ? [
+          ...prefetchers.map((prefetch) => ({ prefetch, system: `farmem-${prefetch}`, remote: undefined })),
+          ...(server ? serverPrefetchers.flatMap((prefetch) => transports.map((t) => ({
+            prefetch, system: `farmem-server-${t === 'ws' ? '' : `${t}-`}${prefetch}`, remote: { urls: [server!.urls[t]!], token: SERVER_TOKEN },
+          }))) : []),
+        ] : [];
+        // Repetitions alternate between Linux and every farmem system (L, F1, F2, …, L, F1, …), so a
+        // change in the machine's load during the run falls on every system alike.
+        const linux = new Map<number, { times: number[]; last: CappedRun | null; pageCluster: number; limit: number }>();
+        const measured = new Map<string, { times: number[]; last: Measured | null }>();
         for (const pct of localPercents) {
           const limit = Math.round((mib * 2 ** 20 * pct) / 100) + slack;
-          let pageCluster = getPageCluster();
-          let r: CappedRun | null = null;
-          const times: number[] = [];
-          // A run the OOM killer or the timeout ends is never a data point: the row keeps its status.
-          for (let rep = 0; rep < reps && (r === null || r.status === 'ok'); rep++) {
-            r = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
-            if (r.status === 'oom-killed' && pageCluster !== 0) {
-              warnings.push(`${p.name} at ${pct}%: OOM-killed with vm.page-cluster=${pageCluster}; retried with swap readahead off (page-cluster=0)`);
-              savedPageCluster = setPageCluster(0);
-              try {
-                r = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
-              } finally {
-                restorePageCluster();
+          const lx = { times: [] as number[], last: null as CappedRun | null, pageCluster: getPageCluster(), limit };
+          linux.set(pct, lx);
+          for (let rep = 0; rep < reps; rep++) {
+            // A run the OOM killer or the timeout ends is never a data point: the row keeps its status.
+            if (lx.last === null || lx.last.status === 'ok') {
+              let r = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
+              if (r.status === 'oom-killed' && lx.pageCluster !== 0) {
+                warnings.push(`${p.name} at ${pct}%: OOM-killed with vm.page-cluster=${lx.pageCluster}; retried with swap readahead off (page-cluster=0)`);
+                savedPageCluster = setPageCluster(0);
+                try {
+                  r = await runCapped(cg, [bin, String(mib), '1'], limit, timeoutMs);
+                } finally {
+                  restorePageCluster();
+                }
+                lx.pageCluster = 0;
               }
-              pageCluster = 0;
+              lx.last = r;
+              if (r.status === 'ok') lx.times.push(r.ns!);
+              if (r.status === 'ok' && r.checksum !== expected) warnings.push(`${p.name} at ${pct}%: checksum differs from the uncapped run`);
             }
-            if (r.status === 'ok') times.push(r.ns!);
-            if (r.status === 'ok' && r.checksum !== expected) warnings.push(`${p.name} at ${pct}%: checksum differs from the uncapped run`);
             ctx.progress.tick(`${p.name} swap ${pct}%`);
+            for (const { prefetch, system, remote } of farmemRuns) {
+              const m = await runFirst(fm!, wasm!, { pageSize: 4096, local: { fraction: pct / 100 }, prefetch, ...(remote ? { remote } : {}) }, mib * 2 ** 20, 1);
+              if (m.result !== fmBase!.result) warnings.push(`${wasm} ${system} ${pct}%: result differs from all-local`);
+              const key = `${system}@${pct}`;
+              const e = measured.get(key) ?? { times: [], last: null };
+              e.times.push(m.ns);
+              e.last = m;
+              measured.set(key, e);
+              ctx.progress.tick(`${wasm} ${system} ${pct}%`);
+            }
           }
-          r = r!;
+        }
+        for (const pct of localPercents) {
+          const { times, pageCluster, limit } = linux.get(pct)!;
+          const r = linux.get(pct)!.last!;
           if (r.status !== 'ok') warnings.push(`${p.name} under Linux swap at ${pct}% local: ${r.status}${r.status === 'timeout' ? ` (slowdown > ${(timeoutMs * 1e6 / baseNs).toFixed(0)}x)` : ''}`);
           const ns = r.status === 'ok' ? median(times) : null;
           rows.push({
@@ -194,46 +228,26 @@ export const peerSuite: Suite = {
             limitBytes: limit,
           });
         }
-        const wasm = fm && fm.workloads.includes(p.name) ? p.name : null;
-        if (fm && !wasm) warnings.push(`no wasm workload matching ${p.name}; farmem curve skipped`);
-        if (fm && wasm) {
-          await runFresh(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1); // priming, untimed
-          const fmBase = await runFirst(fm, wasm, { pageSize: 4096, local: { fraction: 1 }, prefetch: 'none' }, mib * 2 ** 20, 1);
-          ctx.progress.tick(`${wasm} farmem all-local`);
-          const farmemRuns = [
-            ...prefetchers.map((prefetch) => ({ prefetch, system: `farmem-${prefetch}`, remote: undefined })),
-            ...(server ? serverPrefetchers.flatMap((prefetch) => transports.map((t) => ({
-              prefetch, system: `farmem-server-${t === 'ws' ? '' : `${t}-`}${prefetch}`, remote: { urls: [server!.urls[t]!], token: SERVER_TOKEN },
-            }))) : []),
-          ];
-          for (const { prefetch, system, remote } of farmemRuns) {
-            for (const pct of localPercents) {
-              const times: number[] = [];
-              let m = null;
-              for (let rep = 0; rep < reps; rep++) {
-                m = await runFirst(fm, wasm, { pageSize: 4096, local: { fraction: pct / 100 }, prefetch, ...(remote ? { remote } : {}) }, mib * 2 ** 20, 1);
-                if (m.result !== fmBase.result) warnings.push(`${wasm} ${system} ${pct}%: result differs from all-local`);
-                times.push(m.ns);
-                ctx.progress.tick(`${wasm} ${system} ${pct}%`);
-              }
-              const ns = median(times);
-              rows.push({
-                program: p.name,
-                system,
-                localPct: pct,
-                ms: ns / 1e6,
-                msMin: Math.min(...times) / 1e6,
-                msMax: Math.max(...times) / 1e6,
-                slowdown: ns / baseNs,
-                vsOwnAllLocal: ns / fmBase.ns,
-                slowdownAtLeast: null,
-                majorFaults: m!.stats.majorFaults ?? null,
-                MiBIn: (m!.stats.bytesIn ?? 0) / 2 ** 20,
-                status: 'ok',
-                pageCluster: null,
-                limitBytes: null,
-              });
-            }
+        for (const { system } of farmemRuns) {
+          for (const pct of localPercents) {
+            const { times, last } = measured.get(`${system}@${pct}`)!;
+            const ns = median(times);
+            rows.push({
+              program: p.name,
+              system,
+              localPct: pct,
+              ms: ns / 1e6,
+              msMin: Math.min(...times) / 1e6,
+              msMax: Math.max(...times) / 1e6,
+              slowdown: ns / baseNs,
+              vsOwnAllLocal: ns / fmBase!.ns,
+              slowdownAtLeast: null,
+              majorFaults: last!.stats.majorFaults ?? null,
+              MiBIn: (last!.stats.bytesIn ?? 0) / 2 ** 20,
+              status: 'ok',
+              pageCluster: null,
+              limitBytes: null,
+            });
           }
         }
         const mine = rows.filter((r) => r.program === p.name && (r.slowdown !== null || r.slowdownAtLeast !== null));
