@@ -98,9 +98,14 @@ export class GuestThreads {
     Atomics.notify(this.cells, at);
   }
 
-  /** The thread may hold translations loaded after it read `generation`. */
+  /**
+   * The thread may hold translations loaded after it read `generation`. Called on every fault
+   * (pager.ts), mostly with the generation it already acknowledged: then nothing changes and no
+   * waiter can be waiting for this value, so it skips the store and the notify.
+   */
   resume(index: number, generation: number): void {
     const at = HEADER + STRIDE * index + ACK;
+    if (Atomics.load(this.cells, at) === generation) return;
     Atomics.store(this.cells, at, generation);
     Atomics.notify(this.cells, at);
   }
