@@ -66,8 +66,13 @@ export const OP_WRITE = 2;
 /** A read for a prefetch: the worker sends it after the demand reads it drained with it. */
 export const OP_PREFETCH = 3;
 
-/** Spins this many times checking for completion before sleeping in Atomics.wait. */
-const SPIN = 2000;
+/**
+ * Spins this many times (~2–3 µs) checking for completion before sleeping in Atomics.wait. Short on
+ * purpose: a read takes ~40 µs, and on 2 cores a guest spinning through it (2000 loads, ~30 µs, as
+ * before) holds the core the I/O worker needs to wake up and send the request (its wake-up took
+ * 16–17 µs p50 then, 3–4 µs now; measured in docs/architecture.md).
+ */
+const SPIN = 200;
 
 export interface ChannelBuffers {
   readonly control: Int32Array;

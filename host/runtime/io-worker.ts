@@ -8,7 +8,9 @@
  * through the store's `readPage` when it has one: a request record preallocated per ring slot
  * carries the completion callback, the page is copied from the reply straight into its frame, and
  * nothing is allocated per fault. A read of a page whose write-back is still in flight (from
- * either ring) is served from that write's staging copy.
+ * either ring) is served from that write's staging copy. When a demand read lands and nothing else
+ * is in flight, the worker spins briefly on the rings for the guest's next fault before it sleeps
+ * again (`awaitNextFault`), which saves the waitAsync wake-up on back-to-back faults.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';
@@ -69,7 +71,40 @@ class SlotRead {
   seq = 0;
   readonly done: (err: Error | null) => void;
   constructor(b: ChannelBuffers) {
-    this.done = (err) => complete(b, this.seq, err);
+    this.done = (err) => {
+      complete(b, this.seq, err);
+      if (--demandInFlight === 0 && batchReadsInFlight === 0 && !polling) awaitNextFault();
+    };
+  }
+}
+
+/**
+ * When a demand read completed and no other read is in flight, the worker spins this long watching the rings before it
+ * goes back to sleep in Atomics.waitAsync: a faulting guest submits its next demand read ~10 µs
+ * after the previous one landed (its own wake-up, mapping, running to the next miss), and waking
+ * from waitAsync cost 16–17 µs p50 here (`stats().latency.handoffs['worker wake']`; 3–4 µs with
+ * this spin, docs/architecture.md). The spin blocks this event loop, which then has no read in
+ * flight to wait for (write-back replies wait at most this long); at most 30 µs of CPU per read.
+ */
+const SPIN_AFTER_READS_MS = 0.03;
+
+/** Demand reads issued through `readPage`, and batched reads (prefetch, or stores without readPage), not yet completed. */
+let demandInFlight = 0;
+let batchReadsInFlight = 0;
+/** Inside `poll` (a completion called back from within an issue must not poll again). */
+let polling = false;
+let openStoreRef: PageStore | null = null;
+
+function awaitNextFault(): void {
+  const until = performance.now() + SPIN_AFTER_READS_MS;
+  for (let i = 1; ; i++) {
+    for (let c = 0; c < channels.length; c++) {
+      if (Atomics.load(channels[c]!.control, kSubmitted) >= next[c]!) {
+        poll(openStoreRef!);
+        return;
+      }
+    }
+    if ((i & 31) === 0 && performance.now() >= until) return;
   }
 }
 
@@ -80,28 +115,40 @@ function shutDown(): boolean {
   return true;
 }
 
-async function serve(store: PageStore): Promise<void> {
-  const next = channels.map(() => 1);
-  const submitted = channels.map(() => 0);
-  for (;;) {
-    const bell = Atomics.load(doorbell, DOORBELL);
-    // Snapshot in channel order (guest first), issue in reverse (reclaimer first). A guest read of a
-    // page is published only after the reclaimer published that page's write-back and released the
-    // frame, so if the guest's snapshot holds the read, the later reclaimer snapshot holds the write,
-    // and issuing the write first registers it in pendingWrites before the read looks.
-    for (let c = 0; c < channels.length; c++) submitted[c] = Atomics.load(channels[c]!.control, kSubmitted);
-    let idle = true;
+/** Next sequence number to issue, per channel; the submitted counts of the last snapshot. */
+const next = channels.map(() => 1);
+const submitted = channels.map(() => 0);
+
+/** Issues everything submitted on every ring since the last look; false when there was nothing. */
+function poll(store: PageStore): boolean {
+  // Snapshot in channel order (guest first), issue in reverse (reclaimer first). A guest read of a
+  // page is published only after the reclaimer published that page's write-back and released the
+  // frame, so if the guest's snapshot holds the read, the later reclaimer snapshot holds the write,
+  // and issuing the write first registers it in pendingWrites before the read looks.
+  for (let c = 0; c < channels.length; c++) submitted[c] = Atomics.load(channels[c]!.control, kSubmitted);
+  let busy = false;
+  polling = true;
+  try {
     for (let c = channels.length - 1; c >= 0; c--) {
       if (submitted[c]! >= next[c]!) {
-        idle = false;
+        busy = true;
         next[c] = issue(store, c, next[c]!, submitted[c]!);
       }
     }
-    if (idle) {
-      if (shutDown()) return;
-      const waiting = Atomics.waitAsync(doorbell, DOORBELL, bell);
-      if (waiting.async) await waiting.value;
-    }
+  } finally {
+    polling = false;
+  }
+  return busy;
+}
+
+async function serve(store: PageStore): Promise<void> {
+  openStoreRef = store;
+  for (;;) {
+    const bell = Atomics.load(doorbell, DOORBELL);
+    if (poll(store)) continue;
+    if (shutDown()) return;
+    const waiting = Atomics.waitAsync(doorbell, DOORBELL, bell);
+    if (waiting.async) await waiting.value;
   }
 }
 
@@ -150,6 +197,7 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
       } else if (op === OP_READ && store.readPage !== undefined) {
         const r = reads[seq & mask]!;
         r.seq = seq;
+        demandInFlight++;
         store.readPage(page, physAt(arg), arg, r.done);
       } else if (op === OP_READ) {
         (demand ??= new Batch()).add(seq, page, frame(arg));
@@ -180,9 +228,16 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
 }
 
 function read(store: PageStore, b: ChannelBuffers, r: Batch): void {
+  batchReadsInFlight++;
   store.read(r.pages, r.bufs).then(
-    () => { for (const seq of r.seqs) complete(b, seq, null); },
-    (err: unknown) => { for (const seq of r.seqs) complete(b, seq, err); },
+    () => {
+      for (const seq of r.seqs) complete(b, seq, null);
+      batchReadsInFlight--;
+    },
+    (err: unknown) => {
+      for (const seq of r.seqs) complete(b, seq, err);
+      batchReadsInFlight--;
+    },
   );
 }
 
