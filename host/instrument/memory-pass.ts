@@ -232,6 +232,7 @@ export class MemoryPass extends Visitor {
     else if (id === ID.Loop && this.chunker) {
       const scratch = this.scratch!;
       this.chunker.tryChunk(expr, () => scratch.add(binaryen.i32), () => scratch.i32('ea'));
+      this.chunker.enterLoop(expr);
     }
   }
 
@@ -242,6 +243,7 @@ export class MemoryPass extends Visitor {
       if (this.chunker?.raw.has(expr)) return expr; // a page-table load the chunker emitted
       return this.rewriteAccess(expr, id, kind);
     }
+    if (id === ID.Loop) this.chunker?.leaveLoop(expr);
     if (id === ID.MemorySize) { // size = CB[kVirtualPages]
       return this.module.i32.load(kVirtualPages * 4, 4, this.module.i32.const(0), this.memory);
     }
@@ -278,7 +280,7 @@ export class MemoryPass extends Visitor {
     const offset = kind.getOffset(expr) >>> 0;
     const bytes = kind.bytes(expr);
     const write = kind.isWrite(expr);
-    const translated = this.translate(base, offset, bytes, write, this.chunker?.zeroOnSlow.get(expr) ?? -1, this.chunker?.outlined.get(expr) ?? null);
+    const translated = this.translate(base, offset, bytes, write, this.chunker?.dropOnFault(expr) ?? [], this.chunker?.outlined.get(expr) ?? null);
     const physical = prelude.length === 0 ? translated : m.block(null, [...prelude, translated], binaryen.i32);
     if (this.sharedMemory && (id === ID.AtomicWait || id === ID.AtomicNotify)) {
       const ea = offset === 0 ? base() : m.i32.add(base(), m.i32.const(offset | 0));
@@ -329,7 +331,7 @@ export class MemoryPass extends Visitor {
   }
 
   /** Builds `phys(base + offset)` for an access of `bytes` bytes. */
-  private translate(base: () => ExpressionRef, offset: number, bytes: number, write: boolean, dropCache: number, outline: string | null): ExpressionRef {
+  private translate(base: () => ExpressionRef, offset: number, bytes: number, write: boolean, dropCache: readonly number[], outline: string | null): ExpressionRef {
     const m = this.module;
     const { pageShift, pageSize } = this.layout;
     const scratch = this.scratch!;
@@ -359,8 +361,8 @@ export class MemoryPass extends Visitor {
     }
     const info = bytes | (write ? FAULT_WRITE : 0);
     let fault = m.call(IMPORT_NAMES.fault, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32);
-    // In a chunked loop's fast body a fault is a safepoint: the chunk's cached translations go.
-    if (dropCache >= 0) fault = m.block(null, [m.local.set(dropCache, m.i32.const(0)), fault], binaryen.i32);
+    // In a chunked loop's fast body a fault is a safepoint: the chunks' cached translations go.
+    if (dropCache.length > 0) fault = m.block(null, [...dropCache.map((c) => m.local.set(c, m.i32.const(0))), fault], binaryen.i32);
     parts.push(m.if(slow, fault, m.i32.add(ea(), eGet())));
     return m.block(null, parts, binaryen.i32);
   }

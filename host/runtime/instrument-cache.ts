@@ -31,7 +31,8 @@ function instrumenterFingerprint(): string {
   if (fingerprint === null) {
     const dir = fileURLToPath(new URL('../instrument/', import.meta.url));
     const hash = createHash('sha256');
-    for (const name of readdirSync(dir).sort()) {
+    // Subdirectories too (passes/): a change to a pass must miss the cache as well.
+    for (const name of (readdirSync(dir, { recursive: true }) as string[]).sort()) {
       if (/\.(js|ts|json)$/.test(name) && !name.endsWith('.d.ts')) hash.update(name).update(readFileSync(join(dir, name)));
     }
     fingerprint = hash.digest('hex');

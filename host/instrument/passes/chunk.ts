@@ -50,6 +50,18 @@
  * access that may fault) are never streams, and every such safepoint sets `n = 0`, so the next
  * iteration translates again; BODY runs with `n = 0` too. The guest acknowledges evictions only at
  * safepoints, so between two of them no frame it caches can be written back or reused.
+ *
+ * Outer loops (optimization `outer`): a loop around inner loops is versioned the same way when its
+ * own accesses before the first possible safepoint are streams of its iv (graph's `offsets[u]`,
+ * `offsets[u+1]`, `rank[u]` before the edge loop). Locals written inside an inner loop are not
+ * affine, accesses inside one are never streams of the outer loop and count as possible faults, so
+ * accesses after the first inner loop with an access stay checked. A local written several times
+ * per iteration (`$k = u << 2; ... $k = offsets[...]`) has the form of its last write when that
+ * write dominates the read. Faults inside the fast copy zero the outer counter wherever they are,
+ * in inner loops and in the chunked copies the pass makes of those later: the memory pass asks
+ * `dropOnFault` for every check, and `enterLoop`/`leaveLoop` track the outer fast loops it is in.
+ * An outer loop whose inner loops call out (a call, memory.grow, a host operation) is not
+ * versioned: every iteration would drop the chunk.
  */
 import type { Layout } from '../../layout.js';
 import { binaryen, C, type ExpressionRef, type Module } from '../binaryen.js';
@@ -134,6 +146,13 @@ class Reject extends Error {}
 
 class BodyScan extends Visitor {
   nodes = 0;
+  /** Loops nested in the body (only scanned when `nested`), and whether a call-like safepoint sits in one. */
+  innerLoops = 0;
+  innerSafepoint = false;
+  private depth = 0;
+  constructor(private readonly nested: boolean) {
+    super();
+  }
   readonly sets = new Map<number, number>();
   /** iv candidates: local → step, for `local.set $x (i32.add (local.get $x) (i32.const c))`. */
   readonly steps = new Map<number, number>();
@@ -145,15 +164,33 @@ class BodyScan extends Visitor {
   private readonly lastSet = new Map<number, ExpressionRef>();
   accesses = 0;
   protected override enter(expr: ExpressionRef, id: number): void {
-    if (++this.nodes > MAX_BODY_NODES || id === ID.Loop || id === ID.Try || id === ID.Pop) throw new Reject();
+    if (++this.nodes > MAX_BODY_NODES || id === ID.Try || id === ID.Pop) throw new Reject();
+    if (id === ID.Loop) {
+      if (!this.nested) throw new Reject();
+      this.innerLoops++;
+      this.depth++;
+    }
     if (ACCESSES.has(id)) this.accesses++;
-    if (id === ID.LocalSet) {
+    if (this.depth > 0) {
+      // Inside an inner loop: a local written there changes any number of times per iteration.
+      if (SAFEPOINTS.has(id)) this.innerSafepoint = true;
+      if (id === ID.LocalSet) {
+        const index = localIndex(expr);
+        this.sets.set(index, (this.sets.get(index) ?? 0) + 2);
+        this.lastSet.set(index, expr);
+      }
+    } else if (id === ID.LocalSet) {
       const index = localIndex(expr);
       this.sets.set(index, (this.sets.get(index) ?? 0) + 1);
       this.lastSet.set(index, expr);
       const step = incrementStep(expr, index);
       if (step !== null) this.steps.set(index, step);
     }
+  }
+
+  protected override leave(expr: ExpressionRef, id: number): ExpressionRef {
+    if (id === ID.Loop) this.depth--;
+    return expr;
   }
 
   /** Finds the copy-advanced ivs once the whole body is scanned. */
@@ -223,6 +260,8 @@ interface Event {
 export interface ChunkOptions {
   readonly chunk: boolean;
   readonly outline: boolean;
+  /** Outer-loop chunking: loops around inner loops (see the file header). */
+  readonly outer: boolean;
 }
 
 /**
@@ -254,14 +293,21 @@ class StreamAnalysis extends Visitor {
     super();
   }
 
-  protected override enter(expr: ExpressionRef): void {
+  /** Inner loops around the current position (outer-loop chunking). */
+  private depth = 0;
+  /** The last write in walk order of each local written more than once, outside inner loops. */
+  private readonly lastDefs = new Map<number, Def>();
+
+  protected override enter(expr: ExpressionRef, id: number): void {
     this.path.push(expr);
     this.ordinals.push(this.ordinal++);
+    if (id === ID.Loop) this.depth++;
   }
 
   protected override leave(expr: ExpressionRef, id: number): ExpressionRef {
     const seq = ++this.seq;
     const ordinal = this.ordinals.pop()!;
+    if (id === ID.Loop) this.depth--;
     const form = this.formOf(expr, id, seq);
     if (form) this.forms.set(expr, form);
     if (id === ID.LocalSet) {
@@ -276,6 +322,10 @@ class StreamAnalysis extends Visitor {
       if (this.scan.sets.get(index) === 1) {
         const value = this.forms.get(C._BinaryenLocalSetGetValue!(expr)) ?? null;
         this.defs.set(index, { expr, seq, path: this.path.slice(0, -1), form: this.scan.steps.has(index) ? null : value });
+      } else if (this.scan.innerLoops > 0) {
+        // Outer loops only (innermost ones keep their analysis): a def inside an inner loop has no form.
+        const value = this.depth === 0 ? this.forms.get(C._BinaryenLocalSetGetValue!(expr)) ?? null : null;
+        this.lastDefs.set(index, { expr, seq, path: this.path.slice(0, -1), form: value });
       }
     } else if (id === ID.LocalGet) {
       const index = C._BinaryenLocalGetGetIndex!(expr);
@@ -286,7 +336,9 @@ class StreamAnalysis extends Visitor {
     }
     if (ACCESSES.has(id)) {
       const atomic = this.access.atomic(expr, id);
-      this.events.push({ ordinal, seq, call: false, site: atomic ? null : this.streamSite(expr, id, ordinal), atomic });
+      // An access inside an inner loop runs any number of times per iteration: never a stream.
+      const site = atomic || this.depth > 0 ? null : this.streamSite(expr, id, ordinal);
+      this.events.push({ ordinal, seq, call: false, site, atomic });
       if (atomic || this.access.write(expr, id)) this.effect(seq);
     } else if (SAFEPOINTS.has(id)) {
       const call = id !== ID.Throw && id !== ID.Rethrow;
@@ -366,7 +418,7 @@ class StreamAnalysis extends Visitor {
   private localForm(index: number, seq: number): Affine | null {
     const sets = this.scan.sets.get(index) ?? 0;
     if (sets === 0) return { c: 0, terms: [[index, 1]], iv: -1, k: 0, ku: 0 }; // loop-invariant
-    if (sets !== 1) return null;
+    if (sets !== 1) return this.reachingForm(index, seq);
     const def = this.defs.get(index);
     const step = this.scan.steps.get(index);
     if (step !== undefined) {
@@ -376,6 +428,20 @@ class StreamAnalysis extends Visitor {
       return this.dominates(def) ? { c: step, terms: [], iv: index, k: 1, ku: 0 } : { c: 0, terms: [], iv: index, k: 1, ku: 1 };
     }
     // A local written once in the loop: its value is this iteration's only if its write surely ran.
+    if (!def || !def.form || def.seq >= seq || !this.dominates(def)) return null;
+    return def.form;
+  }
+
+  /**
+   * The form of a local written several times (outer loops only), at a position outside inner
+   * loops: the value of its last write in walk order, when that write surely ran before here.
+   * No other write can come in between: writes later in walk order run before this position only
+   * through a loop's back edge, and the only loop around the position is the chunked one, whose
+   * next iteration runs the dominating write again first.
+   */
+  private reachingForm(index: number, seq: number): Affine | null {
+    if (this.depth > 0) return null;
+    const def = this.lastDefs.get(index);
     if (!def || !def.form || def.seq >= seq || !this.dominates(def)) return null;
     return def.form;
   }
@@ -445,6 +511,10 @@ class FastBodyMarker extends Visitor {
       const fresh = `${this.prefix}.${this.renames.size}`;
       this.renames.set(Names.Block.getName(expr)!, fresh);
       Names.Block.setName(expr, fresh);
+    } else if (id === ID.Loop && C._BinaryenLoopGetName!(expr) !== 0) { // an inner loop (outer chunking)
+      const fresh = `${this.prefix}.${this.renames.size}`;
+      this.renames.set(Names.Loop.getName(expr)!, fresh);
+      Names.Loop.setName(expr, fresh);
     }
   }
   private renamed(name: string): string {
@@ -474,8 +544,12 @@ class FastBodyMarker extends Visitor {
   }
 }
 
+const NONE: readonly number[] = [];
+
 export interface ChunkStats {
   loops: number;
+  /** Of `loops`, those around inner loops (outer-loop chunking). */
+  outerLoops: number;
   streams: number;
   outlined: number;
 }
@@ -490,8 +564,11 @@ export class LoopChunker {
   readonly outlined = new Map<ExpressionRef, string>();
   /** Page-table loads of the refill code: physical already, the memory pass leaves them alone. */
   readonly raw = new Set<ExpressionRef>();
-  readonly stats: ChunkStats = { loops: 0, streams: 0, outlined: 0 };
+  readonly stats: ChunkStats = { loops: 0, outerLoops: 0, streams: 0, outlined: 0 };
   private readonly created = new Set<ExpressionRef>();
+  /** Fast loops of outer chunks → their counter; `active`: the counters of those the pass is inside. */
+  private readonly outerFast = new Map<ExpressionRef, number>();
+  private readonly active: number[] = [];
   private labels = 0;
 
   constructor(
@@ -509,6 +586,8 @@ export class LoopChunker {
     this.zeroOnSlow.clear();
     this.created.clear();
     this.raw.clear();
+    this.outerFast.clear();
+    this.active.length = 0;
   }
 
   /**
@@ -520,14 +599,16 @@ export class LoopChunker {
     const namePtr = C._BinaryenLoopGetName!(loop);
     if (namePtr === 0) return false;
     const body = C._BinaryenLoopGetBody!(loop);
-    const scan = new BodyScan();
+    const scan = new BodyScan(this.options.chunk && this.options.outer);
     try {
       scan.walk(body);
     } catch (err) {
       if (err instanceof Reject) return false;
       throw err;
     }
-    if (scan.accesses === 0) return false;
+    // An outer loop whose inner loops call out drops its chunk every iteration: not worth a copy.
+    if (scan.accesses === 0 || scan.innerSafepoint) return false;
+    const outer = scan.innerLoops > 0;
     scan.findCopies();
     const analysis = new StreamAnalysis(scan, this.access, this.layout.pageSize);
     try {
@@ -536,7 +617,8 @@ export class LoopChunker {
       if (err instanceof Reject) return false;
       throw err;
     }
-    analysis.classify(this.options);
+    // Outer loops get streams only: a check branching out would re-run the inner loops too.
+    analysis.classify(outer ? { ...this.options, outline: false } : this.options);
     if (analysis.streams.length === 0 && analysis.outlined.length === 0) return false;
 
     const m = this.module;
@@ -590,15 +672,41 @@ export class LoopChunker {
         fastBody,
       ], binaryen.none));
       this.created.add(fastLoop);
-      slowBlock = m.block(slowName, [m.loop(refillName, m.block(null, [
+      if (outer) this.outerFast.set(fastLoop, counter);
+      const refillLoop = m.loop(refillName, m.block(null, [
         ...refill,
         m.block(endName, [fastLoop, exit()], binaryen.none),
         m.br(refillName),
-      ], binaryen.none))], binaryen.none);
+      ], binaryen.none));
+      this.created.add(refillLoop);
+      slowBlock = m.block(slowName, [refillLoop], binaryen.none);
     }
     C._BinaryenLoopSetBody!(loop, m.block(doneName, [slowBlock, body], binaryen.none));
     this.stats.loops++;
+    if (outer) this.stats.outerLoops++;
     return true;
+  }
+
+  /** The memory pass enters a loop (after `tryChunk`): an outer chunk's fast loop opens its region. */
+  enterLoop(loop: ExpressionRef): void {
+    const counter = this.outerFast.get(loop);
+    if (counter !== undefined) this.active.push(counter);
+  }
+
+  /** The memory pass leaves a loop. */
+  leaveLoop(loop: ExpressionRef): void {
+    if (this.outerFast.has(loop)) this.active.pop();
+  }
+
+  /**
+   * Counters a checked access's slow path must zero before it faults: its own chunk's (innermost
+   * loops), and every outer chunk whose fast loop encloses it, inner loops and their copies
+   * included — a fault is a safepoint, after which no cached translation may be used.
+   */
+  dropOnFault(access: ExpressionRef): readonly number[] {
+    const own = this.zeroOnSlow.get(access);
+    if (this.active.length === 0) return own === undefined ? NONE : [own];
+    return own === undefined || this.active.includes(own) ? this.active.slice() : [own, ...this.active];
   }
 
   /**
