@@ -187,6 +187,8 @@ export interface PassCounts {
   chunkedLoops: number;
   chunkedAccesses: number;
   outlinedChecks: number;
+  /** Chunked loops whose page bound is folded into their exit test (`predicate`). */
+  predicatedLoops: number;
 }
 
 export class MemoryPass extends Visitor {
@@ -212,7 +214,7 @@ export class MemoryPass extends Visitor {
 
   get counts(): PassCounts {
     const c = this.chunker?.stats;
-    return { ...this.counters, chunkedLoops: c?.loops ?? 0, chunkedAccesses: c?.streams ?? 0, outlinedChecks: c?.outlined ?? 0 };
+    return { ...this.counters, chunkedLoops: c?.loops ?? 0, chunkedAccesses: c?.streams ?? 0, outlinedChecks: c?.outlined ?? 0, predicatedLoops: c?.predicated ?? 0 };
   }
 
   /** Instruments one function body in place. */

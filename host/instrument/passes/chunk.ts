@@ -62,6 +62,12 @@
  * `dropOnFault` for every check, and `enterLoop`/`leaveLoop` track the outer fast loops it is in.
  * An outer loop whose inner loops call out (a call, memory.grow, a host operation) is not
  * versioned: every iteration would drop the chunk.
+ *
+ * Loop predication (optimization `predicate`): when the loop is `(if (i32.lt_u iv B) (then ...
+ * (br $L)))` with B invariant and iv advanced once per iteration (see `exitTest`), the fast loop
+ * drops the countdown and tests `iv <u limit` instead, `limit = min(B, iv + n·step)` computed at
+ * the refill (`limit`); a safepoint sets limit = 0, like n = 0. When the fast test fails, the
+ * original one decides: the loop ended, or the chunk did and the refill runs.
  */
 import type { Layout } from '../../layout.js';
 import { binaryen, C, type ExpressionRef, type Module } from '../binaryen.js';
@@ -77,7 +83,7 @@ const ID = {
   MemoryGrow: b.MemoryGrowId!, MemoryCopy: b.MemoryCopyId!, MemoryFill: b.MemoryFillId!,
   MemoryInit: b.MemoryInitId!, DataDrop: b.DataDropId!, Pop: b.PopId!, Throw: b.ThrowId!, Rethrow: b.RethrowId!,
 };
-const OP = { add: b.AddInt32!, sub: b.SubInt32!, mul: b.MulInt32!, shl: b.ShlInt32! };
+const OP = { add: b.AddInt32!, sub: b.SubInt32!, mul: b.MulInt32!, shl: b.ShlInt32!, ltU: b.LtUInt32!, gtU: b.GtUInt32! };
 
 /** Expressions after which a cached translation may be stale: they enter the host or other code. */
 const SAFEPOINTS = new Set([ID.Call, ID.CallIndirect, ID.CallRef, ID.MemoryGrow, ID.MemoryCopy, ID.MemoryFill,
@@ -162,6 +168,8 @@ class BodyScan extends Visitor {
    */
   readonly copySteps = new Map<number, number>();
   private readonly lastSet = new Map<number, ExpressionRef>();
+  /** Branches per label (br, br_if, br_table targets), for the exit test of `predicate`. */
+  readonly branches = new Map<string, number>();
   accesses = 0;
   protected override enter(expr: ExpressionRef, id: number): void {
     if (++this.nodes > MAX_BODY_NODES || id === ID.Try || id === ID.Pop) throw new Reject();
@@ -171,6 +179,11 @@ class BodyScan extends Visitor {
       this.depth++;
     }
     if (ACCESSES.has(id)) this.accesses++;
+    if (id === ID.Break) this.branch(Names.Break.getName(expr));
+    else if (id === ID.Switch) {
+      for (let i = 0, n = C._BinaryenSwitchGetNumNames!(expr); i < n; i++) this.branch(Names.Switch.getNameAt(expr, i));
+      this.branch(Names.Switch.getDefaultName(expr));
+    }
     if (this.depth > 0) {
       // Inside an inner loop: a local written there changes any number of times per iteration.
       if (SAFEPOINTS.has(id)) this.innerSafepoint = true;
@@ -191,6 +204,10 @@ class BodyScan extends Visitor {
   protected override leave(expr: ExpressionRef, id: number): ExpressionRef {
     if (id === ID.Loop) this.depth--;
     return expr;
+  }
+
+  private branch(name: string): void {
+    this.branches.set(name, (this.branches.get(name) ?? 0) + 1);
   }
 
   /** Finds the copy-advanced ivs once the whole body is scanned. */
@@ -262,6 +279,8 @@ export interface ChunkOptions {
   readonly outline: boolean;
   /** Outer-loop chunking: loops around inner loops (see the file header). */
   readonly outer: boolean;
+  /** Loop predication: the page bound folded into the loop's exit test (see `exitTest`). */
+  readonly predicate: boolean;
 }
 
 /**
@@ -483,6 +502,66 @@ export interface AccessInfo {
   atomic(expr: ExpressionRef, id: number): boolean;
 }
 
+/** A loop `(loop $L (if (i32.lt_u iv B) (then ... iv = iv + step ... (br $L))))`, B invariant. */
+interface ExitTest {
+  readonly iv: number;
+  readonly step: number;
+  readonly bound: (m: Module) => ExpressionRef;
+  /** Where the `if` sits in the body: the body itself, or the only child of an unnamed block. */
+  readonly nested: boolean;
+}
+
+/**
+ * The loop's exit test when it can carry the page bound (optimization `predicate`): the body is
+ * one `if` with no else whose condition is `iv <u B` (or `B >u iv`), B a constant or a local not
+ * written in the loop, iv advanced by a positive step once per iteration: its increment is a
+ * direct child of the `then` block, which ends in the loop's only `br $L` and is no branch target.
+ * So every iteration that continues runs the increment once, and the loop ends only where the
+ * test fails (or by leaving it otherwise, as the original does).
+ */
+function exitTest(body: ExpressionRef, loopName: string, scan: BodyScan): ExitTest | null {
+  let ifx = body;
+  const nested = getId(body) === ID.Block && C._BinaryenBlockGetName!(body) === 0 && C._BinaryenBlockGetNumChildren!(body) === 1;
+  if (nested) ifx = C._BinaryenBlockGetChildAt!(body, 0);
+  if (getId(ifx) !== ID.If || C._BinaryenIfGetIfFalse!(ifx) !== 0) return null;
+  const then = C._BinaryenIfGetIfTrue!(ifx);
+  if (getId(then) !== ID.Block || C._BinaryenBlockGetName!(then) !== 0) return null;
+  const count = C._BinaryenBlockGetNumChildren!(then);
+  const last = count > 0 ? C._BinaryenBlockGetChildAt!(then, count - 1) : 0;
+  if (last === 0 || getId(last) !== ID.Break || Names.Break.getName(last) !== loopName
+    || C._BinaryenBreakGetCondition!(last) !== 0 || C._BinaryenBreakGetValue!(last) !== 0) return null;
+  if (scan.branches.get(loopName) !== 1) return null;
+  const cond = C._BinaryenIfGetCondition!(ifx);
+  if (getId(cond) !== ID.Binary) return null;
+  const op = C._BinaryenBinaryGetOp!(cond);
+  let ivGet: ExpressionRef;
+  let boundExpr: ExpressionRef;
+  if (op === OP.ltU) [ivGet, boundExpr] = [C._BinaryenBinaryGetLeft!(cond), C._BinaryenBinaryGetRight!(cond)];
+  else if (op === OP.gtU) [boundExpr, ivGet] = [C._BinaryenBinaryGetLeft!(cond), C._BinaryenBinaryGetRight!(cond)];
+  else return null;
+  if (getId(ivGet) !== ID.LocalGet) return null;
+  const iv = C._BinaryenLocalGetGetIndex!(ivGet);
+  const step = scan.steps.get(iv);
+  if (step === undefined || step <= 0 || scan.sets.get(iv) !== 1 || scan.copySteps.has(iv)) return null;
+  let incremented = false;
+  for (let i = 0; i < count - 1; i++) {
+    const c = C._BinaryenBlockGetChildAt!(then, i);
+    if (getId(c) === ID.LocalSet && localIndex(c) === iv && getType(c) === binaryen.none) incremented = true;
+  }
+  if (!incremented) return null;
+  let bound: ExitTest['bound'];
+  if (getId(boundExpr) === ID.Const) {
+    const v = C._BinaryenConstGetValueI32!(boundExpr);
+    bound = (m) => m.i32.const(v);
+  } else if (getId(boundExpr) === ID.LocalGet && (scan.sets.get(C._BinaryenLocalGetGetIndex!(boundExpr)) ?? 0) === 0) {
+    const local = C._BinaryenLocalGetGetIndex!(boundExpr);
+    bound = (m) => m.local.get(local, binaryen.i32);
+  } else {
+    return null;
+  }
+  return { iv, step, bound, nested };
+}
+
 /**
  * Pass C over the copy of the body: maps ordinals to expressions, gives the copy's labels fresh
  * names (binaryen requires labels unique per function), retargets `br $L` to the fast loop, and
@@ -548,8 +627,9 @@ const NONE: readonly number[] = [];
 
 export interface ChunkStats {
   loops: number;
-  /** Of `loops`, those around inner loops (outer-loop chunking). */
+  /** Of `loops`, those around inner loops (outer-loop chunking), and those predicated. */
   outerLoops: number;
+  predicated: number;
   streams: number;
   outlined: number;
 }
@@ -564,7 +644,7 @@ export class LoopChunker {
   readonly outlined = new Map<ExpressionRef, string>();
   /** Page-table loads of the refill code: physical already, the memory pass leaves them alone. */
   readonly raw = new Set<ExpressionRef>();
-  readonly stats: ChunkStats = { loops: 0, outerLoops: 0, streams: 0, outlined: 0 };
+  readonly stats: ChunkStats = { loops: 0, outerLoops: 0, predicated: 0, streams: 0, outlined: 0 };
   private readonly created = new Set<ExpressionRef>();
   /** Fast loops of outer chunks → their counter; `active`: the counters of those the pass is inside. */
   private readonly outerFast = new Map<ExpressionRef, number>();
@@ -629,7 +709,11 @@ export class LoopChunker {
     const doneName = `farmem.chunk${id}.done`;
     const refillName = `farmem.chunk${id}.refill`;
     const endName = `farmem.chunk${id}.end`;
+    // Predicated: the fast loop's own exit test carries the page bound, `counter` is its limit
+    // (0 stops it, like a spent countdown) and `n` the iterations left in the pages.
+    const pred = this.options.predicate && analysis.streams.length > 0 ? exitTest(body, name, scan) : null;
     const counter = addLocal();
+    const n = pred ? addLocal() : counter;
     const wanted = new Set<number>([...analysis.streams.map((s) => s.ordinal), ...analysis.checked, ...analysis.outlined]);
     const fast = m.copyExpression(body);
     const marker = new FastBodyMarker(m, wanted, new Set(analysis.calls), name, fastName, `farmem.chunk${id}.l`, counter);
@@ -637,14 +721,14 @@ export class LoopChunker {
 
     // Streams with the same address form, size and table share one delta.
     const shared = new Map<string, number>();
-    const refill: ExpressionRef[] = [m.local.set(counter, m.i32.const(0x7fffffff))];
+    const refill: ExpressionRef[] = [m.local.set(n, m.i32.const(0x7fffffff))];
     for (const s of analysis.streams) {
       const key = `${s.write}|${s.offset}|${s.bytes}|${s.form.c}|${s.form.iv}|${s.form.k}|${s.form.ku}|${s.form.terms.join(';')}`;
       let delta = shared.get(key);
       if (delta === undefined) {
         delta = addLocal();
         shared.set(key, delta);
-        refill.push(...this.translateStream(s, delta, counter, ea(), slowName));
+        refill.push(...this.translateStream(s, delta, n, ea(), slowName));
       }
       this.streams.set(marker.refs.get(s.ordinal)!, delta);
       this.stats.streams++;
@@ -652,7 +736,14 @@ export class LoopChunker {
     for (const o of analysis.checked) this.zeroOnSlow.set(marker.refs.get(o)!, counter);
     for (const o of analysis.outlined) this.outlined.set(marker.refs.get(o)!, slowName);
     this.stats.outlined += analysis.outlined.length;
-    refill.push(m.br(slowName, m.i32.eqz(m.local.get(counter, binaryen.i32))));
+    if (pred) {
+      refill.push(...this.limit(pred, n, counter), m.br(slowName, m.i32.ge_u(m.local.get(pred.iv, binaryen.i32), m.local.get(counter, binaryen.i32))));
+      const fastIf = pred.nested ? C._BinaryenBlockGetChildAt!(fastBody, 0) : fastBody;
+      C._BinaryenIfSetCondition!(fastIf, m.i32.lt_u(m.local.get(pred.iv, binaryen.i32), m.local.get(counter, binaryen.i32)));
+      this.stats.predicated++;
+    } else {
+      refill.push(m.br(slowName, m.i32.eqz(m.local.get(counter, binaryen.i32))));
+    }
 
     const i32 = binaryen.i32;
     // br_if $done (1), not br: a block ending in br is finalized as unreachable when no branch
@@ -665,17 +756,20 @@ export class LoopChunker {
       this.created.add(fastLoop);
       slowBlock = m.block(slowName, [fastLoop, exit()], binaryen.none);
     } else {
-      // The refill sits outside the hot loop, which holds only the countdown and the body.
-      const fastLoop = m.loop(fastName, m.block(null, [
+      // The refill sits outside the hot loop, which holds only the countdown and the body; or,
+      // predicated, the body alone, whose exit test `iv < limit` fails at the page bound too: then
+      // the original test tells the loop's end from the page's.
+      const fastLoop = pred ? m.loop(fastName, fastBody) : m.loop(fastName, m.block(null, [
         m.br(endName, m.i32.eqz(m.local.get(counter, i32))),
         m.local.set(counter, m.i32.sub(m.local.get(counter, i32), m.i32.const(1))),
         fastBody,
       ], binaryen.none));
+      const ended = pred ? m.br(doneName, m.i32.ge_u(m.local.get(pred.iv, i32), pred.bound(m))) : exit();
       this.created.add(fastLoop);
       if (outer) this.outerFast.set(fastLoop, counter);
       const refillLoop = m.loop(refillName, m.block(null, [
         ...refill,
-        m.block(endName, [fastLoop, exit()], binaryen.none),
+        m.block(endName, [fastLoop, ended], binaryen.none),
         m.br(refillName),
       ], binaryen.none));
       this.created.add(refillLoop);
@@ -707,6 +801,29 @@ export class LoopChunker {
     const own = this.zeroOnSlow.get(access);
     if (this.active.length === 0) return own === undefined ? NONE : [own];
     return own === undefined || this.active.includes(own) ? this.active.slice() : [own, ...this.active];
+  }
+
+  /**
+   * The predicated fast loop's limit: `n = min(n, (2^32 - step - iv) / step)`, then
+   * `limit = min(iv + n·step, B)`, so the fast loop runs exactly the iterations the countdown would
+   * (at most n, none past the loop's end) and iv never wraps before its test fails (no overflow:
+   * n·step ≤ 2^32 - step - iv). `limit <= iv` sends the iteration to BODY.
+   */
+  private limit(t: ExitTest, n: number, limit: number): ExpressionRef[] {
+    const m = this.module;
+    const get = (l: number) => m.local.get(l, binaryen.i32);
+    const cap = (0x100000000 - t.step) | 0;
+    const room = () => m.i32.sub(m.i32.const(cap), get(t.iv));
+    const pow2 = (t.step & (t.step - 1)) === 0;
+    const fits = pow2 ? m.i32.shr_u(room(), m.i32.const(Math.log2(t.step))) : m.i32.div_u(room(), m.i32.const(t.step));
+    const most = m.select(m.i32.gt_u(get(t.iv), m.i32.const(cap)), m.i32.const(0), fits);
+    const scaled = () => (pow2 ? m.i32.shl(get(n), m.i32.const(Math.log2(t.step))) : m.i32.mul(get(n), m.i32.const(t.step)));
+    return [
+      m.local.set(limit, most),
+      m.local.set(n, m.select(m.i32.lt_u(get(n), get(limit)), get(n), get(limit))),
+      m.local.set(limit, m.i32.add(get(t.iv), scaled())),
+      m.local.set(limit, m.select(m.i32.lt_u(get(limit), t.bound(m)), get(limit), t.bound(m))),
+    ];
   }
 
   /**
