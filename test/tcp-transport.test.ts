@@ -3,8 +3,8 @@
  * against bare and hostile TCP clients (frames split anywhere, many in one write, broken length
  * fields, oversized frames, no HELLO, wrong token, too many connections, random bytes), in-process
  * with small limits; then the runtime through real `farmem serve` processes over tcp:// — every
- * workload at tiny pools, three servers with replication 2, ws and tcp mixed, a wrong token, and a
- * server killed mid-run (the replicated run completes identical; a lone server's run fails clearly).
+ * workload at tiny pools, three servers with replication 2, ws and tcp mixed, malformed frames on a
+ * real server's tcp port, a wrong token, and a server killed mid-run (the replicated run completes identical; a lone server's run fails clearly).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -203,6 +203,24 @@ describe('the runtime through farmem serve over tcp://', () => {
     } finally {
       await fm.close();
     }
+  });
+
+  it('a real farmem serve answers malformed frames on its tcp port and keeps serving', async () => {
+    const bad = new RawTcp(servers.tcpUrls[0]!);
+    await bad.opened;
+    bad.send(Uint8Array.of(0xff, 0xff, 0xff, 0xff)); // a 4 GiB frame announced
+    expect(await bad.next()).toMatchObject({ op: Op.ERROR, status: Status.TOO_LARGE });
+    await bad.closed;
+    const hello = new RawTcp(servers.tcpUrls[0]!);
+    await hello.opened;
+    const frame = encodeHello(1, PROTOCOL_VERSION, PS, TOKEN, 'ns');
+    frame[frame.length - 1] = 0xff; // the namespace's last byte is no longer UTF-8
+    hello.send(frame);
+    expect(await hello.next()).toMatchObject({ op: Op.ERROR, status: Status.MALFORMED_FRAME });
+    await hello.closed;
+    const ok = await RawTcp.connect(servers.tcpUrls[0]!, 'after-malformed', TOKEN);
+    expect(await ok.call(encodeRead(2, [0]))).toMatchObject({ op: Op.READ_OK, id: 2 });
+    ok.destroy();
   });
 
   it('refuses a wrong token with AuthError', async () => {
