@@ -176,6 +176,18 @@ describe('the runtime through farmem serve over tcp://', () => {
     expect(stats.store).toBe(servers.tcpUrls[0]);
   });
 
+  it('64 KiB pages (every reply spans socket reads and is copied into its page piece by piece) match the original', async () => {
+    for (const name of ['seqscan', 'stride']) {
+      const fm = await instantiate(loadWorkload(name), {}, { pageSize: 65536, local: { fraction: 0.25 }, remote: { urls: servers.tcpUrls.slice(0, 1), token: TOKEN } });
+      try {
+        expect((fm.exports as unknown as WorkloadExports).run(1 << 20, SEED)).toBe(await reference(name, 1 << 20));
+        expect(fm.stats().majorFaults - fm.stats().zeroFills).toBeGreaterThan(20);
+      } finally {
+        await fm.close();
+      }
+    }
+  });
+
   it('places and replicates across three tcp:// servers (and across ws and tcp mixed) exactly as over ws', async () => {
     for (const name of ['hashtable', 'pointerchase', 'seqscan']) {
       const want = await reference(name);

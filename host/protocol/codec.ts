@@ -240,12 +240,30 @@ export function encodeReadOneInto(frame: Uint8Array, id: number, page: number): 
  * straight into its destination without a decoded message object.
  */
 export function readOkDataAt(frame: Uint8Array, ctx: DecodeContext, count: number): number {
-  const n = frame.length;
-  if (n < LIST_ITEMS || frame[H_OP] !== Op.READ_OK || ctx.pageSize <= 0 || n !== readOkBytes(count, ctx.pageSize)) return -1;
-  if (rd32(frame, H_LENGTH) !== n || n > ctx.maxFrameBytes || count > ctx.maxPagesPerRequest) return -1;
-  if (frame[H_RESERVED8] !== 0 || rd16(frame, H_RESERVED16) !== 0 || rd32(frame, LIST_COUNT) !== count) return -1;
-  return LIST_ITEMS;
+  return readOkHeaderAt(frame, 0, ctx, count) === frame.length ? READ_OK_DATA : -1;
 }
+
+/** Where a READ_OK's page data starts within its frame. */
+export const READ_OK_DATA = LIST_ITEMS;
+
+/**
+ * The length of the frame starting at `b[at]` if its first `READ_OK_DATA` bytes are the header of a
+ * well-formed READ_OK of exactly `count` pages (the checks of `readOkDataAt`, before its data has
+ * arrived), else -1. Lets a client copy a reply arriving in pieces straight into its destination.
+ */
+export function readOkHeaderAt(b: Uint8Array, at: number, ctx: DecodeContext, count: number): number {
+  if (b.length - at < LIST_ITEMS || b[at + H_OP] !== Op.READ_OK || ctx.pageSize <= 0) return -1;
+  const n = readOkBytes(count, ctx.pageSize);
+  if (rd32(b, at + H_LENGTH) !== n || n > ctx.maxFrameBytes || count > ctx.maxPagesPerRequest) return -1;
+  if (b[at + H_RESERVED8] !== 0 || rd16(b, at + H_RESERVED16) !== 0 || rd32(b, at + LIST_COUNT) !== count) return -1;
+  return n;
+}
+
+/** The length field of the frame starting at `b[at]` (4 bytes must be there). */
+export function peekLength(b: Uint8Array, at: number): number { return rd32(b, at + H_LENGTH); }
+
+/** The request id of the frame starting at `b[at]` (its header must be there). */
+export function peekIdAt(b: Uint8Array, at: number): number { return rd32(b, at + H_ID); }
 export function encodeFree(id: number, pages: ArrayLike<number>): Uint8Array { return encodeList(Op.FREE, id, pages); }
 
 /** Size of a READ_OK frame for `count` pages: lets a server refuse a READ whose reply is too large. */

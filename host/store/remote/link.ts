@@ -23,7 +23,7 @@
 import { DataLostError, FarmemError, StoreError } from '../../errors.js';
 import {
   decode, encodeHello, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId,
-  PROTOCOL_VERSION, readOkDataAt, Status, type DecodeContext, type HelloOk, type Reply,
+  peekIdAt, peekLength, PROTOCOL_VERSION, READ_OK_DATA, readOkDataAt, readOkHeaderAt, Status, type DecodeContext, type HelloOk, type Reply,
 } from '../../protocol/index.js';
 import { dial, type LinkSocket } from './transport.js';
 
@@ -112,6 +112,14 @@ export class ServerLink {
   #lastError: Error | null = null;
   #opened: { resolve: () => void; reject: (err: Error) => void } | null = null;
   readonly #onFrame: (frame: Uint8Array) => void;
+  /**
+   * tcp: a one-page READ_OK for a page read whose data is still arriving, copied into its page
+   * piece by piece instead of being gathered into a frame first (#streamIn); null otherwise.
+   */
+  #sink: Pending | null = null;
+  /** Data bytes of the sink still to come, and where the next one goes in its `dest`. */
+  #sinkLeft = 0;
+  #sinkAt = 0;
   /** Small request frames gathered in this tick (see #send). */
   readonly #out: Uint8Array[] = [];
   #outBytes = 0;
@@ -236,6 +244,7 @@ export class ServerLink {
   /* ── connection life cycle ──────────────────────────────────────────────────────────────── */
 
   #connect(): void {
+    this.#sink = null;
     this.#reader = new FrameReader({ maxFrameBytes: this.maxFrameBytes, maxPagesPerRequest: this.maxPagesPerRequest });
     // Events of a socket this link has already replaced (or closed) are ignored.
     const ws: LinkSocket = dial(this.url, { maxPayload: this.maxFrameBytes, connectTimeoutMs: this.#o.timeoutMs }, {
@@ -250,8 +259,12 @@ export class ServerLink {
         if (ws !== this.#ws) return;
         this.stats.bytesIn += buf.length;
         try {
-          this.#reader.push(buf, this.#onFrame);
-          if (!ws.stream && this.#reader.buffered !== 0) throw new FrameError(Status.MALFORMED_FRAME, 'server message ended inside a frame');
+          if (ws.stream) {
+            this.#streamIn(buf);
+          } else {
+            this.#reader.push(buf, this.#onFrame);
+            if (this.#reader.buffered !== 0) throw new FrameError(Status.MALFORMED_FRAME, 'server message ended inside a frame');
+          }
         } catch (err) {
           this.#fail(err as Error);
         }
@@ -359,6 +372,71 @@ export class ServerLink {
 
   /* ── requests ───────────────────────────────────────────────────────────────────────────── */
 
+  /**
+   * A chunk of a tcp stream. Frames that end in it go through the reader; an incomplete one-page
+   * READ_OK at its end, for a page read in flight, becomes the sink: its data is copied into the
+   * page as it arrives (a 64 KiB reply spans socket reads), with no frame gathered and copied again.
+   */
+  #streamIn(buf: Buffer): void {
+    let pos = 0;
+    const end = buf.length;
+    while (pos < end) {
+      const p = this.#sink;
+      if (p !== null) {
+        const take = Math.min(this.#sinkLeft, end - pos);
+        // A read that timed out meanwhile keeps its bytes out of a page that may be reused.
+        if (this.#inFlight.get(p.id) === p) p.dest!.set(buf.subarray(pos, pos + take), this.#sinkAt);
+        this.#sinkAt += take;
+        this.#sinkLeft -= take;
+        pos += take;
+        if (this.#sinkLeft === 0) {
+          this.#sink = null;
+          if (this.#inFlight.get(p.id) === p) this.#landed(p);
+        }
+        continue;
+      }
+      let at = pos;
+      if (this.#reader.buffered === 0) {
+        for (;;) { // skip the frames that end in this chunk (the reader checks their lengths)
+          if (end - at < 4) break;
+          const length = peekLength(buf, at);
+          if (length < HEADER_BYTES || end - at < length) break;
+          at += length;
+        }
+      }
+      if (at < end && this.#reader.buffered === 0 && this.#startSink(buf, at)) {
+        if (at > pos) this.#reader.push(buf.subarray(pos, at), this.#onFrame);
+        pos = at + READ_OK_DATA;
+        continue;
+      }
+      this.#reader.push(pos === 0 ? buf : buf.subarray(pos), this.#onFrame);
+      return;
+    }
+  }
+
+  /** Whether the incomplete frame at `buf[at]` is a one-page READ_OK for a page read; if so it becomes the sink. */
+  #startSink(buf: Buffer, at: number): boolean {
+    const length = readOkHeaderAt(buf, at, this.#ctx, 1);
+    if (length < 0) return false;
+    const p = this.#inFlight.get(peekIdAt(buf, at));
+    if (p === undefined || p.dest === null) return false;
+    this.#sink = p;
+    this.#sinkLeft = length - READ_OK_DATA;
+    this.#sinkAt = p.destAt;
+    return true;
+  }
+
+  /** A page read's data is in place: complete it and recycle its record. */
+  #landed(p: Pending): void {
+    this.#inFlight.delete(p.id);
+    const done = p.done!;
+    p.dest = null;
+    p.done = null;
+    this.#spare.push(p);
+    done(null);
+    if (this.#queue.length > 0) this.#pump();
+  }
+
   #frame(frame: Uint8Array): void {
     if (frame.length >= HEADER_BYTES) {
       // The fault path: a one-page READ_OK for a page read goes from the message into its frame.
@@ -366,14 +444,8 @@ export class ServerLink {
       if (p !== undefined && p.dest !== null) {
         const at = readOkDataAt(frame, this.#ctx, 1);
         if (at >= 0) {
-          this.#inFlight.delete(p.id);
           p.dest.set(frame.subarray(at), p.destAt);
-          const done = p.done!;
-          p.dest = null;
-          p.done = null;
-          this.#spare.push(p);
-          done(null);
-          if (this.#queue.length > 0) this.#pump();
+          this.#landed(p);
           return;
         }
       }
