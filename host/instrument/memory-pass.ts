@@ -42,6 +42,7 @@ import { FAULT_WRITE, kVirtualPages, type Layout } from '../layout.js';
 import { binaryen, C, type ExpressionRef, type FunctionRef, type Module, type Type } from './binaryen.js';
 import type { Optimizations } from './optimizations.js';
 import { LoopChunker, type AccessInfo } from './passes/chunk.js';
+import { SharedChecks, type CheckGroup, type GroupRole } from './passes/shared-checks.js';
 import { flushAfterStore, sharedWaitNotify } from './shared-memory.js';
 import { Visitor } from './visitor.js';
 
@@ -155,6 +156,10 @@ const ACCESS_INFO: AccessInfo = {
 
 const getId = C._BinaryenExpressionGetId!;
 const getType = C._BinaryenExpressionGetType!;
+const isDead = (e: ExpressionRef, id: number) => {
+  const kind = ACCESS.get(id)!;
+  return getType(kind.ptr.get(e)) === binaryen.unreachable || kind.operands.some((op) => getType(op.get(e)) === binaryen.unreachable);
+};
 const getDataDropSegment = (e: ExpressionRef) => (binaryen as any).DataDrop.getSegment(e) as string;
 
 /** Per-function scratch locals, created on first use. */
@@ -189,6 +194,9 @@ export interface PassCounts {
   outlinedChecks: number;
   /** Chunked loops whose page bound is folded into their exit test (`predicate`). */
   predicatedLoops: number;
+  /** Groups of accesses sharing one check, and the accesses that use a group's check (not the heads). */
+  sharedGroups: number;
+  sharedAccesses: number;
 }
 
 export class MemoryPass extends Visitor {
@@ -196,6 +204,8 @@ export class MemoryPass extends Visitor {
   private scratch: Scratch | null = null;
   private readonly pageMask: number;
   private readonly chunker: LoopChunker | null;
+  private readonly share: boolean;
+  private readonly shared: SharedChecks;
   private readonly counters: Pick<PassCounts, 'accesses' | 'bulk'> = { accesses: 0, bulk: 0 };
   /** The module's memory is shared (threads): see shared-memory.ts. */
   sharedMemory = false;
@@ -210,11 +220,15 @@ export class MemoryPass extends Visitor {
     super();
     this.pageMask = layout.pageSize - 1;
     this.chunker = optimize.chunk || optimize.outline ? new LoopChunker(module, layout, memory, ACCESS_INFO, optimize) : null;
+    this.share = optimize.share;
+    this.shared = new SharedChecks({ ...ACCESS_INFO, dead: isDead }, layout.pageSize);
   }
 
   get counts(): PassCounts {
     const c = this.chunker?.stats;
-    return { ...this.counters, chunkedLoops: c?.loops ?? 0, chunkedAccesses: c?.streams ?? 0, outlinedChecks: c?.outlined ?? 0, predicatedLoops: c?.predicated ?? 0 };
+    const s = this.shared.stats;
+    return { ...this.counters, chunkedLoops: c?.loops ?? 0, chunkedAccesses: c?.streams ?? 0, outlinedChecks: c?.outlined ?? 0,
+      predicatedLoops: c?.predicated ?? 0, sharedGroups: s.groups, sharedAccesses: s.members };
   }
 
   /** Instruments one function body in place. */
@@ -224,6 +238,9 @@ export class MemoryPass extends Visitor {
     this.scratch = new Scratch(func);
     this.depth = 0;
     this.chunker?.reset();
+    // Threaded guests keep per-access checks: another thread's straddling store flushes at its own time.
+    if (this.share && !this.sharedMemory) this.shared.analyse(body);
+    else this.shared.roles.clear();
     const next = this.walk(body);
     if (next !== body) C._BinaryenFunctionSetBody!(func, next);
     this.scratch = null;
@@ -233,7 +250,8 @@ export class MemoryPass extends Visitor {
     if (ACCESS.has(id)) this.depth++;
     else if (id === ID.Loop && this.chunker) {
       const scratch = this.scratch!;
-      this.chunker.tryChunk(expr, () => scratch.add(binaryen.i32), () => scratch.i32('ea'));
+      const chunked = this.chunker.tryChunk(expr, () => scratch.add(binaryen.i32), () => scratch.i32('ea'));
+      if (chunked && this.share && !this.sharedMemory) this.shared.analyseMore(this.chunker.fastBody, this.chunker.streams);
       this.chunker.enterLoop(expr);
     }
   }
@@ -282,7 +300,12 @@ export class MemoryPass extends Visitor {
     const offset = kind.getOffset(expr) >>> 0;
     const bytes = kind.bytes(expr);
     const write = kind.isWrite(expr);
-    const translated = this.translate(base, offset, bytes, write, this.chunker?.dropOnFault(expr) ?? [], this.chunker?.outlined.get(expr) ?? null);
+    const outline = this.chunker?.outlined.get(expr) ?? null;
+    // A fault drops the chunks' cached translations and those of the shared checks open around it.
+    const drops = [...this.chunker?.dropOnFault(expr) ?? [], ...this.shared.zeroed(expr).map((g) => this.groupLocal(g))];
+    const role = this.shared.roles.get(expr);
+    const alone = () => this.translate(base, offset, bytes, write, drops, outline);
+    const translated = role === undefined ? alone() : this.translateShared(role, alone);
     const physical = prelude.length === 0 ? translated : m.block(null, [...prelude, translated], binaryen.i32);
     if (this.sharedMemory && (id === ID.AtomicWait || id === ID.AtomicNotify)) {
       const ea = offset === 0 ? base() : m.i32.add(base(), m.i32.const(offset | 0));
@@ -330,6 +353,50 @@ export class MemoryPass extends Visitor {
       kind.setOffset(expr, 0);
     }
     return expr;
+  }
+
+  /** The cached physical base of a group of shared checks (passes/shared-checks.ts). */
+  private groupLocal(group: CheckGroup): number {
+    if (group.local < 0) group.local = this.scratch!.add(binaryen.i32);
+    return group.local;
+  }
+
+  /**
+   * An access of a group sharing one check (see passes/shared-checks.ts): the head tests the
+   * group's whole span at once and sets g = phys(x + tmin), or g = 0 and translates alone; a
+   * member uses g + delta, or translates alone when g = 0. `alone` is the per-access translation.
+   */
+  private translateShared(role: GroupRole, alone: () => ExpressionRef): ExpressionRef {
+    const m = this.module;
+    const i32 = binaryen.i32;
+    const { group, delta } = role;
+    const g = this.groupLocal(group);
+    const cached = () => (delta === 0 ? m.local.get(g, i32) : m.i32.add(m.local.get(g, i32), m.i32.const(delta)));
+    if (!role.head) return m.if(m.local.get(g, i32), cached(), alone()); // phys = g ? g + delta : alone
+    const { pageShift, pageSize } = this.layout;
+    const scratch = this.scratch!;
+    const x = () => (group.base < 0 ? m.i32.const(0) : m.local.get(group.base, i32));
+    const parts: ExpressionRef[] = [];
+    let lo = x;
+    if (group.tmin !== 0 || group.base < 0) { // lo = x + tmin
+      const local = scratch.i32('ea');
+      parts.push(m.local.set(local, m.i32.add(x(), m.i32.const(group.tmin))));
+      lo = () => m.local.get(local, i32);
+    }
+    const e = scratch.i32('e');
+    const table = group.write ? this.layout.writeTable : this.layout.readTable;
+    // e = table[lo >>> pageShift]
+    parts.push(m.local.set(e, m.i32.load(table, 4, m.i32.shl(m.i32.shr_u(lo(), m.i32.const(pageShift)), m.i32.const(2)), this.memory)));
+    // unmapped | the span leaves lo's page | x + tmin wrapped | x + k wrapped below 0
+    let slow = m.i32.or(m.i32.eqz(m.local.get(e, i32)),
+      m.i32.gt_u(m.i32.and(lo(), m.i32.const(this.pageMask)), m.i32.const(pageSize - group.span)));
+    if (group.tmin > 0) slow = m.i32.or(slow, m.i32.lt_u(lo(), m.i32.const(group.tmin)));
+    if (group.kmin < 0) slow = m.i32.or(slow, m.i32.lt_u(x(), m.i32.const(-group.kmin)));
+    const fast = m.local.tee(g, m.i32.add(lo(), m.local.get(e, i32)), i32); // g = phys(lo)
+    parts.push(m.if(slow,
+      m.block(null, [m.local.set(g, m.i32.const(0)), alone()], i32),
+      delta === 0 ? fast : m.i32.add(fast, m.i32.const(delta))));
+    return m.block(null, parts, i32);
   }
 
   /** Builds `phys(base + offset)` for an access of `bytes` bytes. */

@@ -91,7 +91,7 @@ export class Memory64Pass extends Visitor {
   private e = -1;
   private byDepth: Map<string, number>[] = [];
   /** The memory pass's counts; this pass does not chunk or outline (see memory-pass.ts). */
-  readonly counts: PassCounts = { accesses: 0, bulk: 0, chunkedLoops: 0, chunkedAccesses: 0, outlinedChecks: 0, predicatedLoops: 0 };
+  readonly counts: PassCounts = { accesses: 0, bulk: 0, chunkedLoops: 0, chunkedAccesses: 0, outlinedChecks: 0, predicatedLoops: 0, sharedGroups: 0, sharedAccesses: 0 };
 
   constructor(
     private readonly module: Module,

@@ -12,6 +12,7 @@ export const OPTIMIZATIONS = {
   chunk: 'loop chunking: affine address streams of innermost loops are translated once per page, the loop runs check-free in between',
   outer: 'outer-loop chunking: a loop around inner loops gets a fast copy whose accesses before the first inner loop or fault use one translation per page; any fault inside the copy, inner loops included, drops it',
   predicate: 'loop predication: a chunked loop whose exit test is iv <u bound gets the page bound folded into that test (limit = min(bound, iv at the next page crossing), computed once per page), so its fast loop has no countdown',
+  share: 'shared translations: accesses off one base local with different constant offsets, with no safepoint between them, share one page-table check',
   outline: 'out-of-line slow paths: in an innermost loop, a failed check before the iteration\'s first side effect leaves the loop and re-runs the iteration on the ordinary body, so the loop holds no fault call',
 } as const;
 

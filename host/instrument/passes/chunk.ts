@@ -645,6 +645,8 @@ export class LoopChunker {
   /** Page-table loads of the refill code: physical already, the memory pass leaves them alone. */
   readonly raw = new Set<ExpressionRef>();
   readonly stats: ChunkStats = { loops: 0, outerLoops: 0, predicated: 0, streams: 0, outlined: 0 };
+  /** The fast body of the loop `tryChunk` last rewrote (for the shared-checks analysis). */
+  fastBody: ExpressionRef = 0;
   private readonly created = new Set<ExpressionRef>();
   /** Fast loops of outer chunks → their counter; `active`: the counters of those the pass is inside. */
   private readonly outerFast = new Map<ExpressionRef, number>();
@@ -778,6 +780,7 @@ export class LoopChunker {
     C._BinaryenLoopSetBody!(loop, m.block(doneName, [slowBlock, body], binaryen.none));
     this.stats.loops++;
     if (outer) this.stats.outerLoops++;
+    this.fastBody = fastBody;
     return true;
   }
 
