@@ -5,14 +5,16 @@
  * from a victim's only by a BOM or a NUL), plus slow readers that ask for many MiB of replies and
  * never read them. Afterwards: the server is up and serves a fresh client, the workload's result is
  * identical, no hostile reply ever carried the bytes of another namespace, and the server's peak RSS
- * (VmHWM) stayed within its send budget plus a margin. Seeded, so a failure replays.
+ * (VmHWM) stayed within its send budget plus a margin. Seeded, so a failure replays. Run over ws and
+ * over the server's tcp:// port (same frames; on TCP a "message" is just a write to the stream).
  * Environment: FARMEM_SERVER_FUZZ_FRAMES (default 12,000), FARMEM_SERVER_FUZZ_SEED (default 0xfa57);
  * `node scripts/server-fuzz-soak.mjs` runs it for longer.
  */
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeFree, encodeHello, encodeRead, encodeStats, encodeWrite, Op, PROTOCOL_VERSION } from '../host/protocol/index.js';
+import { DEFAULT_LIMITS, encodeFree, encodeHello, encodeRead, encodeStats, encodeWrite, FrameReader, Op, PROTOCOL_VERSION } from '../host/protocol/index.js';
 import { loadWorkload, workloadPath, type WorkloadExports } from '../host/workloads.js';
 import { page, Raw } from './support/raw-client.js';
 import { spawnFarmem, startServers, type Servers } from './support/servers.js';
@@ -74,10 +76,45 @@ function hostileFrame(rand: () => number, ns: string): Buffer {
   return f;
 }
 
+type Transport = 'ws' | 'tcp';
+
+/** What the hostile clients do with a connection, over ws or plain TCP. */
+interface Peer {
+  send(bytes: Uint8Array): void;
+  close(): void;
+  terminate(): void;
+  /** Stop reading replies (a slow reader). */
+  pause(): void;
+}
+
+interface PeerEvents {
+  open(): void;
+  data(bytes: Buffer): void;
+  closed(): void;
+}
+
+function openPeer(transport: Transport, url: string, on: PeerEvents): Peer {
+  if (transport === 'ws') {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.on('error', () => {});
+    ws.on('open', () => on.open());
+    ws.on('message', (data) => on.data(data as Buffer));
+    ws.on('close', () => on.closed());
+    return { send: (b) => ws.send(b), close: () => ws.close(), terminate: () => ws.terminate(), pause: () => ws.pause() };
+  }
+  const { hostname, port } = new URL(url);
+  const sock = net.connect({ host: hostname, port: Number(port), noDelay: true });
+  sock.on('error', () => {});
+  sock.on('connect', () => on.open());
+  sock.on('data', (d: Buffer) => on.data(d));
+  sock.on('close', () => on.closed());
+  return { send: (b) => { sock.write(b); }, close: () => { sock.end(); }, terminate: () => { sock.destroy(); }, pause: () => { sock.pause(); } };
+}
+
 interface Hostile {
   frames: number;
   leaks: number;
-  /** Reply messages that start with a READ_OK: the leak check looked at real page data. */
+  /** READ_OK replies: the leak check looked at real page data. */
   reads: number;
 }
 
@@ -85,21 +122,22 @@ interface Hostile {
  * One churned connection: maybe HELLO (a namespace near the secret one, or random), then a batch of
  * hostile frames in one or several messages; records whether any reply carries the marker.
  */
-function hostileConnection(url: string, rand: () => number, count: number, out: Hostile): Promise<void> {
+function hostileConnection(transport: Transport, url: string, rand: () => number, count: number, out: Hostile): Promise<void> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
     const names = ['\uFEFFsecret', 'secret\u0000', 'Secret', 'secret ', 'evil', `evil-${Math.floor(rand() * 5)}`];
     const ns = names[Math.floor(rand() * names.length)]!;
     const done = () => { clearTimeout(t); resolve(); };
-    const t = setTimeout(() => { ws.terminate(); }, 5000);
-    ws.on('error', () => {});
-    ws.on('close', done);
-    ws.on('message', (data) => {
-      const buf = data as Buffer;
-      if (buf.indexOf(MARKER) >= 0) out.leaks++;
-      if (buf.length > 16 && buf[4] === Op.READ_OK) out.reads++;
-    });
-    ws.on('open', () => {
+    // On a stream a marker may straddle two reads: each read is checked with the previous one's tail.
+    let tail = Buffer.alloc(0);
+    const replies = new FrameReader(DEFAULT_LIMITS);
+    const ws = openPeer(transport, url, {
+      closed: done,
+      data: (buf) => {
+        if (Buffer.concat([tail, buf]).indexOf(MARKER) >= 0) out.leaks++;
+        tail = buf.subarray(Math.max(0, buf.length - MARKER.length + 1));
+        replies.push(buf, (f) => { if (f[4] === Op.READ_OK) out.reads++; });
+      },
+      open: () => {
       const frames: Buffer[] = [];
       if (rand() < 0.7) {
         frames.push(Buffer.from(encodeHello(1, PROTOCOL_VERSION, 4096, TOKEN, ns)));
@@ -113,15 +151,18 @@ function hostileConnection(url: string, rand: () => number, count: number, out: 
       else ws.send(Buffer.concat(frames));
       // Churn: close soon, or leave it to the server to close.
       setTimeout(() => ws.close(), Math.floor(rand() * 50));
+      },
     });
+    const t = setTimeout(() => { ws.terminate(); }, 5000);
   });
 }
 
 /** A slow reader: HELLO with 64 KiB pages, then one message asking for `mib` MiB of replies, never read. */
-async function slowReader(url: string, mib: number): Promise<WebSocket> {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  ws.on('error', () => {});
-  await new Promise((r) => ws.once('open', r));
+async function slowReader(transport: Transport, url: string, mib: number): Promise<Peer> {
+  let opened!: () => void;
+  const open = new Promise<void>((r) => { opened = r; });
+  const ws = openPeer(transport, url, { open: () => opened(), data: () => {}, closed: () => {} });
+  await open;
   ws.send(encodeHello(1, PROTOCOL_VERSION, 65536, TOKEN, 'slow'));
   ws.pause();
   const frames: Uint8Array[] = [];
@@ -135,15 +176,17 @@ afterAll(async () => {
   await servers?.close();
 });
 
-describe('protocol fuzz against a live server', () => {
+describe.each(['ws', 'tcp'] as const)('protocol fuzz against a live server over %s', (transport) => {
   it('≥10,000 hostile frames, churn and slow readers: server up, client identical, no leak, RSS bounded', async () => {
-    servers = await startServers(1, { capacity: '256MiB', token: TOKEN, args: ['--admin-token', ADMIN] });
-    const url = servers.urls[0]!;
+    await servers?.close();
+    servers = await startServers(1, { capacity: '256MiB', token: TOKEN, tcp: true, args: ['--admin-token', ADMIN] });
+    const ws = servers.urls[0]!;
+    const url = transport === 'ws' ? ws : servers.tcpUrls[0]!;
     const pid = servers.processes[0]!.pid!;
     const baseline = vmHwmBytes(pid);
 
     // The secret namespace: pages full of the marker.
-    const owner = await Raw.connect(url, SECRET_NS, TOKEN);
+    const owner = await Raw.connect(ws, SECRET_NS, TOKEN);
     const secret = Array.from({ length: 32 }, (_, i) => secretPage(i));
     await owner.call(encodeWrite(2, secret.map((_, i) => i), secret, 4096));
 
@@ -152,17 +195,15 @@ describe('protocol fuzz against a live server', () => {
     const victim = spawnFarmem(['run', workloadPath('seqscan'), '--invoke', 'run', String(size), '1', '--local', '10%',
       '--store', url, '--token', TOKEN, '--stats', 'none', '--no-cache']);
 
-    const slow = await Promise.all([0, 1, 2].map(() => slowReader(url, 64))); // 3 × 64 MiB asked, never read
+    const slow = await Promise.all([0, 1, 2].map(() => slowReader(transport, url, 64))); // 3 × 64 MiB asked, never read
     const rand = rng(SEED);
     const out: Hostile = { frames: 0, leaks: 0, reads: 0 };
     while (out.frames < FRAMES) {
-      await Promise.all(Array.from({ length: 16 }, () => hostileConnection(url, rand, 20 + Math.floor(rand() * 40), out)));
+      await Promise.all(Array.from({ length: 16 }, () => hostileConnection(transport, url, rand, 20 + Math.floor(rand() * 40), out)));
     }
     // Connection churn without HELLO at all.
     await Promise.all(Array.from({ length: 200 }, () => new Promise<void>((resolve) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      ws.on('error', () => resolve());
-      ws.on('open', () => { ws.terminate(); resolve(); });
+      const p: Peer = openPeer(transport, url, { open: () => { p.terminate(); resolve(); }, data: () => {}, closed: () => resolve() });
     })));
 
     const code = await victim.exit(Math.max(120_000, FRAMES * 20));
@@ -177,7 +218,7 @@ describe('protocol fuzz against a live server', () => {
     // The secret pages are intact, and a fresh client is served.
     const back = await owner.call(encodeRead(3, secret.map((_, i) => i))) as { data: Uint8Array };
     expect(Buffer.from(back.data).equals(Buffer.concat(secret))).toBe(true);
-    const fresh = await Raw.connect(url, 'after-fuzz', TOKEN);
+    const fresh = await Raw.connect(ws, 'after-fuzz', TOKEN);
     expect((await fresh.call(encodeStats(2))).op).toBe(Op.STATS_OK);
     fresh.close();
     owner.close();
@@ -185,7 +226,7 @@ describe('protocol fuzz against a live server', () => {
     // messages, GC slack and the victim's pages (before the send budget, three slow readers alone
     // made the server allocate 192 MiB each and reach ~2 GiB). Measured here: ~100 MiB above baseline.
     const peak = vmHwmBytes(pid);
-    console.log(`fuzz: ${out.frames} frames, ${out.reads} READ_OK messages, server peak RSS ${peak >> 20} MiB (baseline ${baseline >> 20} MiB)`);
+    console.log(`fuzz over ${transport}: ${out.frames} frames, ${out.reads} READ_OK replies, server peak RSS ${peak >> 20} MiB (baseline ${baseline >> 20} MiB)`);
     expect(peak - baseline, `peak ${peak >> 20} MiB, baseline ${baseline >> 20} MiB`).toBeLessThan(448 * MiB);
     for (const ws of slow) ws.terminate();
   });
