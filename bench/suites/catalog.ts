@@ -7,7 +7,7 @@ export const SUITE_DESCRIPTIONS = {
   programs: 'real WASI programs (the C test programs, Flite) under farmem at 100% local vs the original under the same WASI layer',
   sweep: 'workload × prefetcher × local memory: slowdown vs all-local, faults, prefetch accuracy/coverage',
   pagesize: 'page size 256 B … 64 KiB on random and sequential workloads: bytes moved, faults, time',
-  faultpath: 'cost of a major fault (amortized, and the runtime\'s latency histograms when it exposes them)',
+  faultpath: 'cost of a major fault: amortized (embedded), per stage and hand-off through a farmem serve over ws:// and tcp:// vs raw ws and raw tcp round trips, same run',
   peer: 'native C programs under plain Linux swap (cgroup cap + zram) vs farmem at the same local memory',
   redis: 'Redis store: major fault vs a raw GET of one page, and sequential-scan throughput vs farmem serve, same run',
   remote: 'local-memory sweep through a real farmem serve beside the embedded store: slowdown, MB/s vs raw pipelined ws',
