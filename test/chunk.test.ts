@@ -19,14 +19,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OptionError } from '../host/errors.js';
 import { instantiate } from '../host/index.js';
 import { instrument } from '../host/instrument/instrument.js';
 import { cacheKey } from '../host/runtime/instrument-cache.js';
 import { workloadPath } from '../host/workloads.js';
 import { PAGE_SIZES, runBoth, wat, type Call } from './support/differential.js';
-import { startServers, type Servers } from './support/servers.js';
+import { embeddedSuite, serverSuite } from './support/loop-suites.js';
 
 const LOOP = (cond: string, body: string) => `(loop $L (if ${cond} (then ${body} (br $L))))`;
 const INC = (v: string, by = 1) => `(local.set ${v} (i32.add (local.get ${v}) (i32.const ${by})))`;
@@ -193,13 +193,7 @@ describe('loop chunking', () => {
     expect(instrument(MODULE, { pageSize: 4096, optimize: { chunk: false, outline: false } }).counts.chunkedLoops).toBe(0);
   });
 
-  describe.each(PAGE_SIZES)('at page size %i, embedded', (pageSize) => {
-    it.each([2, 4])('matches V8 with %i frames', async (frames) => {
-      const diff = await runBoth(MODULE, CALLS, { pageSize, frames, memory: 'each' });
-      expect(diff.mismatches).toEqual([]);
-      expect(diff.stats!.evictions).toBeGreaterThan(0);
-    });
-  });
+  embeddedSuite(MODULE, CALLS, [2, 4]);
 });
 
 describe('each optimization switched off alone', () => {
@@ -209,21 +203,7 @@ describe('each optimization switched off alone', () => {
   });
 });
 
-describe('loop chunking through a memory server (busy reclaimer)', () => {
-  const TOKEN = 'chunk-test';
-  let servers: Servers;
-  beforeAll(async () => {
-    servers = await startServers(1, { capacity: '64MiB', token: TOKEN });
-  });
-  afterAll(async () => {
-    await servers?.close();
-  });
-  it.each([[256, 4], [4096, 3]])('matches V8 at page size %i with %i frames', async (pageSize, frames) => {
-    const diff = await runBoth(MODULE, CALLS, { pageSize, frames, memory: 'end', remote: { urls: servers.urls, token: TOKEN } });
-    expect(diff.mismatches).toEqual([]);
-    expect(diff.stats!.evictions).toBeGreaterThan(0);
-  });
-});
+serverSuite('loop chunking', MODULE, CALLS, 'chunk-test');
 
 describe('the optimize option', () => {
   it('is validated strictly in instrument() and instantiate()', async () => {

@@ -10,10 +10,10 @@
  * does); memory.grow after the inner loop, and inside it (then the loop is not chunked); a
  * three-deep nest.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { instrument } from '../host/instrument/instrument.js';
-import { PAGE_SIZES, runBoth, wat, type Call } from './support/differential.js';
-import { startServers, type Servers } from './support/servers.js';
+import { runBoth, wat, type Call } from './support/differential.js';
+import { embeddedSuite, serverSuite } from './support/loop-suites.js';
 
 const LOOP = (name: string, cond: string, body: string) => `(loop ${name} (if ${cond} (then ${body} (br ${name}))))`;
 const INC = (v: string, by = 1) => `(local.set ${v} (i32.add (local.get ${v}) (i32.const ${by})))`;
@@ -142,13 +142,7 @@ describe('outer-loop chunking', () => {
     expect(on.chunkedAccesses - off.chunkedAccesses).toBeGreaterThanOrEqual(3);
   });
 
-  describe.each(PAGE_SIZES)('at page size %i, embedded', (pageSize) => {
-    it.each([2, 4])('matches V8 with %i frames', async (frames) => {
-      const diff = await runBoth(MODULE, CALLS, { pageSize, frames, memory: 'each' });
-      expect(diff.mismatches).toEqual([]);
-      expect(diff.stats!.evictions).toBeGreaterThan(0);
-    });
-  });
+  embeddedSuite(MODULE, CALLS, [2, 4]);
 
   it('matches V8 with outer chunking off', async () => {
     const diff = await runBoth(MODULE, CALLS, { pageSize: 4096, frames: 2, optimize: { outer: false } });
@@ -156,18 +150,4 @@ describe('outer-loop chunking', () => {
   });
 });
 
-describe('outer-loop chunking through a memory server (busy reclaimer)', () => {
-  const TOKEN = 'outer-chunk-test';
-  let servers: Servers;
-  beforeAll(async () => {
-    servers = await startServers(1, { capacity: '64MiB', token: TOKEN });
-  });
-  afterAll(async () => {
-    await servers?.close();
-  });
-  it.each([[256, 4], [4096, 3]])('matches V8 at page size %i with %i frames', async (pageSize, frames) => {
-    const diff = await runBoth(MODULE, CALLS, { pageSize, frames, memory: 'end', remote: { urls: servers.urls, token: TOKEN } });
-    expect(diff.mismatches).toEqual([]);
-    expect(diff.stats!.evictions).toBeGreaterThan(0);
-  });
-});
+serverSuite('outer-loop chunking', MODULE, CALLS, 'outer-chunk-test');

@@ -9,7 +9,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { instrument } from '../host/instrument/instrument.js';
-import { PAGE_SIZES, runBoth, wat, type Call } from './support/differential.js';
+import { runBoth, wat, type Call } from './support/differential.js';
+import { embeddedSuite } from './support/loop-suites.js';
 
 const INC = (v: string, by = 1) => `(local.set ${v} (i32.add (local.get ${v}) (i32.const ${by})))`;
 const LOOP = (cond: string, body: string) => `(loop $L (if ${cond} (then ${body} (br $L))))`;
@@ -66,13 +67,7 @@ describe('loop predication', () => {
     expect(instrument(MODULE, { pageSize: 4096, optimize: { predicate: false } }).counts.predicatedLoops).toBe(0);
   });
 
-  describe.each(PAGE_SIZES)('at page size %i, embedded', (pageSize) => {
-    it.each([2, 3])('matches V8 with %i frames', async (frames) => {
-      const diff = await runBoth(MODULE, CALLS, { pageSize, frames, memory: 'each' });
-      expect(diff.mismatches).toEqual([]);
-      expect(diff.stats!.evictions).toBeGreaterThan(0);
-    });
-  });
+  embeddedSuite(MODULE, CALLS, [2, 3]);
 
   it('matches V8 with predication off', async () => {
     const diff = await runBoth(MODULE, CALLS, { pageSize: 4096, frames: 3, optimize: { predicate: false } });
