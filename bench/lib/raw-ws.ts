@@ -4,6 +4,8 @@
  * - a trivial ws echo server (child process) answering every message with a preallocated payload of
  *   the requested size, and `RawClient`, a pipelined client (zero mask, no compression, the same ws
  *   options as farmem's links);
+ * - a raw page server (`PAGE_SERVER`): replies are views of a region as large as a farmem server's
+ *   pages, cycled, and the client may copy each page into a caller's buffer (`RawClient` `into`);
  * - a plain TCP echo pair (`net`, NODELAY) with the same request/reply sizes: the floor under any
  *   WebSocket framing;
  * - round-trip sampling (one request at a time) and pipelined bandwidth (`window` in flight).
@@ -23,6 +25,31 @@ wss.on('connection', (ws) => {
     const size = data.readUInt32LE(0);
     if (!reply || reply.length !== size) reply = Buffer.alloc(size, 7);
     ws.send(reply);
+  });
+});
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+/**
+ * The raw baseline for a page server (the server throughput bench): like ECHO_SERVER, but each
+ * reply is the next slot of a region as large as the pages the farmem server holds (request bytes
+ * 4..8 give the slot count), cycled in order, sent as a view (no user-space copy: the kernel reads
+ * the page straight from memory that is as far out of cache as farmem's arena). The best a ws
+ * server holding pages in memory can do; ECHO_SERVER's one cached buffer is a lower bound no
+ * server that reads its pages from memory reaches.
+ */
+export const PAGE_SERVER = `
+import { WebSocketServer } from 'ws';
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
+wss.on('listening', () => console.log('raw listening on ws://127.0.0.1:' + wss.address().port));
+let region = null, size = 0, slots = 0;
+wss.on('connection', (ws) => {
+  let next = 0;
+  ws.on('message', (data) => {
+    const s = data.readUInt32LE(0), n = data.readUInt32LE(4);
+    if (s !== size || n !== slots) { size = s; slots = n; region = Buffer.alloc(s * n, 7); next = 0; }
+    ws.send(region.subarray(next * size, (next + 1) * size));
+    if (++next === slots) next = 0;
   });
 });
 process.on('SIGTERM', () => process.exit(0));
@@ -78,22 +105,39 @@ export async function roundTrips(n: number, one: () => Promise<unknown>): Promis
   return out;
 }
 
-/** A pipelined raw ws client: `request()` resolves with the next reply (replies come in order). */
+/**
+ * A pipelined raw ws client: `request()` resolves with the next reply (replies come in order).
+ * Options for PAGE_SERVER: `slots`, the size of its page region; `into`, a buffer each reply's last
+ * `into.length` bytes (the page) are copied to, as a page store must deliver a page to its caller.
+ */
 export class RawClient {
   readonly ws: WebSocket;
   readonly #waiting: Array<() => void> = [];
   readonly #req: Buffer;
 
-  constructor(url: string, replySize: number) {
+  constructor(url: string, replySize: number, opts: { slots?: number; into?: Uint8Array } = {}) {
     this.ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20, generateMask: (m) => { m.fill(0); } });
     // Same size as a one-page READ frame (20 bytes); the first 4 bytes tell the server the reply size.
     this.#req = Buffer.alloc(20);
     this.#req.writeUInt32LE(replySize, 0);
-    this.ws.on('message', () => this.#waiting.shift()!());
+    this.#req.writeUInt32LE(opts.slots ?? 1, 4);
+    const into = opts.into;
+    if (into === undefined) this.ws.on('message', () => this.#waiting.shift()!());
+    else {
+      this.ws.on('message', (data: Buffer) => {
+        into.set(data.subarray(data.length - into.length));
+        this.#waiting.shift()!();
+      });
+    }
   }
 
   open(): Promise<void> {
     return new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
+  }
+
+  /** Requests sent and not yet answered. */
+  get pending(): number {
+    return this.#waiting.length;
   }
 
   request(): Promise<void> {
