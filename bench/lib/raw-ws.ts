@@ -131,7 +131,9 @@ export class RawClient {
     }
   }
 
+  /** Resolves once connected (at once if it already is: another client may have been awaited first). */
   open(): Promise<void> {
+    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve();
     return new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
   }
 
