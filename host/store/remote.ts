@@ -182,14 +182,22 @@ export class RemoteStore implements PageStore {
     return { slabs, servers: this.#links.map((l) => l.snapshot()), repair: this.#repairer.stats };
   }
 
-  async read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
-    this.#check(pages, into, 'read');
-    if (pages.length === 1 && this.#o.replication === 1) {
-      // One page, one copy: `readPage` (a recycled request, the reply copied straight into place).
-      const buf = into[0]!;
-      await new Promise<void>((resolve, reject) => this.readPage(pages[0]!, buf, 0, (err) => (err ? reject(err) : resolve())));
-      return;
+  read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
+    try {
+      this.#check(pages, into, 'read');
+    } catch (err) {
+      return Promise.reject(err);
     }
+    if (pages.length === 1 && this.#o.replication === 1) {
+      // One page, one copy: `readPage` (a recycled request, the reply copied straight into place),
+      // one promise (not an async function's on top).
+      const buf = into[0]!;
+      return new Promise<void>((resolve, reject) => this.readPage(pages[0]!, buf, 0, (err) => (err ? reject(err) : resolve())));
+    }
+    return this.#readMany(pages, into);
+  }
+
+  async #readMany(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void> {
     const idx: number[] = [];
     for (let i = 0; i < pages.length; i++) idx.push(i);
     await this.#readIndices(pages, into, idx, null);

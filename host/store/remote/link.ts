@@ -205,7 +205,8 @@ export class ServerLink {
       done(refused);
       return;
     }
-    const p = this.#spare.pop() ?? new Pending(new Uint8Array(listBytes(1)));
+    // A Buffer: ws sends it as it is (a plain Uint8Array gets a Buffer view made per send).
+    const p = this.#spare.pop() ?? new Pending(Buffer.alloc(listBytes(1)));
     p.id = this.#allocId();
     encodeReadOneInto(p.frame, p.id, page);
     p.dest = dest;
