@@ -302,10 +302,15 @@ export class MemoryPass extends Visitor {
     const write = kind.isWrite(expr);
     const outline = this.chunker?.outlined.get(expr) ?? null;
     // A fault drops the chunks' cached translations and those of the shared checks open around it.
-    const drops = [...this.chunker?.dropOnFault(expr) ?? [], ...this.shared.zeroed(expr).map((g) => this.groupLocal(g))];
+    const chunkDrops = this.chunker?.dropOnFault(expr) ?? [];
+    const groups = this.shared.zeroed(expr);
+    const drops = groups.length === 0 ? chunkDrops : [...chunkDrops, ...groups.map((g) => this.groupLocal(g))];
     const role = this.shared.roles.get(expr);
     const alone = () => this.translate(base, offset, bytes, write, drops, outline);
-    const translated = role === undefined ? alone() : this.translateShared(role, alone);
+    // A shared check's slow path calls the fault handler at once (it serves a mapped page too):
+    // short code; only an outlined check keeps its own test, to leave the loop without a call.
+    const slow = outline === null ? () => this.faultCall(base, offset, bytes, write, drops) : alone;
+    const translated = role === undefined ? alone() : this.translateShared(role, slow);
     const physical = prelude.length === 0 ? translated : m.block(null, [...prelude, translated], binaryen.i32);
     if (this.sharedMemory && (id === ID.AtomicWait || id === ID.AtomicNotify)) {
       const ea = offset === 0 ? base() : m.i32.add(base(), m.i32.const(offset | 0));
@@ -363,8 +368,9 @@ export class MemoryPass extends Visitor {
 
   /**
    * An access of a group sharing one check (see passes/shared-checks.ts): the head tests the
-   * group's whole span at once and sets g = phys(x + tmin), or g = 0 and translates alone; a
-   * member uses g + delta, or translates alone when g = 0. `alone` is the per-access translation.
+   * group's whole span at once and sets g = phys(x + tmin), or g = 0 and takes its own slow path;
+   * a member uses g + delta, or its own slow path when g = 0. `alone` is that slow path: the fault
+   * call (or an outlined check), which returns the access's physical address or traps.
    */
   private translateShared(role: GroupRole, alone: () => ExpressionRef): ExpressionRef {
     const m = this.module;
@@ -428,12 +434,18 @@ export class MemoryPass extends Visitor {
       parts.push(m.br(outline, slow), m.i32.add(ea(), eGet()));
       return m.block(null, parts, binaryen.i32);
     }
-    const info = bytes | (write ? FAULT_WRITE : 0);
-    let fault = m.call(IMPORT_NAMES.fault, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32);
-    // In a chunked loop's fast body a fault is a safepoint: the chunks' cached translations go.
-    if (dropCache.length > 0) fault = m.block(null, [...dropCache.map((c) => m.local.set(c, m.i32.const(0))), fault], binaryen.i32);
-    parts.push(m.if(slow, fault, m.i32.add(ea(), eGet())));
+    parts.push(m.if(slow, this.faultCall(base, offset, bytes, write, dropCache), m.i32.add(ea(), eGet())));
     return m.block(null, parts, binaryen.i32);
+  }
+
+  /** `fault(base, offset, info)`, the slow path; first zeroes the `drops` locals (cached translations). */
+  private faultCall(base: () => ExpressionRef, offset: number, bytes: number, write: boolean, drops: readonly number[]): ExpressionRef {
+    const m = this.module;
+    const info = bytes | (write ? FAULT_WRITE : 0);
+    const fault = m.call(IMPORT_NAMES.fault, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32);
+    // In a chunked loop's fast body a fault is a safepoint: the chunks' cached translations go.
+    if (drops.length === 0) return fault;
+    return m.block(null, [...drops.map((c) => m.local.set(c, m.i32.const(0))), fault], binaryen.i32);
   }
 }
 

@@ -15,16 +15,20 @@
  *     (local.set $ea (local.get $p))                               ;; lo = x + tmin
  *     (local.set $e (i32.load offset=RT (ea >>> 12 << 2)))          ;; e = RT[lo >>> 12]
  *     (if (result i32) (i32.or (i32.eqz $e) (i32.gt_u (i32.and $ea 4095) (4096 - 8)))
- *       (then (local.set $g (i32.const 0)) <the head's own per-access translation>)
+ *       (then (local.set $g (i32.const 0)) (call $farmem.fault (local.get $p) (i32.const 4) (i32.const 4)))
  *       (else (i32.add (local.tee $g (i32.add $ea $e)) (i32.const 4))))))  ;; g = phys(lo)
  *   (i32.load (if (result i32) (local.get $g)                     ;; a member
  *     (then (local.get $g))                                        ;; phys = g + (t - tmin)
- *     (else <the member's own per-access translation>)))
+ *     (else (call $farmem.fault (local.get $p) (i32.const 0) (i32.const 4)))))
  *
  * The head's test is the single-page test of the whole group: mapped, `(lo & mask) + span ≤
  * pageSize`, and no u32 wrap-around anywhere (`lo ≥ tmin` when tmin > 0; `x ≥ -kmin` when an
  * address adds a negative constant kmin). When it fails, `g = 0` and every access of the group
- * translates (and faults, and traps) exactly as it would without the optimization.
+ * calls the fault handler with its own address, which maps the page if need be and returns the
+ * physical address, a bounce buffer for a straddle, or traps, exactly as without the optimization.
+ * (The slow path is the call alone, not the per-access check: half the code, and it runs only
+ * for a group straddling a page end, spans being at most pageSize/64, or after a fault.) In a
+ * chunked loop's fast body an outlined check keeps its own test and leaves the loop instead.
  *
  * Eviction safety (docs/architecture.md): `g` is used only until the next safepoint. A group ends
  * at every call, host operation, loop or try boundary (so no back edge reaches a member without
@@ -56,6 +60,11 @@ const BARRIERS = new Set([ID.Call, ID.CallIndirect, ID.CallRef, ID.MemoryGrow, I
 /** Accesses the memory pass translates. */
 const ACCESSES = new Set([ID.Load, ID.Store, ID.SIMDLoad, ID.SIMDLoadStoreLane, ID.AtomicRMW, ID.AtomicCmpxchg,
   ID.AtomicWait, ID.AtomicNotify]);
+/** Per expression id: 1 an access, 2 a barrier (ends every group). */
+const KIND = new Uint8Array(256);
+for (const id of ACCESSES) KIND[id] = 1;
+for (const id of [...BARRIERS, ID.Loop, ID.Try, ID.TryTable]) if (id >= 0) KIND[id] = 2;
+const NO_GROUPS: readonly CheckGroup[] = Object.freeze([]) as readonly CheckGroup[];
 /** Groups open at once, at most; opening one more closes the oldest. */
 const MAX_OPEN = 4;
 
@@ -94,7 +103,7 @@ export interface GroupRole {
 }
 
 interface Candidate {
-  readonly key: string;
+  readonly key: number;
   readonly base: number;
   readonly ordinal: number;
   readonly accesses: { expr: ExpressionRef; t: number; k: number; end: number; write: boolean }[];
@@ -104,19 +113,24 @@ interface Candidate {
 }
 
 /** The address of an access as `x + k` with x a local's current value (or 0), or null. */
-interface BaseForm { readonly key: string; readonly base: number; readonly k: number }
+interface BaseForm { readonly key: number; readonly base: number; readonly k: number }
 
 /** Analyses one body at a time; see the file header. */
 export class SharedChecks extends Visitor {
   readonly roles = new Map<ExpressionRef, GroupRole>();
   /** Accesses whose slow path may fault while groups are open: the groups whose `local` it zeroes. */
-  private readonly zeroes = new Map<ExpressionRef, Candidate[]>();
+  private readonly zeroes = new Map<ExpressionRef, readonly Candidate[]>();
   readonly stats = { groups: 0, members: 0 };
   private open: Candidate[] = [];
+  /** A copy of `open`, replaced (not changed) when `open` changes: shared by the accesses that see it. */
+  private openSnapshot: readonly Candidate[] | null = null;
   private ordinal = 0;
   private setSeq = 0;
-  private readonly lastSet = new Map<number, number>();
-  private readonly lastSetRef = new Map<number, ExpressionRef>();
+  /** Per local: the walk's set count at its last write, and that write (valid while stamp = this body's). */
+  private lastSet = new Int32Array(256);
+  private lastSetRef = new Float64Array(256);
+  private stamp = new Int32Array(256);
+  private body = 0;
   /** Walk state per access being visited (set count at its entry), and per named block / if. */
   private readonly accessSeq: number[] = [];
   private readonly scopes: { expr: ExpressionRef; ordinal: number; cond: ExpressionRef; arms: ExpressionRef[] }[] = [];
@@ -125,7 +139,8 @@ export class SharedChecks extends Visitor {
 
   constructor(private readonly access: SharedAccessInfo, pageSize: number) {
     super();
-    this.maxSpan = pageSize >>> 4;
+    // A group straddling a page end takes the fault handler on every access: keep that rare.
+    this.maxSpan = Math.max(8, pageSize >>> 6);
   }
 
   /** Forgets the previous function and analyses its `body`. */
@@ -141,9 +156,9 @@ export class SharedChecks extends Visitor {
    */
   analyseMore(body: ExpressionRef, streams: ReadonlyMap<ExpressionRef, number> | null): void {
     this.streams = streams;
-    this.lastSet.clear();
-    this.lastSetRef.clear();
+    this.body++;
     this.open = [];
+    this.openSnapshot = null;
     this.ordinal = 0;
     this.setSeq = 0;
     this.walk(body);
@@ -151,9 +166,9 @@ export class SharedChecks extends Visitor {
   }
 
   /** The cached bases to zero before `expr` may fault. */
-  zeroed(expr: ExpressionRef): CheckGroup[] {
+  zeroed(expr: ExpressionRef): readonly CheckGroup[] {
     const open = this.zeroes.get(expr);
-    if (open === undefined) return [];
+    if (open === undefined) return NO_GROUPS;
     const out: CheckGroup[] = [];
     for (const c of open) if (c.group !== null && this.roles.get(expr)?.group !== c.group) out.push(c.group);
     return out;
@@ -161,7 +176,7 @@ export class SharedChecks extends Visitor {
 
   protected override enter(expr: ExpressionRef, id: number): void {
     this.ordinal++;
-    if (ACCESSES.has(id)) this.accessSeq.push(this.setSeq);
+    if (KIND[id] === 1) this.accessSeq.push(this.setSeq);
     else if (id === ID.Loop || id === ID.Try || id === ID.TryTable) this.closeAll();
     else if (id === ID.If) {
       this.scopes.push({ expr, ordinal: 0, cond: C._BinaryenIfGetCondition!(expr), arms: [C._BinaryenIfGetIfTrue!(expr), C._BinaryenIfGetIfFalse!(expr)] });
@@ -184,11 +199,13 @@ export class SharedChecks extends Visitor {
     }
     if (id === ID.LocalSet) {
       const index = C._BinaryenLocalSetGetIndex!(expr);
-      this.lastSet.set(index, ++this.setSeq);
-      this.lastSetRef.set(index, expr);
-    } else if (ACCESSES.has(id)) {
+      if (index >= this.stamp.length) this.growLocals(index);
+      this.stamp[index] = this.body;
+      this.lastSet[index] = ++this.setSeq;
+      this.lastSetRef[index] = expr;
+    } else if (KIND[id] === 1) {
       this.visitAccess(expr, id, this.accessSeq.pop()!);
-    } else if (BARRIERS.has(id) || id === ID.Loop || id === ID.Try || id === ID.TryTable) {
+    } else if (KIND[id] === 2 && this.open.length > 0) {
       this.closeAll();
     }
     return expr;
@@ -217,12 +234,28 @@ export class SharedChecks extends Visitor {
     this.mayFault(expr);
     if (into !== undefined) this.close(into);
     if (this.open.length >= MAX_OPEN) this.close(this.open[0]!);
+    this.openSnapshot = null;
     this.open.push({ key: form.key, base: form.base, ordinal: this.ordinal, accesses: [{ expr, t, k: form.k, end, write }], tmin: t, tmaxEnd: end, group: null });
   }
 
   /** Records the groups open around an access that may fault. */
   private mayFault(expr: ExpressionRef): void {
-    if (this.open.length > 0) this.zeroes.set(expr, this.open.slice());
+    if (this.open.length === 0) return;
+    this.openSnapshot ??= this.open.slice();
+    this.zeroes.set(expr, this.openSnapshot);
+  }
+
+  private growLocals(index: number): void {
+    const n = Math.max(index + 1, this.stamp.length * 2);
+    const grow = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => { const b = make(n); b.set(a); return b; };
+    this.stamp = grow(this.stamp, (k) => new Int32Array(k));
+    this.lastSet = grow(this.lastSet, (k) => new Int32Array(k));
+    this.lastSetRef = grow(this.lastSetRef, (k) => new Float64Array(k));
+  }
+
+  /** The set count at the last write of `index` in this body (0: none). */
+  private setOf(index: number): number {
+    return index < this.stamp.length && this.stamp[index] === this.body ? this.lastSet[index]! : 0;
   }
 
   /**
@@ -247,16 +280,17 @@ export class SharedChecks extends Visitor {
     if (xid === ID.Const) {
       if (x !== ptr) return null; // const + const: left to binaryen
       const v = C._BinaryenConstGetValueI32!(x);
-      return v >= 0 && v < 0x4000_0000 ? { key: 'c', base: -1, k: v } : null;
+      return v >= 0 && v < 0x4000_0000 ? { key: -1, base: -1, k: v } : null;
     }
     if (xid === ID.LocalGet) {
       const index = C._BinaryenLocalGetGetIndex!(x);
-      const seq = this.lastSet.get(index) ?? 0;
-      return seq <= seqAtEntry ? { key: `${index}:${seq}`, base: index, k } : null;
+      const seq = this.setOf(index);
+      return seq <= seqAtEntry ? { key: index * 0x1_0000_0000 + seq, base: index, k } : null;
     }
     if (xid === ID.LocalSet && getType(x) === binaryen.i32) { // a tee
       const index = C._BinaryenLocalSetGetIndex!(x);
-      return this.lastSetRef.get(index) === x ? { key: `${index}:${this.lastSet.get(index)}`, base: index, k } : null;
+      const seq = this.setOf(index);
+      return seq > 0 && this.lastSetRef[index] === x ? { key: index * 0x1_0000_0000 + seq, base: index, k } : null;
     }
     return null;
   }
@@ -272,6 +306,7 @@ export class SharedChecks extends Visitor {
   /** Ends a candidate; with two accesses or more it becomes a group. */
   private close(c: Candidate): void {
     this.open.splice(this.open.indexOf(c), 1);
+    this.openSnapshot = null;
     if (c.accesses.length < 2) return;
     const span = c.tmaxEnd - c.tmin;
     let kmin = 0;
