@@ -5,7 +5,8 @@
  * agree on every result, trap and byte of memory. Covered: the CSR shape of the graph workload
  * (`offsets[u]`, `offsets[u+1]`, `rank[u]` before a short edge loop, `offsets[u]` read through a
  * local written twice per iteration); an outer chunk whose page is evicted mid-chunk by a fault
- * of the inner loop's scattered accesses, of its stream, and by a host call after the inner loop;
+ * of the inner loop's scattered accesses, of its stream (rows of two pages, so the outer page is
+ * evicted inside the inner loop's own chunked copy), and by a host call after the inner loop;
  * accesses after the inner loop; an outer stream running past the end of memory (traps where V8
  * does); memory.grow after the inner loop, and inside it (then the loop is not chunked); a
  * three-deep nest.
@@ -118,6 +119,11 @@ const CALLS: Call[] = [
   { fn: 'push', args: [END - 4 * 3000, 65536, 131072, 196608, 3000] }, // off[u+1] runs past the end: traps
   { fn: 'rows', args: [0, 65536, 37, 1000] },
   { fn: 'rows', args: [END - 400, 65536, 5, 200] }, // a[i] runs past the end: traps
+  // rows of 8 KiB (two 4 KiB pages each): between two host calls every row's inner stream faults on
+  // at least two new pages, so with 2-4 frames the page of a[i] is evicted inside the inner loop's
+  // own chunked copy, and the outer chunk must re-translate it on the next row
+  { fn: 'rows', args: [0, 65536, 2048, 24] },
+  { fn: 'rows', args: [0, 65536, 1030, 47] },
   { fn: 'deep', args: [0, 65536, 131072, 3000] },
   { fn: 'growin', args: [0, 100] },
   { fn: 'grow', args: [END - 64, 100, 1000] }, // no grow: traps at the old end
