@@ -289,7 +289,9 @@ export class Pager {
     const page = Math.floor(ea / this.pageSize);
     const within = ea - page * this.pageSize;
     if (within + size <= this.pageSize) {
-      if (this.latency === null) return (this.frameAddress(this.ensure(page, write)) + within) | 0;
+      // A call for a page already mapped for this access (a shared-check member whose group was
+      // dropped, a refill) is served as nothing: no clock reads for it even with latency on.
+      if (this.latency === null || (!this.threaded && this.mappedFor(page, write))) return (this.frameAddress(this.ensure(page, write)) + within) | 0;
       return this.timedFault(page, write, within);
     }
     // Straddles two pages: serve it from the bounce buffer, keeping the address's alignment.
@@ -310,6 +312,11 @@ export class Pager {
       this.pendingBytes = size;
     }
     return bounce;
+  }
+
+  /** The page is mapped for a read (and for a write when `write`): ensure() only translates it. */
+  private mappedFor(page: number, write: boolean): boolean {
+    return this.readTable[page] !== 0 && (!write || this.writeTable[page] !== 0);
   }
 
   /** `fault()` with latency marks: entry → request sent → reply → mapped → resumed. */
