@@ -290,7 +290,9 @@ export class Pager {
     const within = ea - page * this.pageSize;
     if (within + size <= this.pageSize) {
       // A call for a page already mapped for this access (a shared-check member whose group was
-      // dropped, a refill) is served as nothing: no clock reads for it even with latency on.
+      // dropped by another access's fault) is served as nothing (ensureLocked only translates it):
+      // no clock reads for it even with latency on. Threaded guests keep the timed path, since
+      // another thread may evict the page between this test and the lock.
       if (this.latency === null || (!this.threaded && this.mappedFor(page, write))) return (this.frameAddress(this.ensure(page, write)) + within) | 0;
       return this.timedFault(page, write, within);
     }
@@ -448,8 +450,7 @@ export class Pager {
           }
           this.frameFlags[frame]! &= ~IN_FLIGHT;
         }
-        const wasMapped = this.readTable[page] !== 0;
-        if (!wasMapped || (write && this.writeTable[page] === 0)) {
+        if (!this.mappedFor(page, write)) {
           this.counters.minorFaults++;
           if (this.frameFlags[frame]! & PREFETCHED) {
             this.counters.prefetchHits++;
@@ -457,7 +458,7 @@ export class Pager {
             this.noteFault(page, FaultKind.PrefetchHit);
             if (this.prefetch !== null) this.runPrefetch(page, true, frame, late);
           } else {
-            this.noteFault(page, wasMapped ? FaultKind.WriteMinor : FaultKind.Minor);
+            this.noteFault(page, this.readTable[page] !== 0 ? FaultKind.WriteMinor : FaultKind.Minor);
           }
         }
       } else {
