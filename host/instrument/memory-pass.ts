@@ -14,10 +14,12 @@
  *       (local.set $ea (i32.add (local.get $p) (i32.const 8)))   ;; ea = p + 8
  *       (local.set $e (i32.load offset=4096                       ;; e = RT[ea >>> 12]
  *         (i32.shl (i32.shr_u (local.get $ea) (i32.const 12)) (i32.const 2))))
- *       (if (result i32)                                          ;; unmapped | straddles | wrapped
- *         (i32.or (i32.or (i32.eqz (local.get $e))
- *                         (i32.gt_u (i32.and (local.get $ea) (i32.const 4095)) (i32.const 4092)))
- *                 (i32.lt_u (local.get $ea) (i32.const 8)))
+ *       (if (result i32)                                          ;; unmapped | straddles | wrapped,
+ *         (i32.gt_u                                               ;; as one compare (guard.ts)
+ *           (select (i32.const 4096)
+ *             (select (i32.and (local.get $ea) (i32.const 4095)) (i32.const 4096) (local.get $e))
+ *             (i32.lt_u (local.get $ea) (i32.const 8)))
+ *           (i32.const 4092))
  *         (then (call $farmem.fault (local.get $p) (i32.const 8) (i32.const 4)))  ;; slow path
  *         (else (i32.add (local.get $ea) (local.get $e))))))     ;; phys = ea + delta
  *
@@ -43,6 +45,7 @@ import { binaryen, C, type ExpressionRef, type FunctionRef, type Module, type Ty
 import type { Optimizations } from './optimizations.js';
 import { LoopChunker, type AccessInfo } from './passes/chunk.js';
 import { SharedChecks, type CheckGroup, type GroupRole } from './passes/shared-checks.js';
+import { slowTest } from './guard.js';
 import { flushAfterStore, sharedWaitNotify } from './shared-memory.js';
 import { Visitor } from './visitor.js';
 
@@ -394,10 +397,10 @@ export class MemoryPass extends Visitor {
     // e = table[lo >>> pageShift]
     parts.push(m.local.set(e, m.i32.load(table, 4, m.i32.shl(m.i32.shr_u(lo(), m.i32.const(pageShift)), m.i32.const(2)), this.memory)));
     // unmapped | the span leaves lo's page | x + tmin wrapped | x + k wrapped below 0
-    let slow = m.i32.or(m.i32.eqz(m.local.get(e, i32)),
-      m.i32.gt_u(m.i32.and(lo(), m.i32.const(this.pageMask)), m.i32.const(pageSize - group.span)));
-    if (group.tmin > 0) slow = m.i32.or(slow, m.i32.lt_u(lo(), m.i32.const(group.tmin)));
-    if (group.kmin < 0) slow = m.i32.or(slow, m.i32.lt_u(x(), m.i32.const(-group.kmin)));
+    const wrapped: ExpressionRef[] = [];
+    if (group.tmin > 0) wrapped.push(m.i32.lt_u(lo(), m.i32.const(group.tmin)));
+    if (group.kmin < 0) wrapped.push(m.i32.lt_u(x(), m.i32.const(-group.kmin)));
+    const slow = slowTest(m, pageSize, m.local.get(e, i32), m.i32.and(lo(), m.i32.const(this.pageMask)), pageSize - group.span, wrapped);
     const fast = m.local.tee(g, m.i32.add(lo(), m.local.get(e, i32)), i32); // g = phys(lo)
     parts.push(m.if(slow,
       m.block(null, [m.local.set(g, m.i32.const(0)), alone()], i32),
@@ -422,13 +425,9 @@ export class MemoryPass extends Visitor {
     // e = table[ea >>> pageShift]
     parts.push(m.local.set(e, m.i32.load(table, 4, m.i32.shl(m.i32.shr_u(ea(), m.i32.const(pageShift)), m.i32.const(2)), this.memory)));
     const eGet = () => m.local.get(e, binaryen.i32);
-    let slow = m.i32.eqz(eGet());
-    if (bytes > 1) { // straddles: (ea & mask) > pageSize - bytes
-      slow = m.i32.or(slow, m.i32.gt_u(m.i32.and(ea(), m.i32.const(this.pageMask)), m.i32.const(pageSize - bytes)));
-    }
-    if (offset !== 0) { // base + offset wrapped past 2^32
-      slow = m.i32.or(slow, m.i32.lt_u(ea(), m.i32.const(offset | 0)));
-    }
+    // unmapped | straddles: (ea & mask) > pageSize - bytes | base + offset wrapped past 2^32
+    const inPage = bytes > 1 ? m.i32.and(ea(), m.i32.const(this.pageMask)) : null;
+    const slow = slowTest(m, pageSize, eGet(), inPage, pageSize - bytes, offset !== 0 ? [m.i32.lt_u(ea(), m.i32.const(offset | 0))] : []);
     if (outline !== null) {
       // Out of line: leave the fast loop and re-run this iteration on the ordinary body.
       parts.push(m.br(outline, slow), m.i32.add(ea(), eGet()));

@@ -16,11 +16,14 @@
  *       (local.set $ea (i64.add (local.get $p) (i64.const 8)))                    ;; ea = p + 8
  *       (local.set $e (i32.load offset=4096 (i32.shl                              ;; e = RT[(ea >> 12) & (N-1)]
  *         (i32.and (i32.wrap_i64 (i64.shr_u (local.get $ea) (i64.const 12))) (i32.const 0x1fffff)) (i32.const 2))))
- *       (if (result i32)
- *         (i32.or (i32.or (i32.or (i32.eqz (local.get $e))                         ;; unmapped
- *                                 (i64.ge_u (local.get $ea) (i64.const 0x200000000)))  ;; past the tables
- *                         (i32.gt_u (i32.and (i32.wrap_i64 (local.get $ea)) (i32.const 4095)) (i32.const 4092)))  ;; straddles
- *                 (i64.lt_u (local.get $ea) (i64.const 8)))                         ;; p + 8 wrapped past 2^64
+ *       (if (result i32)                                                          ;; as one compare (guard.ts):
+ *         (i32.gt_u (select (i32.const 4096)                                      ;; p + 8 wrapped past 2^64
+ *                     (select (i32.const 4096)                                    ;; past the tables
+ *                       (select (i32.and (i32.wrap_i64 (local.get $ea)) (i32.const 4095)) (i32.const 4096)
+ *                         (local.get $e))                                         ;; unmapped
+ *                       (i64.ge_u (local.get $ea) (i64.const 0x200000000)))
+ *                     (i64.lt_u (local.get $ea) (i64.const 8)))
+ *                   (i32.const 4092))                                             ;; straddles
  *         (then (call $farmem.fault64 (i32.wrap_i64 (local.get $ea)) (i32.wrap_i64 (i64.shr_u (local.get $ea) (i64.const 32)))
  *                 (i32.or (i32.const 4) (i32.shl (i64.lt_u (local.get $ea) (i64.const 8)) (i32.const 9)))))  ;; | FAULT_WRAP
  *         (else (i32.add (i32.wrap_i64 (local.get $ea)) (local.get $e))))))       ;; phys = ea + delta (mod 2^32)
@@ -37,6 +40,7 @@ import { FAULT_ATOMIC, FAULT_MEMORY_SHIFT, FAULT_WRAP, FAULT_WRITE, memoryPagesS
 import { binaryen, C, type ExpressionRef, type FunctionRef, type Module, type Type } from './binaryen.js';
 import { ACCESS, executes, IMPORT_NAMES, spillOperands, type AccessKind, type PassCounts } from './memory-pass.js';
 import { diagnostic } from './diagnostics.js';
+import { slowTest } from './guard.js';
 import { memoryNameOf, offsetHigh, setMemoryName } from './hidden-children.js';
 import { Visitor } from './visitor.js';
 
@@ -256,12 +260,11 @@ export class Memory64Pass extends Visitor {
     parts.push(m.local.set(e, m.i32.load(table, 4, m.i32.shl(index, m.i32.const(2)), this.memory)));
     const eGet = () => m.local.get(e, binaryen.i32);
     // unmapped, or past the tables (ea >= numPages * pageSize)
-    let slow = m.i32.or(m.i32.eqz(eGet()), m.i64.ge_u(ea(), i64(m, numPages * pageSize)));
-    if (bytes > 1) { // straddles a page boundary
-      slow = m.i32.or(slow, m.i32.gt_u(m.i32.and(low(), m.i32.const(pageSize - 1)), m.i32.const(pageSize - bytes)));
-    }
     const wrapped = () => m.i64.lt_u(ea(), i64(m, offset)); // base + offset wrapped past 2^64
-    if (offset !== 0) slow = m.i32.or(slow, wrapped());
+    const failed = [m.i64.ge_u(ea(), i64(m, numPages * pageSize))]; // past the tables
+    if (offset !== 0) failed.push(wrapped());
+    const inPage = bytes > 1 ? m.i32.and(low(), m.i32.const(pageSize - 1)) : null; // straddles a page boundary
+    const slow = slowTest(m, pageSize, eGet(), inPage, pageSize - bytes, failed);
     const flags = bytes | (write ? FAULT_WRITE : 0) | (atomic ? FAULT_ATOMIC : 0) | (region.index << FAULT_MEMORY_SHIFT);
     const info = offset !== 0 ? m.i32.or(m.i32.const(flags), m.i32.shl(wrapped(), m.i32.const(Math.log2(FAULT_WRAP)))) : m.i32.const(flags);
     parts.push(m.if(slow,

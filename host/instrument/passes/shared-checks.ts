@@ -14,7 +14,7 @@
  *   (i32.load (block (result i32)                                  ;; the head
  *     (local.set $ea (local.get $p))                               ;; lo = x + tmin
  *     (local.set $e (i32.load offset=RT (ea >>> 12 << 2)))          ;; e = RT[lo >>> 12]
- *     (if (result i32) (i32.or (i32.eqz $e) (i32.gt_u (i32.and $ea 4095) (4096 - 8)))
+ *     (if (result i32) (i32.gt_u (select (i32.and $ea 4095) (i32.const 4096) $e) (4096 - 8))  ;; guard.ts
  *       (then (local.set $g (i32.const 0)) (call $farmem.fault (local.get $p) (i32.const 4) (i32.const 4)))
  *       (else (i32.add (local.tee $g (i32.add $ea $e)) (i32.const 4))))))  ;; g = phys(lo)
  *   (i32.load (if (result i32) (local.get $g)                     ;; a member
