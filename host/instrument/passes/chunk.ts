@@ -259,6 +259,9 @@ interface StreamSite {
   readonly bytes: number;
   readonly write: boolean;
   readonly step: number;
+  /** The access itself, and for a load the nearest store it is an operand of (0: none). */
+  readonly expr: ExpressionRef;
+  readonly store: ExpressionRef;
 }
 
 /** An access or a call of the body, in evaluation order, for the classification after pass B. */
@@ -412,7 +415,10 @@ class StreamAnalysis extends Visitor {
     if (!form || getType(ptr) !== binaryen.i32 || (form.ku !== 0 && form.ku !== form.k)) return null;
     const step = form.iv >= 0 ? Math.imul(form.k, this.scan.steps.get(form.iv)!) : 0;
     if (Math.abs(step) >= this.pageSize || bytes > this.pageSize) return null;
-    return { ordinal, form, offset: a.offset(expr, id) >>> 0, bytes, write: a.write(expr, id), step };
+    const write = a.write(expr, id);
+    let store = 0;
+    for (let i = this.path.length - 2; i >= 0 && !write && store === 0; i--) if (getId(this.path[i]!) === ID.Store) store = this.path[i]!;
+    return { ordinal, form, offset: a.offset(expr, id) >>> 0, bytes, write, step, expr, store };
   }
 
   private formOf(expr: ExpressionRef, id: number, seq: number): Affine | null {
@@ -721,16 +727,23 @@ export class LoopChunker {
     const marker = new FastBodyMarker(m, wanted, new Set(analysis.calls), name, fastName, `farmem.chunk${id}.l`, counter);
     const fastBody = marker.walk(fast);
 
-    // Streams with the same address form, size and table share one delta.
+    // Streams with the same address form, size and table share one delta. A load that is an
+    // operand of a store to the same stream (`c[j] = c[j] + x`) uses the store's, from WT: a page
+    // mapped for writing is mapped for reading at the same frame, and when WT misses the store
+    // would leave the fast loop anyway.
+    const keyOf = (s: StreamSite) => `${s.offset}|${s.bytes}|${s.form.c}|${s.form.iv}|${s.form.k}|${s.form.ku}|${s.form.terms.join(';')}`;
+    const writers = new Map(analysis.streams.filter((s) => s.write).map((s) => [s.expr, keyOf(s)]));
     const shared = new Map<string, number>();
-    const refill: ExpressionRef[] = [m.local.set(n, m.i32.const(0x7fffffff))];
+    const refill: ExpressionRef[] = [];
     for (const s of analysis.streams) {
-      const key = `${s.write}|${s.offset}|${s.bytes}|${s.form.c}|${s.form.iv}|${s.form.k}|${s.form.ku}|${s.form.terms.join(';')}`;
+      const own = keyOf(s);
+      const rmw = !s.write && writers.get(s.store) === own;
+      const key = `${s.write || rmw}|${own}`;
       let delta = shared.get(key);
       if (delta === undefined) {
         delta = addLocal();
         shared.set(key, delta);
-        refill.push(...this.translateStream(s, delta, n, ea(), slowName));
+        refill.push(...this.translateStream(s, rmw, delta, n, refill.length === 0, ea(), slowName));
       }
       this.streams.set(marker.refs.get(s.ordinal)!, delta);
       this.stats.streams++;
@@ -739,7 +752,9 @@ export class LoopChunker {
     for (const o of analysis.outlined) this.outlined.set(marker.refs.get(o)!, slowName);
     this.stats.outlined += analysis.outlined.length;
     if (pred) {
-      refill.push(...this.limit(pred, n, counter), m.br(slowName, m.i32.ge_u(m.local.get(pred.iv, binaryen.i32), m.local.get(counter, binaryen.i32))));
+      // n ≤ pageSize once a stream moves: then iv + n·step wraps at most once, below iv (BODY).
+      const bounded = analysis.streams.some((s) => s.step !== 0) && pred.step * this.layout.pageSize < 2 ** 32;
+      refill.push(...this.limit(pred, n, counter, bounded), m.br(slowName, m.i32.ge_u(m.local.get(pred.iv, binaryen.i32), m.local.get(counter, binaryen.i32))));
       const fastIf = pred.nested ? C._BinaryenBlockGetChildAt!(fastBody, 0) : fastBody;
       C._BinaryenIfSetCondition!(fastIf, m.i32.lt_u(m.local.get(pred.iv, binaryen.i32), m.local.get(counter, binaryen.i32)));
       this.stats.predicated++;
@@ -811,8 +826,12 @@ export class LoopChunker {
    * `limit = min(iv + n·step, B)`, so the fast loop runs exactly the iterations the countdown would
    * (at most n, none past the loop's end) and iv never wraps before its test fails (no overflow:
    * n·step ≤ 2^32 - step - iv). `limit <= iv` sends the iteration to BODY.
+   *
+   * `bounded` (a stream moves, so n ≤ pageSize, and pageSize·step < 2^32): the first step is left
+   * out. Then iv + n·step wraps at most once, and a wrapped limit is below iv, which sends the
+   * iteration to BODY too; only the last chunk before iv would wrap runs slow.
    */
-  private limit(t: ExitTest, n: number, limit: number): ExpressionRef[] {
+  private limit(t: ExitTest, n: number, limit: number, bounded: boolean): ExpressionRef[] {
     const m = this.module;
     const get = (l: number) => m.local.get(l, binaryen.i32);
     const cap = (0x100000000 - t.step) | 0;
@@ -821,9 +840,9 @@ export class LoopChunker {
     const fits = pow2 ? m.i32.shr_u(room(), m.i32.const(Math.log2(t.step))) : m.i32.div_u(room(), m.i32.const(t.step));
     const most = m.select(m.i32.gt_u(get(t.iv), m.i32.const(cap)), m.i32.const(0), fits);
     const scaled = () => (pow2 ? m.i32.shl(get(n), m.i32.const(Math.log2(t.step))) : m.i32.mul(get(n), m.i32.const(t.step)));
+    const capped = bounded ? [] : [m.local.set(limit, most), m.local.set(n, m.select(m.i32.lt_u(get(n), get(limit)), get(n), get(limit)))];
     return [
-      m.local.set(limit, most),
-      m.local.set(n, m.select(m.i32.lt_u(get(n), get(limit)), get(n), get(limit))),
+      ...capped,
       m.local.set(limit, m.i32.add(get(t.iv), scaled())),
       m.local.set(limit, m.select(m.i32.lt_u(get(limit), t.bound(m)), get(limit), t.bound(m))),
     ];
@@ -832,9 +851,10 @@ export class LoopChunker {
   /**
    * Refill code for one stream at the top of an iteration: its delta, and `counter = min(counter,
    * iterations that stay in this page)`; `br $slow` when the page is unmapped, the first access
-   * straddles or the address wraps. Never traps, never calls.
+   * straddles or the address wraps. Never traps, never calls. `write`: through WT even for a load
+   * (one that shares its store's delta).
    */
-  private translateStream(s: StreamSite, delta: number, counter: number, ea: number, slowName: string): ExpressionRef[] {
+  private translateStream(s: StreamSite, write: boolean, delta: number, counter: number, first: boolean, ea: number, slowName: string): ExpressionRef[] {
     const m = this.module;
     const { pageShift, pageSize } = this.layout;
     const mask = pageSize - 1;
@@ -845,17 +865,17 @@ export class LoopChunker {
     const term = (local: number, f: number) => (f === 1 ? get(local) : m.i32.mul(get(local), m.i32.const(f)));
     for (const [local, f] of s.form.terms) addr = m.i32.add(addr, term(local, f));
     if (s.form.iv >= 0 && s.form.k !== 0) addr = m.i32.add(addr, term(s.form.iv, s.form.k));
-    const table = s.write ? this.layout.writeTable : this.layout.readTable;
+    const table = s.write || write ? this.layout.writeTable : this.layout.readTable;
     const entry = m.i32.load(table, 4, m.i32.shl(m.i32.shr_u(get(ea), m.i32.const(pageShift)), m.i32.const(2)), this.memory);
     this.raw.add(entry);
     const out: ExpressionRef[] = [m.local.set(ea, addr), m.local.set(delta, entry)];
     // Unmapped, or `pointer + offset` wrapped past 2^32 (the pointer is ea - offset).
-    let bad = m.i32.eqz(get(delta));
-    if (s.offset !== 0) bad = m.i32.or(bad, m.i32.lt_u(get(ea), m.i32.const(s.offset | 0)));
+    const bad = [m.i32.eqz(get(delta))];
+    if (s.offset !== 0) bad.push(m.i32.lt_u(get(ea), m.i32.const(s.offset | 0)));
     const inPage = () => m.i32.and(get(ea), m.i32.const(mask));
     // The first access must not straddle the page end.
-    bad = m.i32.or(bad, m.i32.gt_u(inPage(), m.i32.const(pageSize - s.bytes)));
-    out.push(m.br(slowName, bad));
+    if (s.bytes > 1) bad.push(m.i32.gt_u(inPage(), m.i32.const(pageSize - s.bytes)));
+    out.push(...bad.map((c) => m.br(slowName, c))); // one br_if each: no booleans to or
     // Accesses m·step from ea for m ≤ n stay in the page: n = room / |step|.
     let n: ExpressionRef;
     const abs = Math.abs(s.step);
@@ -872,8 +892,9 @@ export class LoopChunker {
     else n = m.i32.div_u(room, m.i32.const(abs));
     // Known phase: iterations 0..n all stay in the page; unknown: the last one may be one step further.
     if (s.form.ku === 0) n = m.i32.add(n, m.i32.const(1));
-    // counter = min_u(counter, n); ea is free again once n is computed.
-    out.push(m.local.set(ea, n), m.local.set(counter, m.select(m.i32.lt_u(get(counter), get(ea)), get(counter), get(ea))));
+    // counter = n for the first stream, then min_u(counter, n); ea is free again once n is computed.
+    if (first) out.push(m.local.set(counter, n));
+    else out.push(m.local.set(ea, n), m.local.set(counter, m.select(m.i32.lt_u(get(counter), get(ea)), get(counter), get(ea))));
     return out;
   }
 }
