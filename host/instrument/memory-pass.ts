@@ -352,6 +352,13 @@ export class MemoryPass extends Visitor {
    */
   private rewriteStream(expr: ExpressionRef, kind: AccessKind, ptr: ExpressionRef, delta: number): ExpressionRef {
     const m = this.module;
+    const base = this.chunker!.bases.get(expr);
+    if (base) {
+      // ptr = X + Y with X invariant: Y + (X + delta), the sum kept in a local since the refill
+      const y = base.side === 0 ? C._BinaryenBinaryGetRight!(ptr) : C._BinaryenBinaryGetLeft!(ptr);
+      ptr = y;
+      delta = base.local;
+    }
     const d = m.local.get(delta, binaryen.i32);
     const offset = kind.getOffset(expr) >>> 0;
     if (offset <= this.layout.frameBase) {

@@ -644,6 +644,12 @@ export interface ChunkStats {
 export class LoopChunker {
   /** Fast-body accesses that use a cached delta: access → delta local. */
   readonly streams = new Map<ExpressionRef, number>();
+  /**
+   * Of those, the ones whose address is `X + Y` with X a local the loop never writes: access →
+   * a local `B = X + delta` set at the refill, and which side of the add X is; the access then
+   * reads `Y + B`, one add instead of two per iteration (V8 does not reassociate them).
+   */
+  readonly bases = new Map<ExpressionRef, { readonly local: number; readonly side: 0 | 1 }>();
   /** Fast-body checked accesses whose slow path must drop the cache: access → counter local. */
   readonly zeroOnSlow = new Map<ExpressionRef, number>();
   /** Fast-body checked accesses whose slow path branches out: access → label of the slow body. */
@@ -671,6 +677,7 @@ export class LoopChunker {
   reset(): void {
     this.outlined.clear();
     this.streams.clear();
+    this.bases.clear();
     this.zeroOnSlow.clear();
     this.created.clear();
     this.raw.clear();
@@ -734,6 +741,7 @@ export class LoopChunker {
     const keyOf = (s: StreamSite) => `${s.offset}|${s.bytes}|${s.form.c}|${s.form.iv}|${s.form.k}|${s.form.ku}|${s.form.terms.join(';')}`;
     const writers = new Map(analysis.streams.filter((s) => s.write).map((s) => [s.expr, keyOf(s)]));
     const shared = new Map<string, number>();
+    const bases = new Map<string, number>();
     const refill: ExpressionRef[] = [];
     for (const s of analysis.streams) {
       const own = keyOf(s);
@@ -745,8 +753,20 @@ export class LoopChunker {
         shared.set(key, delta);
         refill.push(...this.translateStream(s, rmw, delta, n, refill.length === 0, ea(), slowName));
       }
-      this.streams.set(marker.refs.get(s.ordinal)!, delta);
+      const access = marker.refs.get(s.ordinal)!;
+      this.streams.set(access, delta);
       this.stats.streams++;
+      const invariant = this.invariantSide(this.access.ptr(access, getId(access)), scan);
+      if (invariant) {
+        const key = `${delta}|${invariant.local}`;
+        let local = bases.get(key);
+        if (local === undefined) {
+          local = addLocal();
+          bases.set(key, local);
+          refill.push(m.local.set(local, m.i32.add(m.local.get(invariant.local, binaryen.i32), m.local.get(delta, binaryen.i32))));
+        }
+        this.bases.set(access, { local, side: invariant.side });
+      }
     }
     for (const o of analysis.checked) this.zeroOnSlow.set(marker.refs.get(o)!, counter);
     for (const o of analysis.outlined) this.outlined.set(marker.refs.get(o)!, slowName);
@@ -797,6 +817,18 @@ export class LoopChunker {
     if (outer) this.stats.outerLoops++;
     this.fastBody = fastBody;
     return true;
+  }
+
+  /** For an address `(i32.add X Y)` with X (or Y) a `local.get` of a local the loop never writes: that local and side. */
+  private invariantSide(ptr: ExpressionRef, scan: BodyScan): { local: number; side: 0 | 1 } | null {
+    if (getId(ptr) !== ID.Binary || C._BinaryenBinaryGetOp!(ptr) !== OP.add) return null;
+    for (const side of [0, 1] as const) {
+      const x = side === 0 ? C._BinaryenBinaryGetLeft!(ptr) : C._BinaryenBinaryGetRight!(ptr);
+      if (getId(x) !== ID.LocalGet) continue;
+      const local = C._BinaryenLocalGetGetIndex!(x);
+      if (!scan.sets.has(local)) return { local, side };
+    }
+    return null;
   }
 
   /** The memory pass enters a loop (after `tryChunk`): an outer chunk's fast loop opens its region. */
