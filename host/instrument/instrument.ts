@@ -13,7 +13,8 @@ import { OptionError } from '../errors.js';
 import { binaryen, C, FEATURES_ALL, VERSION, type Module } from './binaryen.js';
 import { diagnostic } from './diagnostics.js';
 import { emitFeatures } from './features.js';
-import { addAbiImports, MemoryPass, NestedPop, type PassCounts } from './memory-pass.js';
+import { addAbiImports, IMPORT_NAMES, MemoryPass, NestedPop, type PassCounts } from './memory-pass.js';
+import { addStraddleHelper } from './straddle.js';
 import { optimizationsKey, resolveOptimizations, type Optimizations } from './optimizations.js';
 import { memoryNamePointer, planMemories } from './memories.js';
 import { addAbi64Imports, Memory64Pass, type Region } from './memory64-pass.js';
@@ -165,6 +166,7 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
     instrumented++;
     options.onProgress?.(i + 1, total);
   }
+  if (pass instanceof MemoryPass && !sharedMemory) addStraddleHelper(module, layout, memoryName, IMPORT_NAMES.fault);
   const seen = pass.seen;
   if (segments.length > 0 && (seen[binaryen.ArrayNewDataId] || seen[binaryen.ArrayInitDataId])) {
     keepSegmentsForArrays(module, layout, memoryName, segments, segmentIndex, data, seen[binaryen.DataDropId] === 1);

@@ -47,6 +47,7 @@ import { LoopChunker, type AccessInfo } from './passes/chunk.js';
 import { SharedChecks, type CheckGroup, type GroupRole } from './passes/shared-checks.js';
 import { slowTest } from './guard.js';
 import { flushAfterStore, sharedWaitNotify } from './shared-memory.js';
+import { STRADDLE_HELPER } from './straddle.js';
 import { Visitor } from './visitor.js';
 
 const b = binaryen as unknown as Record<string, number>;
@@ -448,7 +449,9 @@ export class MemoryPass extends Visitor {
   private faultCall(base: () => ExpressionRef, offset: number, bytes: number, write: boolean, drops: readonly number[]): ExpressionRef {
     const m = this.module;
     const info = bytes | (write ? FAULT_WRITE : 0);
-    const fault = m.call(IMPORT_NAMES.fault, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32);
+    // Through the in-wasm straddle helper (straddle.ts), except in shared memories.
+    const target = this.sharedMemory ? IMPORT_NAMES.fault : STRADDLE_HELPER;
+    const fault = m.call(target, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32);
     // In a chunked loop's fast body a fault is a safepoint: the chunks' cached translations go.
     if (drops.length === 0) return fault;
     return m.block(null, [...drops.map((c) => m.local.set(c, m.i32.const(0))), fault], binaryen.i32);
