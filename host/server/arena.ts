@@ -4,31 +4,63 @@
  * budget (`capacityBytes`) that counts stored pages, so a full server is detected before anything
  * of a request is written.
  *
- *   SlotPool (pageSize P, slabBytes S, slotsPerSlab = S / P = 2^k)
+ *   SlotPool (pageSize P, headroom H, slotsPerSlab = slabBytes / P = 2^k, stride = H + P)
  *
- *   slot s ──▶ slabs[s >>> k]  at byte (s & (2^k - 1)) · P
- *   ┌──────────── slab 0 ────────────┐┌──────────── slab 1 ────────────┐┌─ slab 2 (not yet allocated)
- *   │ slot 0 │ slot 1 │ ... │ 2^k - 1 ││ 2^k    │ ...                   ││
- *   └────────┴────────┴─────┴─────────┘└────────┴──────────────────────┘└─
+ *   slot s ──▶ slabs[s >>> k]  at byte (s & (2^k - 1)) · stride + H
+ *   ┌──────────────── slab 0 ────────────────┐┌──────────── slab 1 ──────────┐┌─ slab 2 (not yet allocated)
+ *   │ H │ slot 0 │ H │ slot 1 │ ... │ H │ 2^k-1 ││ H │ 2^k │ ...                ││
+ *   └───┴────────┴───┴────────┴─────┴───┴──────┘└───┴─────┴──────────────────┘└─
  *   free slots: a Uint32Array stack (grown by doubling); `fresh` = first never-used slot.
  *
  * Slabs are allocated on demand and kept for reuse (not returned to the OS), so `slabBytes` may
  * exceed `usedBytes` by what was freed plus at most one partly used slab per pool.
+ *
+ * **Replies straight from a slot (pinning).** A pool with headroom H > 0 (the server gives one to
+ * page sizes whose replies are sent alone: connection.ts) can lend a slot as a reply: the caller
+ * writes the reply header into the H bytes before the page and hands `view(slot)` to the socket,
+ * with no copy. Until the socket has written it (`unpin`), the slot is PINNED:
+ *
+ *   state   READ (pinReply)      WRITE of its page            FREE of its page      unpin (sent)
+ *   IDLE    → PINNED             in place                     → free stack          —
+ *   PINNED  refused (copy path)  copy-on-write: the page gets → RETIRED             → IDLE
+ *                                a new slot; old → RETIRED
+ *   RETIRED not indexed          —                            —                     → free stack
+ *
+ * So the bytes of a reply never change after the READ was answered (a later WRITE lands in another
+ * slot), and a slot is never handed to another page — of this or any namespace — while a reply
+ * still shows it. One reply per slot at a time (its header room is single), so a second READ of a
+ * pinned page is copied. Pinned slots are bounded by the send budget (each pinned reply is charged
+ * to it until written), so copy-on-write adds at most that much slab memory.
  */
+
+/** Slot states (`SlotPool` overview). */
+const IDLE = 0;
+const PINNED = 1;
+const RETIRED = 2;
 
 export class SlotPool {
   readonly pageSize: number;
   readonly slotsPerSlab: number;
+  /** Bytes before every page for a reply header (0: replies are always copied). */
+  readonly headroom: number;
+  readonly #stride: number;
   readonly #shift: number;
   readonly #mask: number;
-  readonly #slabs: Uint8Array[] = [];
+  /** Buffers, so a reply view needs no wrapping before a socket takes it. */
+  readonly #slabs: Buffer[] = [];
   #free = new Uint32Array(1024);
   #freeTop = 0;
   /** First slot never handed out; slots ≥ fresh in the last slab are unused. */
   #fresh = 0;
+  /** IDLE / PINNED / RETIRED per slot (overview), sized with the slabs. */
+  #state = new Uint8Array(0);
+  #pinned = 0;
+  #copiesOnWrite = 0;
 
-  constructor(pageSize: number, slabBytes: number) {
+  constructor(pageSize: number, slabBytes: number, headroom = 0) {
     this.pageSize = pageSize;
+    this.headroom = headroom;
+    this.#stride = headroom + pageSize;
     this.slotsPerSlab = slabBytes / pageSize;
     this.#shift = Math.log2(this.slotsPerSlab);
     this.#mask = this.slotsPerSlab - 1;
@@ -36,7 +68,7 @@ export class SlotPool {
 
   /** Bytes of slab memory allocated by this pool. */
   get slabBytes(): number {
-    return this.#slabs.length * this.slotsPerSlab * this.pageSize;
+    return this.#slabs.length * this.slotsPerSlab * this.#stride;
   }
 
   /** Slots available without allocating a slab. */
@@ -44,12 +76,27 @@ export class SlotPool {
     return this.#freeTop + (this.#slabs.length * this.slotsPerSlab - this.#fresh);
   }
 
+  /** Slots lent to replies not yet written (PINNED or RETIRED). */
+  get pinned(): number {
+    return this.#pinned;
+  }
+
+  /** WRITEs of a pinned page that went to a new slot. */
+  get copiesOnWrite(): number {
+    return this.#copiesOnWrite;
+  }
+
   /**
    * Allocates slabs until `n` slots are available. Called before a WRITE changes anything, so an
    * allocation failure (the process itself out of memory) leaves the store unchanged.
    */
   reserve(n: number): void {
-    while (this.available < n) this.#slabs.push(new Uint8Array(this.slotsPerSlab * this.pageSize));
+    while (this.available < n) {
+      this.#slabs.push(Buffer.alloc(this.slotsPerSlab * this.#stride));
+      const state = new Uint8Array(this.#slabs.length * this.slotsPerSlab);
+      state.set(this.#state);
+      this.#state = state;
+    }
   }
 
   /** Takes a slot; `reserve` must have made one available. */
@@ -59,7 +106,12 @@ export class SlotPool {
     return this.#fresh++;
   }
 
+  /** Gives the slot back; a pinned one only once its reply was written (`unpin`). */
   release(slot: number): void {
+    if (this.#state[slot] !== IDLE) {
+      this.#state[slot] = RETIRED;
+      return;
+    }
     if (this.#freeTop === this.#free.length) {
       const grown = new Uint32Array(this.#free.length * 2);
       grown.set(this.#free);
@@ -68,15 +120,53 @@ export class SlotPool {
     this.#free[this.#freeTop++] = slot;
   }
 
+  /** Whether a WRITE of the slot's page must go to a new slot (`replace`). */
+  isPinned(slot: number): boolean {
+    return this.#state[slot] !== IDLE;
+  }
+
+  /** The page moves to a new slot (copy-on-write of a pinned one); returns it. `reserve` first. */
+  replace(slot: number): number {
+    const fresh = this.alloc();
+    this.release(slot);
+    this.#copiesOnWrite++;
+    return fresh;
+  }
+
+  /**
+   * Lends an idle slot to one reply: true if it was idle (it is PINNED now; write the header into
+   * `view(slot)`'s first `headroom` bytes), false if it already shows a reply or has no headroom.
+   */
+  pin(slot: number): boolean {
+    if (this.headroom === 0 || this.#state[slot] !== IDLE) return false;
+    this.#state[slot] = PINNED;
+    this.#pinned++;
+    return true;
+  }
+
+  /** The reply has been written (or dropped with its socket): the slot is IDLE again, or freed if RETIRED. */
+  unpin(slot: number): void {
+    const retired = this.#state[slot] === RETIRED;
+    this.#state[slot] = IDLE;
+    this.#pinned--;
+    if (retired) this.release(slot);
+  }
+
+  /** Header room and page of a slot, `headroom + pageSize` bytes (no copy). */
+  view(slot: number): Buffer {
+    const at = (slot & this.#mask) * this.#stride;
+    return this.#slabs[slot >>> this.#shift]!.subarray(at, at + this.#stride);
+  }
+
   /** Copies `src[srcOffset .. +pageSize)` into the slot. */
   store(slot: number, src: Uint8Array, srcOffset: number): void {
-    const at = (slot & this.#mask) * this.pageSize;
+    const at = (slot & this.#mask) * this.#stride + this.headroom;
     this.#slabs[slot >>> this.#shift]!.set(src.subarray(srcOffset, srcOffset + this.pageSize), at);
   }
 
   /** Copies the slot into `dst[dstOffset .. +pageSize)`. */
   load(slot: number, dst: Uint8Array, dstOffset: number): void {
-    const at = (slot & this.#mask) * this.pageSize;
+    const at = (slot & this.#mask) * this.#stride + this.headroom;
     dst.set(this.#slabs[slot >>> this.#shift]!.subarray(at, at + this.pageSize), dstOffset);
   }
 }
@@ -127,10 +217,13 @@ export class SlabArena {
   readonly slabBytes: number;
   readonly #pools = new Map<number, SlotPool>();
   #usedBytes = 0;
+  /** Header room each page size's slots get (SlotPool overview): the server's choice, not the arena's. */
+  readonly #headroom: (pageSize: number) => number;
 
-  constructor(capacityBytes: number, slabBytes: number) {
+  constructor(capacityBytes: number, slabBytes: number, headroom: (pageSize: number) => number = () => 0) {
     this.capacityBytes = capacityBytes;
     this.slabBytes = slabBytes;
+    this.#headroom = headroom;
   }
 
   get usedBytes(): number {
@@ -146,7 +239,7 @@ export class SlabArena {
   pool(pageSize: number): SlotPool {
     let p = this.#pools.get(pageSize);
     if (!p) {
-      p = new SlotPool(pageSize, Math.max(this.slabBytes, pageSize));
+      p = new SlotPool(pageSize, Math.max(this.slabBytes, pageSize), this.#headroom(pageSize));
       this.#pools.set(pageSize, p);
     }
     return p;
@@ -159,14 +252,21 @@ export class SlabArena {
 
   /**
    * Stores `count` pages into `ns` (page `pages[i]` ← `data[i·P .. +P)`), all or nothing: returns
-   * false, changing nothing, when the new pages do not fit in the budget.
+   * false, changing nothing, when the new pages do not fit in the budget. A page whose slot is
+   * pinned by an unsent reply moves to a new slot (copy-on-write), so that reply keeps its bytes.
    */
   write(ns: Namespace, pages: Uint32Array, data: Uint8Array): boolean {
     const P = ns.pageSize;
     const index = ns.index;
+    const pool = ns.pool;
     const count = pages.length;
     let fresh = 0;
-    for (let i = 0; i < count; i++) if (!index.has(pages[i]!)) fresh++;
+    let moved = 0;
+    for (let i = 0; i < count; i++) {
+      const slot = index.get(pages[i]!);
+      if (slot === undefined) fresh++;
+      else if (pool.isPinned(slot)) moved++;
+    }
     if (!this.fits(fresh, P)) {
       // `fresh` counts a page listed twice twice; recount exactly before refusing.
       const distinct = new Set<number>();
@@ -174,18 +274,30 @@ export class SlabArena {
       fresh = distinct.size;
       if (!this.fits(fresh, P)) return false;
     }
-    ns.pool.reserve(fresh);
+    pool.reserve(fresh + moved);
     for (let i = 0; i < count; i++) {
       const page = pages[i]!;
       let slot = index.get(page);
       if (slot === undefined) {
-        slot = ns.pool.alloc();
+        slot = pool.alloc();
         index.set(page, slot);
         this.#usedBytes += P;
+      } else if (pool.isPinned(slot)) {
+        slot = pool.replace(slot);
+        index.set(page, slot);
       }
-      ns.pool.store(slot, data, i * P);
+      pool.store(slot, data, i * P);
     }
     return true;
+  }
+
+  /**
+   * Pins the slot of `page` for a reply sent straight from it (`SlotPool.pin`): its slot, or -1
+   * when the page was never written, its pool has no header room, or a reply already shows it.
+   */
+  pinReply(ns: Namespace, page: number): number {
+    const slot = ns.index.get(page);
+    return slot !== undefined && ns.pool.pin(slot) ? slot : -1;
   }
 
   /** Copies `page` to `out[at .. at + P)` (zeros if never written): a reply built in place. */
@@ -200,7 +312,7 @@ export class SlabArena {
       const slot = ns.index.get(pages[i]!);
       if (slot === undefined) continue;
       ns.index.delete(pages[i]!);
-      ns.pool.release(slot);
+      ns.pool.release(slot); // a pinned slot is freed once its reply was written
       this.#usedBytes -= ns.pageSize;
     }
   }

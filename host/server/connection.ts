@@ -17,11 +17,17 @@
  * frames or MAX_BYTES_PER_TURN reply bytes, then yields to the event loop, so one connection with
  * a huge batch delays others by one turn at most. A connection whose unsent replies make no progress
  * for `slowReaderMs` is cut off (`checkProgress`).
+ *
+ * Replies of pages too large to gather (one page of more than 16 KiB) are sent straight from the
+ * page's arena slot, its header written into the slot's header room (`replyHeadroom`): no copy. The
+ * slot stays pinned until ws's send callback (or the socket's end, `detach`) says the bytes left
+ * user space; meanwhile a WRITE of that page goes to a new slot and a FREE defers the slot's reuse
+ * (arena.ts), so the reply shows exactly what the page held when the READ was answered.
  */
 import {
   decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOkAt, peekId, peekOp,
   peekReadCount, readItem, readOkBytes, readRequestCount, statsOkMaxBytes, ERROR_MAX_BYTES, FrameError, FrameReader, MAX_STATS_NAMESPACES, Op,
-  PROTOCOL_VERSION, Status, STATUS_NAMES, type DecodeContext, type Hello,
+  PROTOCOL_VERSION, READ_OK_DATA, Status, STATUS_NAMES, type DecodeContext, type Hello,
 } from '../protocol/index.js';
 import { isValidPageSize, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
 import type { Admitted } from './admission.js';
@@ -37,6 +43,14 @@ import type { MemoryServer } from './server.js';
 const COALESCE_MAX_FRAME = 16 * 1024 + 16;
 /** A gathered reply message never exceeds this size (nor maxPayload); it leaves at the end of the turn. */
 const COALESCE_MAX_MESSAGE = 256 * 1024;
+/**
+ * Header room the arena gives each slot of `pageSize` (SlabArena): a one-page READ_OK header for
+ * pages whose replies are sent alone, so they leave straight from the slot; none for gathered ones.
+ */
+export function replyHeadroom(pageSize: number): number {
+  return readOkBytes(1, pageSize) > COALESCE_MAX_FRAME ? READ_OK_DATA : 0;
+}
+
 /** Work per event-loop turn before yielding: ~1 ms of small requests, or 8 MiB of reply copies. */
 const MAX_FRAMES_PER_TURN = 1024;
 const MAX_BYTES_PER_TURN = 8 * 1024 * 1024;
@@ -93,9 +107,13 @@ export class Connection implements BudgetUser, Admitted {
   #lastProgress = Date.now();
   #lastBuffered = 0;
   readonly #onSent: () => void;
-  /** Replies handed to ws, oldest first (buffer to recycle or null, and byte length); ws calls back in order. */
+  /**
+   * Replies handed to ws, oldest first (buffer to recycle or null, bytes charged, arena slot to
+   * unpin or -1); ws calls back in order.
+   */
   #sent: Array<Uint8Array | null> = [];
   #sentBytes: number[] = [];
+  #sentSlot: number[] = [];
   #sentHead = 0;
   /** In a turn: small replies are built into #outBuf (see #gather). */
   #batching = false;
@@ -194,8 +212,14 @@ export class Connection implements BudgetUser, Admitted {
     server.budget.forget(this);
     server.budget.release(this.#outstanding);
     this.#outstanding = 0;
+    // The socket is closed: it reads none of the slots its unsent replies showed any more.
+    if (this.#ns !== null) {
+      const pool = this.#ns.pool;
+      for (let i = this.#sentHead; i < this.#sentSlot.length; i++) if (this.#sentSlot[i]! >= 0) pool.unpin(this.#sentSlot[i]!);
+    }
     this.#sent = [];
     this.#sentBytes = [];
+    this.#sentSlot = [];
     this.#sentHead = 0;
     this.#outBuf = null;
     this.#outLen = 0;
@@ -402,8 +426,9 @@ export class Connection implements BudgetUser, Admitted {
   }
 
   /**
-   * Answers a READ of `count` pages (checked): a small reply is built in the gathered buffer, a
-   * large one in a recycled buffer of its own; either way the pages are copied from the arena once.
+   * Answers a READ of `count` pages (checked): a small reply is built in the gathered buffer; a
+   * large one page is sent from its arena slot (pinned) when it can be, else it is copied from the
+   * arena once, into a recycled buffer of its own.
    */
   #read(frame: Uint8Array, count: number, ns: Namespace): void {
     const server = this.#server;
@@ -412,6 +437,21 @@ export class Connection implements BudgetUser, Admitted {
     const size = readOkBytes(count, P);
     if (size > this.#ctx.maxFrameBytes) {
       throw new FrameError(Status.TOO_LARGE, `READ of ${count} pages of ${P} bytes needs a reply larger than the ${this.#ctx.maxFrameBytes}-byte frame limit`, id);
+    }
+    const c = server.counters;
+    const nc = ns.counters;
+    c.reads++;
+    c.pagesRead += count;
+    nc.reads++;
+    nc.pagesRead += count;
+    if (count === 1 && size > COALESCE_MAX_FRAME) {
+      const slot = server.arena.pinReply(ns, readItem(frame, 0));
+      if (slot >= 0) {
+        const view = ns.pool.view(slot); // header room + page: exactly the READ_OK frame
+        initReadOkAt(view, 0, id, 1, P);
+        this.#sendAlone(view, null, slot);
+        return;
+      }
     }
     let buf = this.#outBuf;
     let at = this.#outLen;
@@ -425,13 +465,7 @@ export class Connection implements BudgetUser, Admitted {
     const arena = server.arena;
     let o = initReadOkAt(buf!, at, id, count, P);
     for (let i = 0; i < count; i++, o += P) arena.readPage(ns, readItem(frame, i), buf!, o);
-    const c = server.counters;
-    const nc = ns.counters;
-    c.reads++;
-    c.pagesRead += count;
-    nc.reads++;
-    nc.pagesRead += count;
-    if (!gathered) this.#sendAlone(buf!, true);
+    if (!gathered) this.#sendAlone(buf!, buf, -1);
   }
 
   #hello(h: Hello): void {
@@ -477,15 +511,18 @@ export class Connection implements BudgetUser, Admitted {
       this.#outLen += frame.length;
       return;
     }
-    this.#sendAlone(frame, false);
+    this.#sendAlone(frame, null, -1);
   }
 
-  /** Sends one reply as its own message (after the gathered ones: order kept), charged until written. */
-  #sendAlone(frame: Uint8Array, recycle: boolean): void {
+  /**
+   * Sends one reply as its own message (after the gathered ones: order kept), charged until
+   * written; then `recycle` goes back to the reply pool, or the arena `slot` it shows is unpinned.
+   */
+  #sendAlone(frame: Uint8Array, recycle: Uint8Array | null, slot: number): void {
     this.#outstanding += frame.length;
     this.#server.budget.charge(frame.length);
     this.#flushOut();
-    this.#write(frame, recycle ? frame : null, frame.length);
+    this.#write(frame, recycle, frame.length, slot);
   }
 
   /** Sends the gathered buffer's used part; the whole buffer stays charged until ws wrote it. */
@@ -502,13 +539,17 @@ export class Connection implements BudgetUser, Admitted {
       this.#server.budget.release(buf.length);
       return;
     }
-    this.#write(n === buf.length ? buf : buf.subarray(0, n), buf, buf.length);
+    this.#write(n === buf.length ? buf : buf.subarray(0, n), buf, buf.length, -1);
   }
 
-  /** Hands `data` to the socket; `recycle` goes back to the pool and `charged` bytes are released once written. */
-  #write(data: Uint8Array, recycle: Uint8Array | null, charged: number): void {
+  /**
+   * Hands `data` to the socket; once written, `recycle` goes back to the pool, the arena `slot`
+   * (≥ 0) is unpinned and `charged` bytes are released.
+   */
+  #write(data: Uint8Array, recycle: Uint8Array | null, charged: number, slot: number): void {
     this.#sent.push(recycle);
     this.#sentBytes.push(charged);
+    this.#sentSlot.push(slot);
     this.#ws.send(data, this.#onSent);
   }
 
@@ -518,17 +559,21 @@ export class Connection implements BudgetUser, Admitted {
     const i = this.#sentHead++;
     const buf = this.#sent[i];
     const bytes = this.#sentBytes[i]!;
+    const slot = this.#sentSlot[i]!;
     this.#sent[i] = null;
     if (this.#sentHead === this.#sent.length) {
       this.#sent.length = 0;
       this.#sentBytes.length = 0;
+      this.#sentSlot.length = 0;
       this.#sentHead = 0;
     } else if (this.#sentHead >= 1024) {
       this.#sent = this.#sent.slice(this.#sentHead);
       this.#sentBytes = this.#sentBytes.slice(this.#sentHead);
+      this.#sentSlot = this.#sentSlot.slice(this.#sentHead);
       this.#sentHead = 0;
     }
     if (buf) this.#server.replyPool.give(buf);
+    if (slot >= 0) this.#ns!.pool.unpin(slot);
     this.#outstanding -= bytes;
     this.#lastProgress = Date.now();
     this.#server.budget.release(bytes);

@@ -21,7 +21,7 @@ import { serverErrorChannel } from '../stats/channels.js';
 import { Admission } from './admission.js';
 import { Namespace, newCounters, SlabArena, type Counters } from './arena.js';
 import { SendBudget } from './budget.js';
-import { Connection } from './connection.js';
+import { Connection, replyHeadroom } from './connection.js';
 import type { PeerSocket } from './peer-socket.js';
 import { TcpListener } from './tcp-listener.js';
 import { ReplyPool } from './reply-pool.js';
@@ -192,7 +192,7 @@ export class MemoryServer {
     };
     this.drained = new Promise((resolve) => { this.#resolveDrained = resolve; });
     this.limits = { pageSize: 0, maxFrameBytes: o.maxPayload, maxPagesPerRequest: o.maxPagesPerRequest };
-    this.#arena = new SlabArena(o.capacity, o.slabBytes);
+    this.#arena = new SlabArena(o.capacity, o.slabBytes, replyHeadroom);
     this.budget = new SendBudget(o.maxBufferedBytes, o.maxTotalBufferedBytes);
     this.#admission = new Admission(o.maxUnauthenticatedPerAddress, o.maxUnauthenticated);
   }
