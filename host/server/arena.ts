@@ -15,10 +15,10 @@
  * Slabs are allocated on demand and kept for reuse (not returned to the OS), so `slabBytes` may
  * exceed `usedBytes` by what was freed plus at most one partly used slab per pool.
  *
- * **Replies straight from a slot (pinning).** A pool with headroom H > 0 (the server gives one to
- * page sizes whose replies are sent alone: connection.ts) can lend a slot as a reply: the caller
- * writes the reply header into the H bytes before the page and hands `view(slot)` to the socket,
- * with no copy. Until the socket has written it (`unpin`), the slot is PINNED:
+ * **Replies straight from a slot (pinning).** A pool with headroom H > 0 (the server gives 64 bytes,
+ * which keeps pages cache-line aligned, to page sizes whose replies are sent alone: connection.ts)
+ * can lend a slot as a reply: the caller writes the reply header into the last bytes of the room
+ * before the page and hands `view(slot, headerBytes)` to the socket, with no copy. Until the socket has written it (`unpin`), the slot is PINNED:
  *
  *   state   READ (pinReply)      WRITE of its page            FREE of its page      unpin (sent)
  *   IDLE    → PINNED             in place                     → free stack          —
@@ -152,10 +152,10 @@ export class SlotPool {
     if (retired) this.release(slot);
   }
 
-  /** Header room and page of a slot, `headroom + pageSize` bytes (no copy). */
-  view(slot: number): Buffer {
-    const at = (slot & this.#mask) * this.#stride;
-    return this.#slabs[slot >>> this.#shift]!.subarray(at, at + this.#stride);
+  /** The slot's page and the `before` bytes of header room right in front of it (no copy). */
+  view(slot: number, before: number): Buffer {
+    const at = (slot & this.#mask) * this.#stride + this.headroom;
+    return this.#slabs[slot >>> this.#shift]!.subarray(at - before, at + this.pageSize);
   }
 
   /** Copies `src[srcOffset .. +pageSize)` into the slot. */

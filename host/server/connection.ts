@@ -43,12 +43,15 @@ import type { MemoryServer } from './server.js';
 const COALESCE_MAX_FRAME = 16 * 1024 + 16;
 /** A gathered reply message never exceeds this size (nor maxPayload); it leaves at the end of the turn. */
 const COALESCE_MAX_MESSAGE = 256 * 1024;
+/** A cache line: slots stay 64-byte aligned, and the READ_OK header fits before each page. */
+const HEADROOM = 64;
+
 /**
  * Header room the arena gives each slot of `pageSize` (SlabArena): a one-page READ_OK header for
  * pages whose replies are sent alone, so they leave straight from the slot; none for gathered ones.
  */
 export function replyHeadroom(pageSize: number): number {
-  return readOkBytes(1, pageSize) > COALESCE_MAX_FRAME ? READ_OK_DATA : 0;
+  return readOkBytes(1, pageSize) > COALESCE_MAX_FRAME ? HEADROOM : 0;
 }
 
 /** Work per event-loop turn before yielding: ~1 ms of small requests, or 8 MiB of reply copies. */
@@ -447,7 +450,7 @@ export class Connection implements BudgetUser, Admitted {
     if (count === 1 && size > COALESCE_MAX_FRAME) {
       const slot = server.arena.pinReply(ns, readItem(frame, 0));
       if (slot >= 0) {
-        const view = ns.pool.view(slot); // header room + page: exactly the READ_OK frame
+        const view = ns.pool.view(slot, READ_OK_DATA); // header + page: exactly the READ_OK frame
         initReadOkAt(view, 0, id, 1, P);
         this.#sendAlone(view, null, slot);
         return;
