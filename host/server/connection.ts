@@ -57,6 +57,12 @@ export function replyHeadroom(pageSize: number): number {
 /** Work per event-loop turn before yielding: ~1 ms of small requests, or 8 MiB of reply copies. */
 const MAX_FRAMES_PER_TURN = 1024;
 const MAX_BYTES_PER_TURN = 8 * 1024 * 1024;
+/**
+ * A drained queue keeps its array (reused by the next message, no allocation per message) up to
+ * this many entries; a longer one is dropped, so a burst of tiny frames pins no memory afterwards.
+ */
+const KEEP_QUEUE_ENTRIES = 1024;
+const NO_FRAME = new Uint8Array(0);
 /** A peer that does not finish the close handshake within this is cut off. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -95,9 +101,10 @@ export class Connection implements BudgetUser, Admitted {
   #detached = false;
   #helloTimer: NodeJS.Timeout | null;
   readonly #closed: Promise<void>;
-  /** Frames received and not yet handled, oldest at #qHead. */
+  /** Frames received and not yet handled: #queue[#qHead .. #qTail). */
   #queue: Uint8Array[] = [];
   #qHead = 0;
+  #qTail = 0;
   /** A stream error (bad length field, text message) to act on once the frames before it are handled. */
   #deferred: unknown = null;
   /** Reply bytes built and not yet written to the socket (charged to the server's budget too). */
@@ -109,6 +116,9 @@ export class Connection implements BudgetUser, Admitted {
   /** Last time a reply left or the socket's buffer shrank (slow-reader detection). */
   #lastProgress = Date.now();
   #lastBuffered = 0;
+  /** Replies confirmed written (ws callbacks); checkProgress compares it with its last look. */
+  #confirmed = 0;
+  #lastConfirmed = 0;
   readonly #onSent: () => void;
   /**
    * Replies handed to ws, oldest first (buffer to recycle or null, bytes charged, arena slot to
@@ -117,7 +127,9 @@ export class Connection implements BudgetUser, Admitted {
   #sent: Array<Uint8Array | null> = [];
   #sentBytes: number[] = [];
   #sentSlot: number[] = [];
+  /** Unconfirmed replies are entries [#sentHead .. #sentTail); drained arrays are reused (KEEP_QUEUE_ENTRIES). */
   #sentHead = 0;
+  #sentTail = 0;
   /** In a turn: small replies are built into #outBuf (see #gather). */
   #batching = false;
   /**
@@ -141,7 +153,7 @@ export class Connection implements BudgetUser, Admitted {
     this.#reader = new FrameReader(server.limits);
     this.#closed = new Promise((resolve) => ws.once('close', () => resolve()));
     this.#onSent = () => this.#sentOne();
-    this.#onFrame = (frame) => { this.#queue.push(frame); };
+    this.#onFrame = (frame) => { this.#queue[this.#qTail++] = frame; };
     this.#turnFn = () => {
       this.#turnQueued = false;
       this.#turn();
@@ -188,11 +200,13 @@ export class Connection implements BudgetUser, Admitted {
   checkProgress(now: number): void {
     if (this.#outstanding === 0 || this.#detached) {
       this.#lastProgress = now;
+      this.#lastConfirmed = this.#confirmed;
       return;
     }
     const buffered = this.#ws.bufferedAmount;
-    if (buffered < this.#lastBuffered) this.#lastProgress = now;
+    if (buffered < this.#lastBuffered || this.#confirmed !== this.#lastConfirmed) this.#lastProgress = now;
     this.#lastBuffered = buffered;
+    this.#lastConfirmed = this.#confirmed;
     const idle = now - this.#lastProgress;
     if (idle > this.#server.opts.slowReaderMs) {
       this.#closing = true;
@@ -211,6 +225,7 @@ export class Connection implements BudgetUser, Admitted {
     this.#detached = true;
     this.#queue = [];
     this.#qHead = 0;
+    this.#qTail = 0;
     const server = this.#server;
     server.budget.forget(this);
     server.budget.release(this.#outstanding);
@@ -218,12 +233,13 @@ export class Connection implements BudgetUser, Admitted {
     // The socket is closed: it reads none of the slots its unsent replies showed any more.
     if (this.#ns !== null) {
       const pool = this.#ns.pool;
-      for (let i = this.#sentHead; i < this.#sentSlot.length; i++) if (this.#sentSlot[i]! >= 0) pool.unpin(this.#sentSlot[i]!);
+      for (let i = this.#sentHead; i < this.#sentTail; i++) if (this.#sentSlot[i]! >= 0) pool.unpin(this.#sentSlot[i]!);
     }
     this.#sent = [];
     this.#sentBytes = [];
     this.#sentSlot = [];
     this.#sentHead = 0;
+    this.#sentTail = 0;
     this.#outBuf = null;
     this.#outLen = 0;
     const ns = this.#ns;
@@ -271,7 +287,7 @@ export class Connection implements BudgetUser, Admitted {
     let bytes = 0;
     this.#batching = true;
     try {
-      while (this.#qHead < q.length && !this.#closing) {
+      while (this.#qHead < this.#qTail && !this.#closing) {
         const f = q[this.#qHead]!;
         const cost = this.#replyBound(f);
         if (cost <= COALESCE_MAX_FRAME) {
@@ -288,7 +304,7 @@ export class Connection implements BudgetUser, Admitted {
         this.#frame(f);
         bytes += cost;
         if (++frames >= MAX_FRAMES_PER_TURN || bytes >= MAX_BYTES_PER_TURN) {
-          if (this.#qHead < q.length) this.#schedule();
+          if (this.#qHead < this.#qTail) this.#schedule();
           break;
         }
       }
@@ -298,9 +314,11 @@ export class Connection implements BudgetUser, Admitted {
     }
     if (this.#closing) return;
     const ws = this.#ws;
-    if (this.#qHead === q.length) {
-      q.length = 0;
+    if (this.#qHead === this.#qTail) {
+      if (this.#qTail > KEEP_QUEUE_ENTRIES) q.length = 0;
+      else q.fill(NO_FRAME, 0, this.#qTail); // drop the messages' references, keep the array
       this.#qHead = 0;
+      this.#qTail = 0;
       if (this.#deferred !== null) {
         this.#fail(this.#deferred);
         return;
@@ -327,7 +345,7 @@ export class Connection implements BudgetUser, Admitted {
     const q = this.#queue;
     const cap = this.#outCap;
     let need = first;
-    for (let i = this.#qHead + 1, n = Math.min(q.length, this.#qHead + MAX_FRAMES_PER_TURN); i < n; i++) {
+    for (let i = this.#qHead + 1, n = Math.min(this.#qTail, this.#qHead + MAX_FRAMES_PER_TURN); i < n; i++) {
       const b = this.#replyBound(q[i]!);
       if (b > COALESCE_MAX_FRAME || need + b > cap) break;
       need += b;
@@ -550,9 +568,10 @@ export class Connection implements BudgetUser, Admitted {
    * (≥ 0) is unpinned and `charged` bytes are released.
    */
   #write(data: Uint8Array, recycle: Uint8Array | null, charged: number, slot: number): void {
-    this.#sent.push(recycle);
-    this.#sentBytes.push(charged);
-    this.#sentSlot.push(slot);
+    const t = this.#sentTail++;
+    this.#sent[t] = recycle;
+    this.#sentBytes[t] = charged;
+    this.#sentSlot[t] = slot;
     this.#ws.send(data, this.#onSent);
   }
 
@@ -564,21 +583,25 @@ export class Connection implements BudgetUser, Admitted {
     const bytes = this.#sentBytes[i]!;
     const slot = this.#sentSlot[i]!;
     this.#sent[i] = null;
-    if (this.#sentHead === this.#sent.length) {
-      this.#sent.length = 0;
-      this.#sentBytes.length = 0;
-      this.#sentSlot.length = 0;
+    if (this.#sentHead === this.#sentTail) {
+      if (this.#sentTail > KEEP_QUEUE_ENTRIES) {
+        this.#sent.length = 0;
+        this.#sentBytes.length = 0;
+        this.#sentSlot.length = 0;
+      }
       this.#sentHead = 0;
-    } else if (this.#sentHead >= 1024) {
-      this.#sent = this.#sent.slice(this.#sentHead);
-      this.#sentBytes = this.#sentBytes.slice(this.#sentHead);
-      this.#sentSlot = this.#sentSlot.slice(this.#sentHead);
+      this.#sentTail = 0;
+    } else if (this.#sentHead >= KEEP_QUEUE_ENTRIES) {
+      this.#sent = this.#sent.slice(this.#sentHead, this.#sentTail);
+      this.#sentBytes = this.#sentBytes.slice(this.#sentHead, this.#sentTail);
+      this.#sentSlot = this.#sentSlot.slice(this.#sentHead, this.#sentTail);
+      this.#sentTail -= this.#sentHead;
       this.#sentHead = 0;
     }
     if (buf) this.#server.replyPool.give(buf);
     if (slot >= 0) this.#ns!.pool.unpin(slot);
     this.#outstanding -= bytes;
-    this.#lastProgress = Date.now();
+    this.#confirmed++;
     this.#server.budget.release(bytes);
     this.wake();
   }
