@@ -126,8 +126,9 @@ export class ServerLink {
   /** Data bytes of the sink still to come, and where the next one goes in its `dest`. */
   #sinkLeft = 0;
   #sinkAt = 0;
-  /** Small request frames gathered in this tick (see #send). */
+  /** Small request frames gathered in this tick: #out[0 .. #outCount) (see #send; the array is reused). */
   readonly #out: Uint8Array[] = [];
+  #outCount = 0;
   #outBytes = 0;
   #flushQueued = false;
   readonly #flushFn: () => void;
@@ -310,7 +311,7 @@ export class ServerLink {
       return;
     }
     // Requests in flight go back to the front of the queue, in the order they were sent.
-    this.#out.length = 0;
+    this.#outCount = 0;
     this.#outBytes = 0;
     if (this.#inFlight.size > 0) {
       this.#queue = [...this.#inFlight.values(), ...this.#queue];
@@ -501,7 +502,7 @@ export class ServerLink {
       return;
     }
     if (this.#outBytes + f.length > Math.min(COALESCE_MAX_MESSAGE, this.maxFrameBytes)) this.#flushOut();
-    this.#out.push(f);
+    this.#out[this.#outCount++] = f;
     this.#outBytes += f.length;
     if (!this.#flushQueued) {
       this.#flushQueued = true;
@@ -510,12 +511,20 @@ export class ServerLink {
   }
 
   #flushOut(): void {
-    const n = this.#out.length;
+    const n = this.#outCount;
     if (n === 0) return;
     const ws = this.#ws;
-    if (ws && ws.open) ws.send(n === 1 ? this.#out[0]! : Buffer.concat(this.#out, this.#outBytes));
+    const out = this.#out;
+    if (ws && ws.open) {
+      if (n === 1) ws.send(out[0]!);
+      else {
+        const msg = Buffer.allocUnsafe(this.#outBytes);
+        for (let i = 0, at = 0; i < n; at += out[i]!.length, i++) msg.set(out[i]!, at);
+        ws.send(msg);
+      }
+    }
     // Otherwise the connection is gone; these requests are in #inFlight and get resent or failed.
-    this.#out.length = 0;
+    this.#outCount = 0;
     this.#outBytes = 0;
   }
 
