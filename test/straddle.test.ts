@@ -6,7 +6,8 @@
  * the frames are apart and the host's bounce buffer serves them; results, traps and memory agree
  * with the original either way. Also: a straddle into the page past the end of memory traps like
  * the original, with nothing written; a wrapped `base + offset` still traps; a straddling store to
- * a clean page (only read so far) takes the host's write fault and lands.
+ * a clean page (only read so far) takes the host's write fault and lands; with the option off
+ * (`optimize: { straddle: false }`) every straddle goes to the host.
  */
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZES, runBoth, wat, type Call } from './support/differential.js';
@@ -83,6 +84,12 @@ describe('straddling accesses', () => {
       // writes to clean pages (the opening stores) and the traps.
       expect(diff.stats!.straddles).toBeLessThan(8);
       expect(diff.original.results.filter((r) => r.startsWith('trap')).length).toBe(3);
+    });
+
+    it('all go to the host with the option off (--no-straddle)', async () => {
+      const diff = await runBoth(MODULE, calls(pageSize), { pageSize, local: { fraction: 1 }, memory: 'end', optimize: { straddle: false } });
+      expect(diff.mismatches).toEqual([]);
+      expect(diff.stats!.straddles).toBeGreaterThan(75 * (END / pageSize - 1));
     });
 
     it('take the bounce buffer when the frames are apart (2 frames)', async () => {

@@ -166,7 +166,7 @@ function rewrite(module: Module, pageSize: number, optimize: Optimizations, opti
     instrumented++;
     options.onProgress?.(i + 1, total);
   }
-  if (pass instanceof MemoryPass && !sharedMemory) addStraddleHelper(module, layout, memoryName, IMPORT_NAMES.fault);
+  if (pass instanceof MemoryPass && pass.straddle && !sharedMemory) addStraddleHelper(module, layout, memoryName, IMPORT_NAMES.fault);
   const seen = pass.seen;
   if (segments.length > 0 && (seen[binaryen.ArrayNewDataId] || seen[binaryen.ArrayInitDataId])) {
     keepSegmentsForArrays(module, layout, memoryName, segments, segmentIndex, data, seen[binaryen.DataDropId] === 1);

@@ -209,6 +209,8 @@ export class MemoryPass extends Visitor {
   private readonly pageMask: number;
   private readonly chunker: LoopChunker | null;
   private readonly share: boolean;
+  /** Slow paths call `$farmem.slow` (straddle.ts) rather than the fault import. */
+  readonly straddle: boolean;
   private readonly shared: SharedChecks;
   private readonly counters: Pick<PassCounts, 'accesses' | 'bulk'> = { accesses: 0, bulk: 0 };
   /** The module's memory is shared (threads): see shared-memory.ts. */
@@ -225,6 +227,7 @@ export class MemoryPass extends Visitor {
     this.pageMask = layout.pageSize - 1;
     this.chunker = optimize.chunk || optimize.outline ? new LoopChunker(module, layout, memory, ACCESS_INFO, optimize) : null;
     this.share = optimize.share;
+    this.straddle = optimize.straddle;
     this.shared = new SharedChecks({ ...ACCESS_INFO, dead: isDead }, layout.pageSize);
   }
 
@@ -450,7 +453,7 @@ export class MemoryPass extends Visitor {
     const m = this.module;
     const info = bytes | (write ? FAULT_WRITE : 0);
     // Through the in-wasm straddle helper (straddle.ts), except in shared memories.
-    const target = this.sharedMemory ? IMPORT_NAMES.fault : STRADDLE_HELPER;
+    const target = this.straddle && !this.sharedMemory ? STRADDLE_HELPER : IMPORT_NAMES.fault;
     const fault = m.call(target, [base(), m.i32.const(offset | 0), m.i32.const(info)], binaryen.i32);
     // In a chunked loop's fast body a fault is a safepoint: the chunks' cached translations go.
     if (drops.length === 0) return fault;

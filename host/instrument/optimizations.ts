@@ -14,6 +14,7 @@ export const OPTIMIZATIONS = {
   predicate: 'loop predication: a chunked loop whose exit test is iv <u bound gets the page bound folded into that test (limit = min(bound, iv at the next page crossing), computed once per page), so its fast loop has no countdown',
   share: 'shared translations: accesses off one base local with different constant offsets, with no safepoint between them, share one page-table check',
   outline: 'out-of-line slow paths: in an innermost loop, a failed check before the iteration\'s first side effect leaves the loop and re-runs the iteration on the ordinary body, so the loop holds no fault call',
+  straddle: 'in-wasm slow path: a failed check first tries a wasm helper that serves an access straddling into the adjacent frame (or a page already mapped) without calling the host',
 } as const;
 
 export type OptimizationName = keyof typeof OPTIMIZATIONS;
