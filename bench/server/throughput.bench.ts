@@ -13,11 +13,11 @@
  *   no client that delivers them reaches it).
  * All use the same ws package and options (no compression, zero client mask; maxPayload is only a
  * bound check), the same reply size (16 + pageSize bytes) and the same `window` in flight. Round
- * trips are measured one request at a time. Sides alternate per repetition so drift affects all.
+ * trips are measured one request at a time. Sides take turns in ABBA order per repetition, so drift affects all.
  * Writes `bench/results/server-throughput.json` (machine, date, config, per-size results, ratios).
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -51,12 +51,22 @@ const config = {
   warmupFraction: 0.2,
 };
 
-/** CPU seconds (user + system) a child process used so far, from /proc (Linux); NaN elsewhere. */
+/**
+ * CPU seconds a child process used so far, all its threads, from /proc (Linux; NaN elsewhere):
+ * each thread's `schedstat` run time in ns (a sample of ~4000 64 KiB replies is ~100 ms of server
+ * CPU, where /proc/PID/stat's 10 ms ticks would give ±10%).
+ */
 function childCpuSeconds(pid: number | undefined): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the thread ended between the listing and the read: its time is gone with it
+      }
+    }
+    return ns / 1e9;
   } catch {
     return NaN;
   }
@@ -163,7 +173,9 @@ async function main(): Promise<void> {
         side.r.throughputMBps.push((total * pageSize) / secs / 1e6);
       };
       for (let rep = 0; rep < config.reps; rep++) {
-        for (const side of sides) await sample(side);
+        // farmem first on even repetitions, last on odd ones (ABBA), so a load that rises or falls
+        // during a repetition does not always favour the same side; the ratio pairs stay adjacent.
+        for (const side of rep % 2 === 0 ? sides : [...sides].reverse()) await sample(side);
         for (let k = 0; k < sides.length; k++) rtts[k]!.push(...await roundTrips(Math.ceil(config.rttSamples / config.reps), sides[k]!.one));
         process.stderr.write(`page ${pageSize}: rep ${rep + 1}/${config.reps} farmem ${f.r.throughputMBps.at(-1)!.toFixed(0)} MB/s, ` +
           `raw page server ${pg.r.throughputMBps.at(-1)!.toFixed(0)} MB/s, raw cached echo ${e.r.throughputMBps.at(-1)!.toFixed(0)} MB/s\n`);
