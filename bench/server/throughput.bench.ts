@@ -163,8 +163,15 @@ async function main(): Promise<void> {
       };
       for (const side of sides) await run(side, warm);
       const rtts = sides.map((): number[] => []);
-      /** Runs one throughput sample and records client and server CPU per request. */
+      /**
+       * Runs one throughput sample and records client and server CPU per request. Each is preceded
+       * by a burst of the same side (a fifth of a sample, untimed): the first sample after the
+       * one-at-a-time round trips below otherwise ran 10–20% slow, whichever side it was (measured
+       * with the ABBA order: farmem 0.82–0.92x when first, 1.10–1.13x when last in one run), and
+       * before the ABBA order farmem was always first.
+       */
       const sample = async (side: Side) => {
+        await run(side, warm);
         const c0 = selfCpuSeconds();
         const s0 = childCpuSeconds(side.srv.proc.pid);
         const secs = await run(side, total);
