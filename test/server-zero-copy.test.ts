@@ -1,5 +1,5 @@
 /**
- * @fileoverview The memory server's replies sent straight from arena slots (64 KiB pages): while a
+ * @fileoverview The memory server's replies sent straight from arena slots (pages over 16 KiB): while a
  * READ_OK still shows a slot (its client is not reading, so the reply sits unsent in user space),
  * a WRITE of that page must not change the bytes the reply delivers, a FREE must not let the slot
  * go to another page (of this or another namespace), and once the replies are written every slot
@@ -161,4 +161,37 @@ test('a connection dropped with replies unsent unpins their slots', async () => 
   expect(await d.call(encodeFree(6, pages))).toMatchObject({ op: Op.OK });
   expect(allSlotsFree()).toBe(true);
   d.close();
+});
+
+test('only page sizes whose replies are sent alone (over 16 KiB) get header room; a 32 KiB reply leaves from its slot too', async () => {
+  const small = await Raw.connect(server.url, 'zc-16k', TEST_TOKEN, 16384);
+  const mid = await Raw.connect(server.url, 'zc-32k', TEST_TOKEN, 32768);
+  expect(await small.call(encodeWrite(2, [1], [Buffer.alloc(16384, 5)], 16384))).toMatchObject({ op: Op.WRITE_OK });
+  expect(await mid.call(encodeWrite(2, [1], [Buffer.alloc(32768, 6)], 32768))).toMatchObject({ op: Op.WRITE_OK });
+  expect(server.arena.pool(16384).headroom).toBe(0);
+  expect(server.arena.pool(32768).headroom).toBe(64);
+  // A pinned 32 KiB reply: the client stops reading, reads the page many times over (the first
+  // READ pins the slot, the ones after it while pinned are copied) and overwrites it meanwhile.
+  mid.ws.pause();
+  const reads0 = server.counters.reads;
+  const writes0 = server.counters.writes;
+  const n = 640; // 20 MiB of replies
+  mid.send(Buffer.concat(Array.from({ length: n }, (_, i) => encodeRead(100 + i, [1]))));
+  mid.send(encodeWrite(5000, [1], [Buffer.alloc(32768, 7)], 32768));
+  await handled('reads', reads0, n);
+  await handled('writes', writes0, 1);
+  expect(server.arena.pool(32768).pinned).toBeGreaterThan(0);
+  mid.ws.resume();
+  for (let i = 0; i < n; i++) {
+    const m = await mid.next();
+    expect(m.id).toBe(100 + i);
+    expect(Buffer.from(dataOf(m)).equals(Buffer.alloc(32768, 6))).toBe(true);
+  }
+  expect(await mid.next()).toMatchObject({ op: Op.WRITE_OK, id: 5000 });
+  expect(Buffer.from(dataOf(await mid.call(encodeRead(6000, [1])))).equals(Buffer.alloc(32768, 7))).toBe(true);
+  expect(server.arena.pool(32768).pinned).toBe(0);
+  expect(await mid.call(encodeFree(6001, [1]))).toMatchObject({ op: Op.OK });
+  expect(await small.call(encodeFree(3, [1]))).toMatchObject({ op: Op.OK });
+  small.close();
+  mid.close();
 });
