@@ -59,7 +59,7 @@ function randomU32(n: number, seed: number): Uint8Array {
 
 const PROGRAMS = (quick: boolean): Program[] => [
   { name: 'sort (C)', source: { c: 'sort' }, args: ['sort', '/data/in.bin', '/data/out.bin'], files: () => ({ 'in.bin': randomU32(quick ? 100_000 : 400_000, 2) }) },
-  { name: 'wordcount (C)', source: { c: 'wordcount' }, args: ['wordcount', '12'], stdin: () => randomWords(quick ? 100_000 : 400_000, 3) },
+  { name: 'wordcount (C)', source: { c: 'wordcount' }, args: ['wordcount', '12'], stdin: () => randomWords(quick ? 100_000 : 2_000_000, 3) },
   { name: 'churn (C)', source: { c: 'churn' }, args: ['churn', quick ? '20000' : '60000', '7'] },
   { name: 'grow (C)', source: { c: 'grow' }, args: ['grow', '48', '512'] },
   {
