@@ -9,8 +9,10 @@
  * - a plain TCP echo pair (`net`, NODELAY) with the same request/reply sizes: the floor under any
  *   WebSocket framing;
  * - round-trip sampling (one request at a time) and pipelined bandwidth (`window` in flight).
- * Both clients keep their event loop awake while a reply is due (host/runtime/hot-wait.ts), as
- * farmem's I/O worker does for a demand read, so the baseline stays the fastest client of its kind.
+ * With `hot: true` a client keeps its event loop awake while a reply is due (host/runtime/hot-wait.ts),
+ * as farmem's I/O worker does for a demand read: the faultpath suite's round-trip baselines use it,
+ * so they stay the fastest clients of their kind. Pipelined baselines (server throughput, stream
+ * bandwidth) leave it off, as farmem's batched reads do.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -120,9 +122,10 @@ export class RawClient {
   readonly ws: WebSocket;
   readonly #waiting: Array<() => void> = [];
   readonly #req: Buffer;
-  readonly #hot = new HotWait(HOT_WAIT_MS, () => this.#waiting.length > 0);
+  readonly #hot: HotWait | null;
 
-  constructor(url: string, replySize: number, opts: { slots?: number; into?: Uint8Array } = {}) {
+  constructor(url: string, replySize: number, opts: { slots?: number; into?: Uint8Array; hot?: boolean } = {}) {
+    this.#hot = opts.hot ? new HotWait(HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
     this.ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20, generateMask: (m) => { m.fill(0); } });
     // Same size as a one-page READ frame (20 bytes); the first 4 bytes tell the server the reply size.
     this.#req = Buffer.alloc(20);
@@ -153,7 +156,7 @@ export class RawClient {
     return new Promise((resolve) => {
       this.#waiting.push(resolve);
       this.ws.send(this.#req);
-      this.#hot.start();
+      this.#hot?.start();
     });
   }
 }
@@ -165,10 +168,11 @@ export class TcpClient {
   readonly #waiting: Array<() => void> = [];
   readonly #req: Buffer;
   readonly #replySize: number;
-  readonly #hot = new HotWait(HOT_WAIT_MS, () => this.#waiting.length > 0);
+  readonly #hot: HotWait | null;
   #got = 0;
 
-  constructor(url: string, replySize: number) {
+  constructor(url: string, replySize: number, opts: { hot?: boolean } = {}) {
+    this.#hot = opts.hot ? new HotWait(HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
     const { hostname, port } = new URL(url);
     this.sock = net.connect({ host: hostname, port: Number(port), noDelay: true });
     this.#replySize = replySize;
@@ -191,7 +195,7 @@ export class TcpClient {
     return new Promise((resolve) => {
       this.#waiting.push(resolve);
       this.sock.write(this.#req);
-      this.#hot.start();
+      this.#hot?.start();
     });
   }
 

@@ -100,11 +100,11 @@ const serverLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
     const raws = async () => {
       const out = new Map<string, LatencySummary>();
       for (const ps of sizes) {
-        const ws = new RawClient(echo.url, 16 + ps);
+        const ws = new RawClient(echo.url, 16 + ps, { hot: true });
         await ws.open();
         out.set(`ws ${ps}`, await sampleRoundTrips(samples, () => ws.request()));
         ws.ws.close();
-        const tcp = new TcpClient(tcpEcho.url, 16 + ps);
+        const tcp = new TcpClient(tcpEcho.url, 16 + ps, { hot: true });
         await tcp.open();
         out.set(`tcp ${ps}`, await sampleRoundTrips(samples, () => tcp.request()));
         tcp.close();
