@@ -7,7 +7,7 @@
  * with swap on zram. Every system's wall time is divided by the *native* program's own uncapped time
  * from this run, so one axis shows what a user compares: the wasm program under farmem (embedded
  * store, prefetch none and leap; and with its pages on a real `farmem serve` over loopback, ws:// and
- * tcp://, the far-memory rows, best prefetcher `leap-stream`) against the native program under Linux
+ * tcp://, 4 KiB and 64 KiB pages, the far-memory rows, best prefetcher `leap-stream`) against the native program under Linux
  * swap, at the same local memory. `vsOwnAllLocal` keeps each system against its own all-local run.
  *
  * Both sides run the program once from empty memory: the native program in a fresh process, the
@@ -44,9 +44,10 @@ import { SUITE_DESCRIPTIONS } from './catalog.js';
 
 const SERVER_TOKEN = 'peer-bench';
 
+/** `streams`: the program reads its data in order, so the far-memory rows also try 64 KiB pages. */
 const PROGRAMS = [
-  { name: 'seqscan', src: 'seqscan.c' },
-  { name: 'hashtable', src: 'hashtable.c' },
+  { name: 'seqscan', src: 'seqscan.c', streams: true },
+  { name: 'hashtable', src: 'hashtable.c', streams: false },
 ] as const;
 
 /** bench/peer/ in the checkout, from either the TS sources or dist/. */
@@ -79,6 +80,8 @@ export const peerSuite: Suite = {
       serverPrefetchers: opt<string[]>(ctx, 'serverPrefetchers', ['leap-stream']),
       /** Transports of the far-memory rows: the server's ws:// and tcp:// listeners. */
       serverTransports: opt<string[]>(ctx, 'serverTransports', ['ws', 'tcp']),
+      /** Page sizes of the far-memory rows of streaming programs (random ones keep 4 KiB): 64 KiB pages move a stream in 16x fewer requests. */
+      serverPageSizes: opt<number[]>(ctx, 'serverPageSizes', [4096, 65536]),
       pageSize: 4096,
       seed: 1,
       programs: opt<string[]>(ctx, 'programs', ctx.quick ? ['seqscan'] : PROGRAMS.map((p) => p.name)),
@@ -94,6 +97,7 @@ export const peerSuite: Suite = {
     const prefetchers = config.farmemPrefetchers as Prefetcher[];
     const serverPrefetchers = config.serverPrefetchers as Prefetcher[];
     const transports = config.serverTransports as string[];
+    const serverPageSizes = config.serverPageSizes as number[];
     const programs = PROGRAMS.filter((p) => (config.programs as string[]).includes(p.name));
     const warnings: string[] = [];
     let fm: Farmem | null = null;
@@ -126,9 +130,9 @@ export const peerSuite: Suite = {
       swap = setupSwap(Math.max(1 << 30, 4 * mib * 2 ** 20));
       config.swap = { ...swap };
       config.cgroup = `v${cg.version}`;
-      const serverRows = serverPrefetchers.length * transports.length;
-      const total = programs.length * (reps + 1 + localPercents.length * reps + (fm ? (1 + (prefetchers.length + serverRows) * localPercents.length * reps) : 0));
-      if (fm && serverRows > 0) {
+      const serverRows = (p: (typeof PROGRAMS)[number]) => serverPrefetchers.length * transports.length * (p.streams ? serverPageSizes.length : 1);
+      const total = programs.reduce((n, p) => n + reps + 1 + localPercents.length * reps + (fm ? (1 + (prefetchers.length + serverRows(p)) * localPercents.length * reps) : 0), 0);
+      if (fm && serverPrefetchers.length * transports.length > 0) {
         const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
         const s = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--tcp-port', '0', '--capacity', `${Math.max(1024, 4 * mib)}MiB`, '--token', SERVER_TOKEN],
           /listening on (ws:\/\/\S+ and tcp:\/\/\S+)/);
@@ -162,10 +166,11 @@ export const peerSuite: Suite = {
           ctx.progress.tick(`${wasm} farmem all-local`);
         }
         const farmemRuns = fm && wasm ? [
-          ...prefetchers.map((prefetch) => ({ prefetch, system: `farmem-${prefetch}`, remote: undefined })),
-          ...(server ? serverPrefetchers.flatMap((prefetch) => transports.map((t) => ({
-            prefetch, system: `farmem-server-${t === 'ws' ? '' : `${t}-`}${prefetch}`, remote: { urls: [server!.urls[t]!], token: SERVER_TOKEN },
-          }))) : []),
+          ...prefetchers.map((prefetch) => ({ prefetch, system: `farmem-${prefetch}`, remote: undefined, pageSize: 4096 })),
+          ...(server ? serverPrefetchers.flatMap((prefetch) => (p.streams ? serverPageSizes : [4096]).flatMap((pageSize) => transports.map((t) => ({
+            prefetch, system: `farmem-server-${t === 'ws' ? '' : `${t}-`}${prefetch}${pageSize === 4096 ? '' : `-${pageSize / 1024}k`}`,
+            remote: { urls: [server!.urls[t]!], token: SERVER_TOKEN }, pageSize,
+          })))) : []),
         ] : [];
         // Repetitions alternate between Linux and every farmem system (L, F1, F2, …, L, F1, …), so a
         // change in the machine's load during the run falls on every system alike.
@@ -194,8 +199,8 @@ export const peerSuite: Suite = {
               if (r.status === 'ok' && r.checksum !== expected) warnings.push(`${p.name} at ${pct}%: checksum differs from the uncapped run`);
             }
             ctx.progress.tick(`${p.name} swap ${pct}%`);
-            for (const { prefetch, system, remote } of farmemRuns) {
-              const m = await runFirst(fm!, wasm!, { pageSize: 4096, local: { fraction: pct / 100 }, prefetch, ...(remote ? { remote } : {}) }, mib * 2 ** 20, 1);
+            for (const { prefetch, system, remote, pageSize } of farmemRuns) {
+              const m = await runFirst(fm!, wasm!, { pageSize, local: { fraction: pct / 100 }, prefetch, ...(remote ? { remote } : {}) }, mib * 2 ** 20, 1);
               if (m.result !== fmBase!.result) warnings.push(`${wasm} ${system} ${pct}%: result differs from all-local`);
               const key = `${system}@${pct}`;
               const e = measured.get(key) ?? { times: [], last: null };
@@ -254,8 +259,12 @@ export const peerSuite: Suite = {
         const killed = rows.filter((r) => r.program === p.name && r.status === 'oom-killed').map((r) => `${r.localPct}%`);
         const label = (r: Row) => {
           const sys = r.system as string;
-          if (sys.startsWith('farmem-server-tcp-')) return `farmem, pages on farmem serve (tcp://), prefetch ${sys.slice('farmem-server-tcp-'.length)}`;
-          if (sys.startsWith('farmem-server-')) return `farmem, pages on farmem serve (ws://), prefetch ${sys.slice('farmem-server-'.length)}`;
+          const server = (rest: string, transport: string) => {
+            const m = /^(.*)-(\d+)k$/.exec(rest);
+            return `farmem, pages on farmem serve (${transport}), prefetch ${m ? `${m[1]}, ${m[2]} KiB pages` : rest}`;
+          };
+          if (sys.startsWith('farmem-server-tcp-')) return server(sys.slice('farmem-server-tcp-'.length), 'tcp://');
+          if (sys.startsWith('farmem-server-')) return server(sys.slice('farmem-server-'.length), 'ws://');
           if (sys.startsWith('farmem-')) return `farmem, prefetch ${sys.slice('farmem-'.length)}`;
           return r.status === 'timeout' ? 'Linux swap: timed out (lower bound)' : 'Linux swap (native, zram)';
         };
@@ -285,15 +294,19 @@ export const peerSuite: Suite = {
       rmSync(binDir, { recursive: true, force: true });
     }
     const pick = (prog: string, sys: string) => rows.filter((r) => r.program === prog && r.system === sys).map((r) => r.slowdown).filter((s): s is number => typeof s === 'number');
-    // Far memory over the wire against Linux swap at each local fraction: the faster transport's
-    // median time over Linux's median time (< 1: farmem faster), both from this run.
+    // Far memory over the wire against Linux swap at each local fraction: the fastest far-memory
+    // row's median time (transport and page size) over Linux's median time (< 1: farmem faster),
+    // both from this run; `...Page4k` keeps to 4 KiB pages.
     const overLinux = (prog: string) => {
       const out: Record<string, number | null> = {};
       for (const pct of localPercents) {
         const at = (sys: string) => rows.find((r) => r.program === prog && r.system === sys && r.localPct === pct)?.ms as number | null | undefined;
         const linux = at('linux-swap');
-        const wire = [at('farmem-server-leap-stream'), at('farmem-server-tcp-leap-stream')].filter((x): x is number => typeof x === 'number');
-        out[`${prog}ServerOverLinux${pct}`] = linux && wire.length ? Math.min(...wire) / linux : null;
+        const wire = (systems: string[]) => systems.map(at).filter((x): x is number => typeof x === 'number');
+        const servers = [...new Set(rows.filter((r) => r.program === prog && (r.system as string).startsWith('farmem-server-')).map((r) => r.system as string))];
+        const best = (systems: string[]) => { const w = wire(systems); return linux && w.length ? Math.min(...w) / linux : null; };
+        out[`${prog}ServerOverLinux${pct}`] = best(servers);
+        out[`${prog}ServerOverLinux${pct}Page4k`] = best(['farmem-server-leap-stream', 'farmem-server-tcp-leap-stream']);
       }
       return out;
     };
