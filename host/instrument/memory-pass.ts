@@ -160,10 +160,7 @@ const ACCESS_INFO: AccessInfo = {
 
 const getId = C._BinaryenExpressionGetId!;
 const getType = C._BinaryenExpressionGetType!;
-const isDead = (e: ExpressionRef, id: number) => {
-  const kind = ACCESS.get(id)!;
-  return getType(kind.ptr.get(e)) === binaryen.unreachable || kind.operands.some((op) => getType(op.get(e)) === binaryen.unreachable);
-};
+const isDead = (e: ExpressionRef, id: number) => hasUnreachableOperand(e, ACCESS.get(id)!);
 const getDataDropSegment = (e: ExpressionRef) => (binaryen as any).DataDrop.getSegment(e) as string;
 
 /** Per-function scratch locals, created on first use. */
@@ -467,11 +464,14 @@ export class MemoryPass extends Visitor {
  * it, which is invalid, and binaryen.js does not expose the utility that hoists such pops.
  */
 export function executes(expr: ExpressionRef, kind: AccessKind): boolean {
-  const ptr = kind.ptr.get(expr);
-  if (getType(ptr) === binaryen.unreachable) return false;
-  for (const op of kind.operands) if (getType(op.get(expr)) === binaryen.unreachable) return false;
-  if (getId(ptr) === ID.Pop || kind.operands.some((op) => getId(op.get(expr)) === ID.Pop)) throw new NestedPop();
+  if (hasUnreachableOperand(expr, kind)) return false;
+  if (getId(kind.ptr.get(expr)) === ID.Pop || kind.operands.some((op) => getId(op.get(expr)) === ID.Pop)) throw new NestedPop();
   return true;
+}
+
+/** The address or another operand of the access is unreachable: the access never runs. */
+function hasUnreachableOperand(expr: ExpressionRef, kind: AccessKind): boolean {
+  return getType(kind.ptr.get(expr)) === binaryen.unreachable || kind.operands.some((op) => getType(op.get(expr)) === binaryen.unreachable);
 }
 
 /**
