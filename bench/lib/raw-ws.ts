@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { HotWait } from '../../host/runtime/hot-wait.js';
+import { HotWait, REPLY_HOT_WAIT_MS } from '../../host/runtime/hot-wait.js';
 
 /** The raw baseline: answers every binary message with `size` bytes (set by the first message's content). */
 export const ECHO_SERVER = `
@@ -115,9 +115,6 @@ export async function roundTrips(n: number, one: () => Promise<unknown>): Promis
  * Options for PAGE_SERVER: `slots`, the size of its page region; `into`, a buffer each reply's last
  * `into.length` bytes (the page) are copied to, as a page store must deliver a page to its caller.
  */
-/** How long a client keeps its loop awake per request (the I/O worker's bound per demand read). */
-const HOT_WAIT_MS = 0.2;
-
 export class RawClient {
   readonly ws: WebSocket;
   readonly #waiting: Array<() => void> = [];
@@ -125,7 +122,7 @@ export class RawClient {
   readonly #hot: HotWait | null;
 
   constructor(url: string, replySize: number, opts: { slots?: number; into?: Uint8Array; hot?: boolean } = {}) {
-    this.#hot = opts.hot ? new HotWait(HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
+    this.#hot = opts.hot ? new HotWait(REPLY_HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
     this.ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20, generateMask: (m) => { m.fill(0); } });
     // Same size as a one-page READ frame (20 bytes); the first 4 bytes tell the server the reply size.
     this.#req = Buffer.alloc(20);
@@ -172,7 +169,7 @@ export class TcpClient {
   #got = 0;
 
   constructor(url: string, replySize: number, opts: { hot?: boolean } = {}) {
-    this.#hot = opts.hot ? new HotWait(HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
+    this.#hot = opts.hot ? new HotWait(REPLY_HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
     const { hostname, port } = new URL(url);
     this.sock = net.connect({ host: hostname, port: Number(port), noDelay: true });
     this.#replySize = replySize;

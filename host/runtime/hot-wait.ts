@@ -9,6 +9,9 @@
  * awaited. The I/O worker uses it for demand reads; the raw baselines of bench/lib/raw-ws.ts use
  * it too, so they stay the fastest client of their kind.
  */
+/** How long a waiter keeps its loop awake per reply it expects: the I/O worker per demand read, the raw baseline clients per request. */
+export const REPLY_HOT_WAIT_MS = 0.2;
+
 export class HotWait {
   private until = 0;
   private running = false;

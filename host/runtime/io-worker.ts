@@ -15,7 +15,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';
 import type { PageStore } from '../store/page-store.js';
-import { HotWait } from './hot-wait.js';
+import { HotWait, REPLY_HOT_WAIT_MS } from './hot-wait.js';
 import { openStore, type StoreSpec } from '../store/registry.js';
 import {
   channelViews, DOORBELL, handoffClockOrigin, kError, kReady, kRepair, kShutdown, kSubmitted, kTiming, OP_PREFETCH, OP_READ, OP_WRITE,
@@ -91,11 +91,10 @@ const SPIN_AFTER_READS_MS = 0.03;
 
 /**
  * While a demand read is in flight the event loop polls its sockets instead of sleeping in epoll
- * (hot-wait.ts), at most this long per read: on the idle bench machine a ws major fault took
+ * (hot-wait.ts), at most REPLY_HOT_WAIT_MS per read: on the idle bench machine a ws major fault took
  * 98–101 µs p50 with the loop asleep and 48 µs awake (`farmem bench faultpath --quick`).
  */
-const HOT_WAIT_MS = 0.2;
-const hotWait = new HotWait(HOT_WAIT_MS, () => demandInFlight > 0);
+const hotWait = new HotWait(REPLY_HOT_WAIT_MS, () => demandInFlight > 0);
 
 /** Demand reads issued through `readPage`, and batched reads (prefetch, or stores without readPage), not yet completed. */
 let demandInFlight = 0;
