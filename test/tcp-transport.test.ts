@@ -212,6 +212,9 @@ describe('the runtime through farmem serve over tcp://', () => {
       expect(n).toBeLessThanOrEqual(s.majorFaults - s.zeroFills);
       expect(handoffs.store.count).toBe(n);
       expect(handoffs['guest wake'].count).toBe(n);
+      // Whichever way the guest waited (wait-chooser.ts), it says so: a fraction of those waits.
+      expect(s.latency!.spunWaits).toBeGreaterThanOrEqual(0);
+      expect(s.latency!.spunWaits).toBeLessThanOrEqual(1);
     } finally {
       await fm.close();
     }

@@ -40,6 +40,8 @@ export interface FaultLatencyStats {
   stages?: Record<string, LatencySummary>;
   /** Through the I/O worker, the hand-offs inside `reply`: `{ 'worker wake': …, 'store': …, 'guest wake': … }`. */
   handoffs?: Record<string, LatencySummary>;
+  /** With `handoffs`: the fraction of waits the guest spun through instead of parking. */
+  spunWaits?: number;
 }
 
 /** One measured configuration of the fault path. */
@@ -241,6 +243,7 @@ export const faultpathSuite: Suite = {
       workerWakeP50Us: us(m.latency?.handoffs?.['worker wake']),
       storeP50Us: us(m.latency?.handoffs?.store),
       guestWakeP50Us: us(m.latency?.handoffs?.['guest wake']),
+      spunWaitsPct: m.latency?.spunWaits === undefined ? null : 100 * m.latency.spunWaits,
     }));
     const charts = [];
     const stages: StackDatum[] = [];
@@ -281,6 +284,7 @@ export const faultpathSuite: Suite = {
         { key: 'workerWakeP50Us', title: 'Worker wake p50', unit: 'µs', digits: 2 },
         { key: 'storeP50Us', title: 'Store p50', unit: 'µs', digits: 2 },
         { key: 'guestWakeP50Us', title: 'Guest wake p50', unit: 'µs', digits: 2 },
+        { key: 'spunWaitsPct', title: 'Waits spun', unit: '%', digits: 0 },
       ],
       rows,
       summary: {

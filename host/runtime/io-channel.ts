@@ -6,7 +6,7 @@
  * submitted on every channel since it last looked (`issue` in io-worker.ts; `ChannelIo.drain` is the
  * producer's wait for all of its own requests). Each slot completes on its own: the worker
  * stores the slot's sequence number into `done[slot]` and notifies it; the guest spins briefly, then
- * `Atomics.wait`s on that cell.
+ * `Atomics.wait`s on that cell, or spins through the read where that measured faster (wait-chooser.ts).
  *
  *   control Int32[16]   kSubmitted | kShutdown | kError | kReady | kReserved | … | kRepair … (re-replication counters)
  *   ring    Int32[R×4]  per slot: op | page | offset | sequence       (R = power of two)
@@ -24,6 +24,7 @@
 import { fromErrorRecord, StoreError, toErrorRecord, type FarmemError } from '../errors.js';
 import type { FaultLatency } from '../stats/latency.js';
 import type { PageIo } from './page-io.js';
+import { WaitChooser } from './wait-chooser.js';
 
 /** Where the producer finds physical memory's current bytes (re-derived when memory grows). */
 export interface PhysicalBytes {
@@ -73,6 +74,12 @@ export const OP_PREFETCH = 3;
  * 16–17 µs p50 then, 3–4 µs now; measured in docs/architecture.md).
  */
 const SPIN = 200;
+
+/**
+ * How long a guest that spins through its waits (`WaitChooser`) spins before it parks anyway: a
+ * 64 KiB read over loopback ws takes ~80 µs, and a reply later than this is late for another reason.
+ */
+const SPIN_THROUGH_MS = 0.2;
 
 export interface ChannelBuffers {
   readonly control: Int32Array;
@@ -174,6 +181,8 @@ export class ChannelIo implements PageIo {
   private latency: FaultLatency | null = null;
   /** When each slot's request was published (guest clock), for the hand-off times. */
   private readonly sentAt: Float64Array;
+  /** Whether `wait` spins through a read or parks (only `wait`: the reclaimer's `drain` parks). */
+  readonly chooser = new WaitChooser();
 
   /** Last sequence number reserved (kept in the channel: guest threads share the guest ring). */
   private get seq(): number {
@@ -219,19 +228,34 @@ export class ChannelIo implements PageIo {
 
   wait(ticket: number): void {
     if (ticket === 0) return;
-    this.settle(ticket);
     const slot = ticket & this.mask;
-    if (this.latency !== null) this.latency.recordHandoff(this.sentAt[slot]!, this.b.times[slot * 2]!, this.b.times[slot * 2 + 1]!, performance.now());
+    const spin = this.chooser.spin;
+    if (Atomics.load(this.b.done, slot) < ticket) {
+      const started = performance.now();
+      this.settle(ticket, spin ? SPIN_THROUGH_MS : 0);
+      this.chooser.record(performance.now() - started);
+    }
+    if (this.latency !== null) this.latency.recordHandoff(this.sentAt[slot]!, this.b.times[slot * 2]!, this.b.times[slot * 2 + 1]!, performance.now(), spin);
     this.check(slot);
   }
 
-  /** Blocks until request `ticket` completed, ok or not (its error is for whoever waits on it). */
-  private settle(ticket: number): void {
+  /**
+   * Blocks until request `ticket` completed, ok or not (its error is for whoever waits on it):
+   * spins SPIN loads, then up to `spinMs` more, then parks in Atomics.wait.
+   */
+  private settle(ticket: number, spinMs = 0): void {
     const slot = ticket & this.mask;
     const done = this.b.done;
     // done[slot] only grows (a slot is reused only after its request completed), so >= means landed.
     for (let i = 0; i < SPIN; i++) {
       if (Atomics.load(done, slot) >= ticket) return;
+    }
+    if (spinMs > 0) {
+      const until = performance.now() + spinMs;
+      for (let i = 1; ; i++) {
+        if (Atomics.load(done, slot) >= ticket) return;
+        if ((i & 63) === 0 && performance.now() >= until) break;
+      }
     }
     const deadline = performance.now() + this.timeoutMs;
     for (;;) {

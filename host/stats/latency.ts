@@ -14,6 +14,8 @@
  *   worker wake    the request published on the ring → the worker took it (its Atomics.waitAsync wake-up)
  *   store          → the worker completed it (request on the wire, server, reply copied into the frame)
  *   guest wake     → the guest returned from its wait (spin or Atomics.wait wake-up)
+ * and `spunWaits`, the fraction of those waits the guest spun through rather than parked
+ * (host/runtime/wait-chooser.ts).
  */
 import * as hdr from 'hdr-histogram-js';
 
@@ -34,6 +36,8 @@ export interface FaultLatencyStats {
   readonly stages: Readonly<Record<'request sent' | 'reply' | 'mapped' | 'resumed', LatencySummary>>;
   /** The I/O worker's hand-offs inside `reply` (only through servers or Redis, and only if any was recorded). */
   readonly handoffs?: Readonly<Record<(typeof HANDOFFS)[number], LatencySummary>>;
+  /** With `handoffs`: the fraction of the waits behind them that spun instead of parking. */
+  readonly spunWaits?: number;
 }
 
 export const STAGES = ['request sent', 'reply', 'mapped', 'resumed'] as const;
@@ -77,6 +81,7 @@ export class FaultLatency {
   private readonly minor = new Recorder();
   private readonly stages = STAGES.map(() => new Recorder());
   private readonly handoffs = HANDOFFS.map(() => new Recorder());
+  private spun = 0;
 
   /** Records a major fault from its marks (ms, from performance.now()): entry, sent, reply, mapped, resumed. */
   recordMajor(entry: number, sent: number, reply: number, mapped: number, resumed: number): void {
@@ -87,8 +92,9 @@ export class FaultLatency {
     this.stages[3]!.record(resumed - mapped);
   }
 
-  /** Records one read's hand-offs (ms, one clock): published, taken by the worker, completed, guest resumed. */
-  recordHandoff(published: number, taken: number, completed: number, resumed: number): void {
+  /** Records one read's hand-offs (ms, one clock): published, taken by the worker, completed, guest resumed; and whether the guest spun. */
+  recordHandoff(published: number, taken: number, completed: number, resumed: number, spun: boolean): void {
+    if (spun) this.spun++;
     this.handoffs[0]!.record(taken - published);
     this.handoffs[1]!.record(completed - taken);
     this.handoffs[2]!.record(resumed - completed);
@@ -102,7 +108,7 @@ export class FaultLatency {
     const stages = Object.fromEntries(STAGES.map((name, i) => [name, this.stages[i]!.summary()])) as FaultLatencyStats['stages'];
     if (this.handoffs[0]!.h.totalCount === 0) return { major: this.major.summary(), minor: this.minor.summary(), stages };
     const handoffs = Object.fromEntries(HANDOFFS.map((name, i) => [name, this.handoffs[i]!.summary()])) as NonNullable<FaultLatencyStats['handoffs']>;
-    return { major: this.major.summary(), minor: this.minor.summary(), stages, handoffs };
+    return { major: this.major.summary(), minor: this.minor.summary(), stages, handoffs, spunWaits: this.spun / this.handoffs[0]!.h.totalCount };
   }
 
   reset(): void {
@@ -110,5 +116,6 @@ export class FaultLatency {
     this.minor.reset();
     for (const r of this.stages) r.reset();
     for (const r of this.handoffs) r.reset();
+    this.spun = 0;
   }
 }

@@ -1,0 +1,77 @@
+// WaitChooser (host/runtime/wait-chooser.ts): fed wait times that depend on the mode it chose, it
+// must settle on the faster mode, keep probing the other rarely, and follow a change of conditions.
+import { describe, expect, it } from 'vitest';
+import { WaitChooser } from '../host/runtime/wait-chooser.js';
+
+/** Makes `n` waits whose time (ms) is `cost(spin)`; returns how many of them spun. */
+function feed(c: WaitChooser, n: number, cost: (spin: boolean) => number): number {
+  let spun = 0;
+  for (let i = 0; i < n; i++) {
+    if (c.spin) spun++;
+    c.record(cost(c.spin));
+  }
+  return spun;
+}
+
+/** A wait time with ±10% noise, deterministic. */
+function noisy(base: number, i: { n: number }): number {
+  i.n = (i.n * 1103515245 + 12345) % 2147483648;
+  return base * (0.9 + 0.2 * (i.n / 2147483648));
+}
+
+describe('WaitChooser', () => {
+  it('starts parked and stays parked for a run with few faults', () => {
+    const c = new WaitChooser();
+    expect(feed(c, 64, () => 0.05)).toBe(0);
+    expect(c.spin).toBe(true); // the first probe starts after 64 waits
+  });
+
+  it('spins when spinning is faster (an idle machine), probing parking only rarely', () => {
+    const c = new WaitChooser();
+    const r = { n: 1 };
+    feed(c, 200, (spin) => noisy(spin ? 0.036 : 0.049, r));
+    expect(c.spin).toBe(true);
+    const spun = feed(c, 20000, (spin) => noisy(spin ? 0.036 : 0.049, r));
+    expect(spun).toBeGreaterThan(20000 * 0.98);
+    expect(c.spun + c.parked).toBe(20200);
+  });
+
+  it('parks when spinning is slower (a busy machine), and its probes become rare', () => {
+    const c = new WaitChooser();
+    const r = { n: 7 };
+    const spun = feed(c, 20000, (spin) => noisy(spin ? 0.163 : 0.033, r));
+    expect(c.spin).toBe(false);
+    // probes double their interval from 64 up to 8192 waits: a handful of 16-wait probes in 20000
+    expect(spun).toBeLessThanOrEqual(16 * 9);
+    expect(spun).toBeGreaterThanOrEqual(16 * 4);
+  });
+
+  it('does not switch on a difference inside its hysteresis', () => {
+    const c = new WaitChooser();
+    const r = { n: 3 };
+    const spun = feed(c, 20000, (spin) => noisy(spin ? 0.045 : 0.049, r));
+    expect(spun).toBeLessThanOrEqual(16 * 9);
+  });
+
+  it('follows a change: spinning, then a CPU hog arrives, then leaves', () => {
+    const c = new WaitChooser();
+    const r = { n: 11 };
+    feed(c, 1000, (spin) => noisy(spin ? 0.036 : 0.049, r));
+    expect(c.spin).toBe(true);
+    // hog: spinning now costs 5x; within one probe interval (64 waits after a win) plus a probe it parks
+    const spunUnderHog = feed(c, 100, (spin) => noisy(spin ? 0.163 : 0.033, r));
+    expect(spunUnderHog).toBeLessThan(100);
+    expect(feed(c, 2000, (spin) => noisy(spin ? 0.163 : 0.033, r))).toBeLessThanOrEqual(16 * 5);
+    // the hog leaves: the next probe of spinning wins again, however long the interval had grown
+    feed(c, 20000, (spin) => noisy(spin ? 0.036 : 0.049, r));
+    expect(c.spin).toBe(true);
+  });
+
+  it('lets one slow wait in a probe not decide (medians, not means)', () => {
+    const c = new WaitChooser();
+    let k = 0;
+    // spinning is faster, but every 16th spun wait is descheduled for 5 ms
+    feed(c, 5000, (spin) => (spin ? (++k % 16 === 0 ? 5 : 0.036) : 0.049));
+    expect(c.spin).toBe(true);
+  });
+});
