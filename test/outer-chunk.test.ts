@@ -1,15 +1,17 @@
 /**
  * @fileoverview Outer-loop chunking (option `outer`, host/instrument/passes/chunk.ts) against V8:
  * loops around inner loops whose own accesses are streams of the outer iv, run unmodified and
- * instrumented with a 2–4 frame pool, embedded and through a memory server (busy reclaimer), must
+ * instrumented with a 2–8 frame pool, embedded and through a memory server (busy reclaimer), must
  * agree on every result, trap and byte of memory. Covered: the CSR shape of the graph workload
  * (`offsets[u]`, `offsets[u+1]`, `rank[u]` before a short edge loop, `offsets[u]` read through a
  * local written twice per iteration); an outer chunk whose page is evicted mid-chunk by a fault
  * of the inner loop's scattered accesses, of its stream (rows of two pages, so the outer page is
  * evicted inside the inner loop's own chunked copy), and by a host call after the inner loop;
- * accesses after the inner loop; an outer stream running past the end of memory (traps where V8
- * does); memory.grow after the inner loop, and inside it (then the loop is not chunked); a
- * three-deep nest.
+ * an outer page evicted by inline faults of an inner loop's chunked copy right before the next
+ * outer iteration (`evict`; embedded at 4, 6 and 8 frames it fails when those faults do not zero
+ * the outer counter); accesses after the inner loop; an outer stream running past the end
+ * of memory (traps where V8 does); memory.grow after the inner loop, and inside it (then the loop
+ * is not chunked); a three-deep nest.
  */
 import { describe, expect, it } from 'vitest';
 import { instrument } from '../host/instrument/instrument.js';
@@ -95,6 +97,32 @@ const MODULE = wat(`(module
       ${INC('$i')}`)}
     (local.get $s))
 
+  ;; a[i] += 1 through the outer stream, then an inner loop run once whose faults are in its own
+  ;; chunked copy: it reads a[i+1] (an inner stream, so the loop is chunked and its refill needs the
+  ;; outer page mapped), writes $s (a side effect: the loads after it fault inline, in the chunked
+  ;; copy, not in its ordinary body) and reads b and c at ((i >> 2) & 15) * st: with st at least
+  ;; the page size, two new pages every 4 rows.
+  ;; Faults in an inner loop's ordinary body are checks of the outer fast copy itself and zero the
+  ;; outer counter as their own; only the chunked copy's inline checks rely on the enclosing outer
+  ;; chunks (dropOnFault's active list). Every 4 rows the new pages fault there: the sweeps clear
+  ;; the outer page's reference bit and take its frame, and nothing checks the page table between
+  ;; that and a[i+1] += 1 of the next row (the inner loop runs once: a second iteration's refill
+  ;; would check the outer page again, and fault in the ordinary body), so an outer counter left
+  ;; running writes a[i+1] into the frame now holding b's or c's page.
+  (func (export "evict") (param $a i32) (param $b i32) (param $c i32) (param $st i32) (param $n i32) (result i32)
+    (local $i i32) (local $j i32) (local $s i32) (local $p i32)
+    ${LOOP('$I', LT('$i', '$n'), `
+      (i32.store ${AT('$a', '$i', 2)} (i32.add (i32.load ${AT('$a', '$i', 2)}) (i32.const 1)))
+      (local.set $p (i32.mul (local.get $st) (i32.and (i32.shr_u (local.get $i) (i32.const 2)) (i32.const 15))))
+      (local.set $j (i32.const 0))
+      ${LOOP('$J', '(i32.lt_u (local.get $j) (i32.const 1))', `
+        (local.set $s (i32.add (local.get $s) (i32.load offset=4 (i32.add (local.get $a) (i32.shl (i32.add (local.get $i) (local.get $j)) (i32.const 2))))))
+        (local.set $s (i32.xor (local.get $s) (i32.load (i32.add (local.get $b) (i32.add (local.get $p) (i32.and (local.get $s) (i32.const 0xfc)))))))
+        (local.set $s (i32.add (local.get $s) (i32.load (i32.add (local.get $c) (local.get $p)))))
+        ${INC('$j')}`)}
+      ${INC('$i')}`)}
+    (local.get $s))
+
   ;; three deep: c[i] read in the outermost loop, a[i*8+j] in the middle one, b scattered innermost
   (func (export "deep") (param $a i32) (param $b i32) (param $c i32) (param $n i32) (result i32)
     (local $i i32) (local $j i32) (local $k i32) (local $s i32)
@@ -125,6 +153,7 @@ const CALLS: Call[] = [
   { fn: 'rows', args: [0, 65536, 2048, 24] },
   { fn: 'rows', args: [0, 65536, 1030, 47] },
   { fn: 'deep', args: [0, 65536, 131072, 3000] },
+  { fn: 'evict', args: [0, 65536, 131072, 4096, 4000] },
   { fn: 'growin', args: [0, 100] },
   { fn: 'grow', args: [END - 64, 100, 1000] }, // no grow: traps at the old end
   { fn: 'grow', args: [END - 64, 100, 10] }, // grows at i = 10, then the outer stream runs into the new page
@@ -134,9 +163,9 @@ describe('outer-loop chunking', () => {
   it('versions the outer loops of the test module (so the tests below exercise it)', () => {
     const on = instrument(MODULE, { pageSize: 4096 }).counts;
     const off = instrument(MODULE, { pageSize: 4096, optimize: { outer: false } }).counts;
-    // push, rows, grow, deep (outermost and middle); not build (no inner loop) nor growin
-    expect(on.chunkedLoops - off.chunkedLoops).toBeGreaterThanOrEqual(5);
-    expect(on.chunkedAccesses - off.chunkedAccesses).toBeGreaterThanOrEqual(6);
+    // push, rows, grow, evict, deep (outermost and middle); not build (no inner loop) nor growin
+    expect(on.chunkedLoops - off.chunkedLoops).toBeGreaterThanOrEqual(6);
+    expect(on.chunkedAccesses - off.chunkedAccesses).toBeGreaterThanOrEqual(7);
   });
 
   it('makes the graph workload\'s per-node accesses streams', async () => {
@@ -149,6 +178,15 @@ describe('outer-loop chunking', () => {
   });
 
   embeddedSuite(MODULE, CALLS, [2, 4]);
+
+  // "evict" with larger pools than the suite's 2 and 4 frames (at 2, a's, b's and c's pages do not
+  // fit at once, and the case does not catch a missed drop)
+  it.each([[256, 8], [4096, 8], [4096, 6]])('matches V8 when an inner loop\'s chunked copy evicts the outer page (page size %i, %i frames)', async (pageSize, frames) => {
+    const evict: Call = { fn: 'evict', args: [0, 65536, 131072, pageSize, 4000] };
+    const diff = await runBoth(MODULE, [CALLS[0]!, evict, evict], { pageSize, frames, memory: 'each' });
+    expect(diff.mismatches).toEqual([]);
+    expect(diff.stats!.evictions).toBeGreaterThan(0);
+  });
 
   it('matches V8 with outer chunking off', async () => {
     const diff = await runBoth(MODULE, CALLS, { pageSize: 4096, frames: 2, optimize: { outer: false } });
