@@ -161,7 +161,11 @@ async function main(): Promise<void> {
           clearTimeout(watchdog);
         }
       };
-      for (const side of sides) await run(side, warm);
+      // Warm-up: one whole sample per side first. With a fifth of one, the first timed sample of
+      // the run was the slow one whichever side it was (64 KiB: farmem 0.60–0.80x in rep 1 of
+      // every run, 0.82–1.11x after; 2026-12-01, 6 runs), the servers' and clients' code for this
+      // page size still warming up after the other size's phase.
+      for (const side of sides) await run(side, total);
       const rtts = sides.map((): number[] => []);
       /**
        * Runs one throughput sample and records client and server CPU per request. Each is preceded
