@@ -33,7 +33,6 @@ describe('WaitChooser', () => {
     expect(c.spin).toBe(true);
     const spun = feed(c, 20000, (spin) => noisy(spin ? 0.036 : 0.049, r));
     expect(spun).toBeGreaterThan(20000 * 0.98);
-    expect(c.spun + c.parked).toBe(20200);
   });
 
   it('parks when spinning is slower (a busy machine), and its probes become rare', () => {

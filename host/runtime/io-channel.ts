@@ -229,13 +229,14 @@ export class ChannelIo implements PageIo {
   wait(ticket: number): void {
     if (ticket === 0) return;
     const slot = ticket & this.mask;
-    const spin = this.chooser.spin;
+    let spun = false;
     if (Atomics.load(this.b.done, slot) < ticket) {
+      spun = this.chooser.spin;
       const started = performance.now();
-      this.settle(ticket, spin ? SPIN_THROUGH_MS : 0);
+      this.settle(ticket, spun ? SPIN_THROUGH_MS : 0);
       this.chooser.record(performance.now() - started);
     }
-    if (this.latency !== null) this.latency.recordHandoff(this.sentAt[slot]!, this.b.times[slot * 2]!, this.b.times[slot * 2 + 1]!, performance.now(), spin);
+    if (this.latency !== null) this.latency.recordHandoff(this.sentAt[slot]!, this.b.times[slot * 2]!, this.b.times[slot * 2 + 1]!, performance.now(), spun);
     this.check(slot);
   }
 

@@ -27,9 +27,6 @@ const SWITCH_BELOW = 0.85;
 export class WaitChooser {
   /** How the next wait is made: spin through it (true) or park after a short spin. */
   spin = false;
-  /** Waits made spinning and parked, for stats. */
-  spun = 0;
-  parked = 0;
   /** The mode the chooser holds best; `spin` differs from it during a probe. */
   private bestSpins = false;
   private interval = MIN_INTERVAL;
@@ -44,8 +41,6 @@ export class WaitChooser {
 
   /** Records how long a wait made in mode `spin` took (ms). */
   record(ms: number): void {
-    if (this.spin) this.spun++;
-    else this.parked++;
     if (!this.probing) {
       this.recent[this.at] = ms;
       this.at = (this.at + 1) % SAMPLES;

@@ -36,7 +36,7 @@ export interface FaultLatencyStats {
   readonly stages: Readonly<Record<'request sent' | 'reply' | 'mapped' | 'resumed', LatencySummary>>;
   /** The I/O worker's hand-offs inside `reply` (only through servers or Redis, and only if any was recorded). */
   readonly handoffs?: Readonly<Record<(typeof HANDOFFS)[number], LatencySummary>>;
-  /** With `handoffs`: the fraction of the waits behind them that spun instead of parking. */
+  /** With `handoffs`: the fraction of them whose read the guest spun through (not parked, not landed before it waited). */
   readonly spunWaits?: number;
 }
 
