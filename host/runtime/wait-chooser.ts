@@ -13,8 +13,10 @@
  * other mode (a probe). If the probe's median wait is below `SWITCH_BELOW` times the median of the
  * last `SAMPLES` waits before it, the probed mode becomes the best and probes come every
  * `MIN_INTERVAL` waits; otherwise the interval doubles up to `MAX_INTERVAL`, so a losing mode costs
- * at most `SAMPLES` waits in `MAX_INTERVAL`. Medians, not means, so one descheduled wait does not
- * decide. It starts parked and probes after `MIN_INTERVAL` waits: a run with few faults never spins.
+ * at most `SAMPLES` waits in `MAX_INTERVAL`. If the best mode's own median doubles meanwhile
+ * (`DEGRADED`: a CPU hog arrived), the next probe starts at once. Medians, not means, so one
+ * descheduled wait does not decide. It starts parked and probes after `MIN_INTERVAL` waits: a run
+ * with few faults never spins.
  */
 
 /** Waits per probe, and the waits before a probe its median is compared with. */
@@ -23,6 +25,11 @@ const MIN_INTERVAL = 64;
 const MAX_INTERVAL = 8192;
 /** A probe wins when its median is below this fraction of the best mode's (hysteresis against noise). */
 const SWITCH_BELOW = 0.85;
+/**
+ * The best mode's median over its last SAMPLES waits rose past this multiple of what it was when
+ * last compared: conditions changed (a CPU hog arrived), so probe now, not after a long interval.
+ */
+const DEGRADED = 2;
 
 export class WaitChooser {
   /** How the next wait is made: spin through it (true) or park after a short spin. */
@@ -38,12 +45,15 @@ export class WaitChooser {
   private at = 0;
   private readonly probe = new Float64Array(SAMPLES);
   private readonly scratch = new Float64Array(SAMPLES);
+  /** The best mode's median wait when the last probe was judged (DEGRADED compares with it). */
+  private reference = Infinity;
 
   /** Records how long a wait made in mode `spin` took (ms). */
   record(ms: number): void {
     if (!this.probing) {
       this.recent[this.at] = ms;
       this.at = (this.at + 1) % SAMPLES;
+      if (this.at === 0 && this.median(this.recent) > DEGRADED * this.reference) this.left = 1;
       if (--this.left === 0) {
         this.probing = true;
         this.spin = !this.bestSpins;
@@ -53,12 +63,16 @@ export class WaitChooser {
     }
     this.probe[SAMPLES - this.left] = ms;
     if (--this.left !== 0) return;
-    if (this.median(this.probe) < SWITCH_BELOW * this.median(this.recent)) {
+    const probed = this.median(this.probe);
+    const held = this.median(this.recent);
+    if (probed < SWITCH_BELOW * held) {
       this.bestSpins = this.spin;
       this.interval = MIN_INTERVAL;
       this.recent.set(this.probe);
+      this.reference = probed;
     } else {
       this.interval = Math.min(2 * this.interval, MAX_INTERVAL);
+      this.reference = held;
     }
     this.probing = false;
     this.spin = this.bestSpins;
