@@ -633,6 +633,15 @@ export class FrameReader {
     return this.#state === S_LENGTH ? this.#lenHave : this.#have;
   }
 
+  /**
+   * Bytes that complete what is held back: the rest of the length field, or of the frame once its
+   * length is known; 0 when nothing is. Lets a caller hand the reader exactly one frame's end.
+   */
+  get needed(): number {
+    if (this.#state === S_BODY) return this.#frame!.length - this.#have;
+    return this.#lenHave === 0 ? 0 : 4 - this.#lenHave;
+  }
+
   push(chunk: Uint8Array, onFrame: (frame: Uint8Array) => void): void {
     let pos = 0;
     const end = chunk.length;
@@ -682,7 +691,7 @@ export class FrameReader {
 
   #startBody(length: number): void {
     this.#state = S_BODY;
-    this.#frame = new Uint8Array(length);
+    this.#frame = Buffer.allocUnsafe(length); // every byte is written before the frame is passed on
     this.#have = 0;
   }
 }

@@ -26,8 +26,8 @@ import { OptionError, ProtocolError, StoreError } from '../errors.js';
 import { checkPageSize } from '../layout.js';
 import { isServerUrl } from './remote/url.js';
 import {
-  encodeFree, encodeRead, encodeStats, encodeWrite, listBytes, readOkBytes, MAX_NAMESPACE_BYTES, Op,
-  type ReadOk, type StatsOk,
+  encodeFree, encodeStats, encodeWrite, listBytes, readOkBytes, MAX_NAMESPACE_BYTES, Op,
+  type StatsOk,
 } from '../protocol/index.js';
 import type { PageStore } from './page-store.js';
 import { ServerLink, type LinkStats, type PageReadDone } from './remote/link.js';
@@ -395,11 +395,14 @@ export class RemoteStore implements PageStore {
   }
 
   async #readChunk(link: ServerLink, pages: ArrayLike<number>, into: readonly Uint8Array[], chunk: readonly number[], exclude: Set<ServerLink> | null): Promise<void> {
-    let reply: ReadOk;
     try {
       const nums = new Uint32Array(chunk.length);
-      for (let k = 0; k < chunk.length; k++) nums[k] = pages[chunk[k]!]!;
-      reply = await link.call((id) => encodeRead(id, nums)) as ReadOk;
+      const dests: Uint8Array[] = [];
+      for (let k = 0; k < chunk.length; k++) {
+        nums[k] = pages[chunk[k]!]!;
+        dests.push(into[chunk[k]!]!);
+      }
+      await new Promise<void>((resolve, reject) => link.readPages(nums, dests, (err) => (err ? reject(err) : resolve())));
     } catch (err) {
       // A transport failure (not an answer from the server) may be recovered from another copy.
       if (this.#o.replication > 1 && err instanceof StoreError && !(err instanceof ProtocolError)) {
@@ -410,12 +413,6 @@ export class RemoteStore implements PageStore {
       }
       throw err;
     }
-    if (reply.op !== Op.READ_OK || reply.count !== chunk.length) {
-      throw new StoreError('FM_ERR_PROTOCOL_MALFORMED_FRAME', `${link.url} answered a READ of ${chunk.length} pages with ${reply.count}`);
-    }
-    const ps = this.pageSize;
-    const data = reply.data;
-    for (let k = 0; k < chunk.length; k++) into[chunk[k]!]!.set(data.subarray(k * ps, (k + 1) * ps));
   }
 
   #replica(where: readonly ServerLink[], exclude: Set<ServerLink> | null, page: number): ServerLink {

@@ -22,7 +22,7 @@
  */
 import { DataLostError, FarmemError, StoreError } from '../../errors.js';
 import {
-  decode, encodeHello, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId,
+  decode, encodeHello, encodeRead, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId,
   peekIdAt, peekLength, PROTOCOL_VERSION, READ_OK_DATA, readOkDataAt, readOkHeaderAt, Status, type DecodeContext, type HelloOk, type Reply,
 } from '../../protocol/index.js';
 import { dial, type LinkSocket } from './transport.js';
@@ -57,8 +57,10 @@ class Pending {
   deadline = 0;
   resolve: ((reply: Reply) => void) | null = null;
   reject: ((err: Error) => void) | null = null;
+  /** A page read (`done` set): one page goes to `dest[destAt ..]`, or page i of several to `dests[i]`. */
   dest: Uint8Array | null = null;
   destAt = 0;
+  dests: readonly Uint8Array[] | null = null;
   done: PageReadDone | null = null;
   constructor(public frame: Uint8Array) {}
 
@@ -119,11 +121,11 @@ export class ServerLink {
   #opened: { resolve: () => void; reject: (err: Error) => void } | null = null;
   readonly #onFrame: (frame: Uint8Array) => void;
   /**
-   * tcp: a one-page READ_OK for a page read whose data is still arriving, copied into its page
-   * piece by piece instead of being gathered into a frame first (#streamIn); null otherwise.
+   * tcp: the READ_OK of a page read whose data is still arriving, copied into its pages piece by
+   * piece instead of being gathered into a frame first (#streamIn); null otherwise.
    */
   #sink: Pending | null = null;
-  /** Data bytes of the sink still to come, and where the next one goes in its `dest`. */
+  /** Data bytes of the sink still to come, and how many came already. */
   #sinkLeft = 0;
   #sinkAt = 0;
   /** Small request frames gathered in this tick: #out[0 .. #outCount) (see #send; the array is reused). */
@@ -218,6 +220,25 @@ export class ServerLink {
     encodeReadOneInto(p.frame, p.id, page);
     p.dest = dest;
     p.destAt = destAt;
+    p.done = done;
+    this.#issue(p);
+  }
+
+  /**
+   * Reads `pages[i]` into `dests[i]` (pageSize bytes each) with one READ and calls `done`: a
+   * prefetch run. As with `readPage`, the reply's data goes straight into place — piece by piece as
+   * it arrives over tcp, from the received message over ws — never into a reply object first.
+   */
+  readPages(pages: Uint32Array, dests: readonly Uint8Array[], done: PageReadDone): void {
+    const refused = this.#refusal();
+    if (refused !== null) {
+      done(refused);
+      return;
+    }
+    const id = this.#allocId();
+    const p = new Pending(encodeRead(id, pages));
+    p.id = id;
+    p.dests = dests;
     p.done = done;
     this.#issue(p);
   }
@@ -381,9 +402,11 @@ export class ServerLink {
   /* ── requests ───────────────────────────────────────────────────────────────────────────── */
 
   /**
-   * A chunk of a tcp stream. Frames that end in it go through the reader; an incomplete one-page
-   * READ_OK at its end, for a page read in flight, becomes the sink: its data is copied into the
-   * page as it arrives (a 64 KiB reply spans socket reads), with no frame gathered and copied again.
+   * A chunk of a tcp stream. Frames that end in it go through the reader; an incomplete READ_OK of
+   * a page read in flight at its end becomes the sink: its data is copied into the pages as it
+   * arrives (a run's reply, or a 64 KiB page, spans socket reads), with no frame gathered and copied
+   * again. A frame the reader holds is completed first, with exactly its missing bytes, so one
+   * gathered frame does not keep the rest of the stream out of the sink.
    */
   #streamIn(buf: Buffer): void {
     let pos = 0;
@@ -393,7 +416,7 @@ export class ServerLink {
       if (p !== null) {
         const take = Math.min(this.#sinkLeft, end - pos);
         // A read that timed out meanwhile keeps its bytes out of a page that may be reused.
-        if (this.#inFlight.get(p.id) === p) p.dest!.set(buf.subarray(pos, pos + take), this.#sinkAt);
+        if (this.#inFlight.get(p.id) === p) this.#place(p, buf.subarray(pos, pos + take), this.#sinkAt);
         this.#sinkAt += take;
         this.#sinkLeft -= take;
         pos += take;
@@ -403,35 +426,60 @@ export class ServerLink {
         }
         continue;
       }
-      let at = pos;
-      if (this.#reader.buffered === 0) {
-        for (;;) { // skip the frames that end in this chunk (the reader checks their lengths)
-          if (end - at < 4) break;
-          const length = peekLength(buf, at);
-          if (length < HEADER_BYTES || end - at < length) break;
-          at += length;
-        }
+      const needed = this.#reader.needed;
+      if (needed > 0) {
+        const take = Math.min(needed, end - pos);
+        this.#reader.push(buf.subarray(pos, pos + take), this.#onFrame);
+        pos += take;
+        continue;
       }
-      if (at < end && this.#reader.buffered === 0 && this.#startSink(buf, at)) {
-        if (at > pos) this.#reader.push(buf.subarray(pos, at), this.#onFrame);
+      let at = pos;
+      for (;;) { // skip the frames that end in this chunk (the reader checks their lengths)
+        if (end - at < 4) break;
+        const length = peekLength(buf, at);
+        if (length < HEADER_BYTES || end - at < length) break;
+        at += length;
+      }
+      if (at > pos) this.#reader.push(buf.subarray(pos, at), this.#onFrame);
+      pos = at;
+      if (at < end && this.#startSink(buf, at)) {
         pos = at + READ_OK_DATA;
         continue;
       }
-      this.#reader.push(pos === 0 ? buf : buf.subarray(pos), this.#onFrame);
+      if (pos < end) this.#reader.push(buf.subarray(pos), this.#onFrame);
       return;
     }
   }
 
-  /** Whether the incomplete frame at `buf[at]` is a one-page READ_OK for a page read; if so it becomes the sink. */
+  /** Whether the incomplete frame at `buf[at]` is the READ_OK of a page read; if so it becomes the sink. */
   #startSink(buf: Buffer, at: number): boolean {
-    const length = readOkHeaderAt(buf, at, this.#ctx, 1);
-    if (length < 0) return false;
+    if (buf.length - at < READ_OK_DATA) return false;
     const p = this.#inFlight.get(peekIdAt(buf, at));
-    if (p === undefined || p.dest === null) return false;
+    if (p === undefined || p.done === null) return false;
+    const length = readOkHeaderAt(buf, at, this.#ctx, p.dests?.length ?? 1);
+    if (length < 0) return false;
     this.#sink = p;
     this.#sinkLeft = length - READ_OK_DATA;
-    this.#sinkAt = p.destAt;
+    this.#sinkAt = 0;
     return true;
+  }
+
+  /** Copies `data`, the bytes of page read `p`'s reply data from byte `offset` on, into its pages. */
+  #place(p: Pending, data: Uint8Array, offset: number): void {
+    const dests = p.dests;
+    if (dests === null) {
+      p.dest!.set(data, p.destAt + offset);
+      return;
+    }
+    const ps = this.#o.pageSize;
+    for (let i = 0; i < data.length;) {
+      const at = offset + i;
+      const page = (at / ps) | 0;
+      const within = at - page * ps;
+      const take = Math.min(ps - within, data.length - i);
+      dests[page]!.set(take === data.length ? data : data.subarray(i, i + take), within);
+      i += take;
+    }
   }
 
   /** A page read's data is in place: complete it and recycle its record. */
@@ -440,19 +488,19 @@ export class ServerLink {
     const done = p.done!;
     p.dest = null;
     p.done = null;
-    this.#spare.push(p);
+    if (p.dests === null) this.#spare.push(p); // a one-page record; a run's frame fits its own count
     done(null);
     if (this.#queue.length > 0) this.#pump();
   }
 
   #frame(frame: Uint8Array): void {
     if (frame.length >= HEADER_BYTES) {
-      // The fault path: a one-page READ_OK for a page read goes from the message into its frame.
+      // The fault path: the READ_OK of a page read goes from the message into its pages.
       const p = this.#inFlight.get(peekId(frame));
-      if (p !== undefined && p.dest !== null) {
-        const at = readOkDataAt(frame, this.#ctx, 1);
+      if (p !== undefined && p.done !== null) {
+        const at = readOkDataAt(frame, this.#ctx, p.dests?.length ?? 1);
         if (at >= 0) {
-          p.dest.set(frame.subarray(at), p.destAt);
+          this.#place(p, frame.subarray(at), 0);
           this.#landed(p);
           return;
         }
@@ -481,9 +529,10 @@ export class ServerLink {
     if (m.op === Op.ERROR) p.fail(errorFromStatus(m.status, m.message, this.url));
     else if (m.op === Op.HELLO_OK || m.op < 0x80) p.fail(new FrameError(Status.MALFORMED_FRAME, `server sent op ${m.op} as a reply`, m.id));
     else if (p.done !== null) {
-      // A well-formed reply, but not a READ_OK of the one page asked for.
+      // A well-formed reply, but not a READ_OK of the pages asked for.
       const count = m.op === Op.READ_OK ? m.count : 'none';
-      p.fail(new StoreError('FM_ERR_PROTOCOL_MALFORMED_FRAME', `${this.url} answered a READ of 1 page with ${count}`));
+      const asked = p.dests?.length ?? 1;
+      p.fail(new StoreError('FM_ERR_PROTOCOL_MALFORMED_FRAME', `${this.url} answered a READ of ${asked} page${asked === 1 ? '' : 's'} with ${count}`));
     } else p.resolve!(m as Reply);
     if (this.#queue.length > 0) this.#pump();
   }

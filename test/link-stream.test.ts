@@ -1,0 +1,176 @@
+/**
+ * @fileoverview A `ServerLink` over tcp:// receives replies cut at any byte: the READ_OK of a page
+ * read (one page, `readPage`, or a run, `readPages`) is copied into its pages piece by piece as it
+ * arrives, and every socket read lands in one reused buffer, so nothing a caller keeps may point
+ * into it. A proxy in front of a real in-process server re-cuts the reply stream into random
+ * pieces; a fake server answers a run with the wrong page count.
+ */
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  decode, encodeHelloOk, encodeRead, encodeWrite, FrameReader, initReadOk, Op, PROTOCOL_VERSION, readOkBytes, type ReadOk,
+} from '../host/protocol/index.js';
+import { MemoryServer } from '../host/server/index.js';
+import { ServerLink } from '../host/store/remote/link.js';
+
+const TOKEN = 'link-stream-token';
+
+function content(p: number, size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  let x = (p * 2654435761 + 7) >>> 0;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    b[i] = x;
+  }
+  return b;
+}
+
+function link(port: number, pageSize: number, namespace: string): ServerLink {
+  return new ServerLink({
+    url: `tcp://127.0.0.1:${port}`, token: TOKEN, namespace, pageSize, timeoutMs: 10_000,
+    maxInFlight: 256, maxQueued: 4096, minBackoffMs: 10, maxBackoffMs: 100,
+  });
+}
+
+function readPages(l: ServerLink, pages: number[], dests: Uint8Array[]): Promise<void> {
+  return new Promise((resolve, reject) => l.readPages(Uint32Array.from(pages), dests, (err) => (err ? reject(err) : resolve())));
+}
+
+function readPage(l: ServerLink, page: number, into: Uint8Array, at: number): Promise<void> {
+  return new Promise((resolve, reject) => l.readPage(page, into, at, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Forwards client→server bytes as they come and server→client bytes in random pieces of 1..max bytes, one per tick. */
+class RecutProxy {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+
+  constructor(target: number, max: number, seed: number) {
+    let s = seed >>> 0;
+    const rand = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+    this.#server = net.createServer((client) => {
+      client.setNoDelay(true);
+      const upstream = net.connect({ port: target, host: '127.0.0.1', noDelay: true });
+      this.#sockets.add(client).add(upstream);
+      client.pipe(upstream);
+      const queue: Buffer[] = [];
+      let pumping = false;
+      const pump = () => {
+        const head = queue[0];
+        if (head === undefined || client.destroyed) {
+          pumping = false;
+          return;
+        }
+        const n = Math.min(head.length, 1 + Math.floor(rand() * max));
+        client.write(head.subarray(0, n));
+        if (n === head.length) queue.shift();
+        else queue[0] = head.subarray(n);
+        setImmediate(pump);
+      };
+      upstream.on('data', (d: Buffer) => {
+        queue.push(d);
+        if (!pumping) {
+          pumping = true;
+          setImmediate(pump);
+        }
+      });
+      const drop = () => { client.destroy(); upstream.destroy(); };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+    });
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((r) => this.#server.listen(0, '127.0.0.1', () => r()));
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    return new Promise((r) => this.#server.close(() => r()));
+  }
+}
+
+describe('a tcp:// link with replies cut anywhere', () => {
+  let server: MemoryServer;
+
+  beforeAll(async () => {
+    server = new MemoryServer({ capacity: 64 << 20, token: TOKEN, tcpPort: 0 });
+    await server.listen();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  for (const [pageSize, max] of [[4096, 3000], [4096, 1 << 20], [65536, 20_000], [4096, 7]] as const) {
+    test(`${pageSize} B pages, pieces of 1..${max} bytes: runs, single pages and call(READ) replies all intact`, async () => {
+      const proxy = new RecutProxy(server.tcpPort!, max, pageSize + max);
+      const port = await proxy.listen();
+      const l = link(port, pageSize, `cut-${pageSize}-${max}`);
+      try {
+        await l.open();
+        const n = pageSize === 4096 ? 96 : 24;
+        const pages = Array.from({ length: n }, (_, i) => i);
+        await l.call((id) => encodeWrite(id, pages, pages.map((p) => content(p, pageSize)), pageSize));
+        // Runs of 1..16 pages, single pages into offsets of one buffer, and replies kept by `call`,
+        // all in flight at once, so replies follow each other inside the same socket reads.
+        const runs: Array<{ pages: number[]; dests: Uint8Array[] }> = [];
+        for (let p = 0; p < n;) {
+          const len = Math.min(n - p, 1 + ((p * 7) % 16));
+          runs.push({ pages: pages.slice(p, p + len), dests: pages.slice(p, p + len).map(() => new Uint8Array(pageSize)) });
+          p += len;
+        }
+        const singles = new Uint8Array(n * pageSize);
+        const kept = [3, 1, 4, 1, 5].map((p) => l.call((id) => encodeRead(id, Uint32Array.of(p))));
+        await Promise.all([
+          ...runs.map((r) => readPages(l, r.pages, r.dests)),
+          ...pages.map((p) => readPage(l, p, singles, (n - 1 - p) * pageSize)),
+        ]);
+        for (const r of runs) r.pages.forEach((p, i) => expect(Buffer.compare(r.dests[i]!, content(p, pageSize))).toBe(0));
+        for (const p of pages) expect(Buffer.compare(singles.subarray((n - 1 - p) * pageSize, (n - p) * pageSize), content(p, pageSize))).toBe(0);
+        const replies = (await Promise.all(kept)) as ReadOk[];
+        [3, 1, 4, 1, 5].forEach((p, i) => {
+          expect(Buffer.compare(replies[i]!.data, content(p, pageSize))).toBe(0);
+        });
+      } finally {
+        await l.close();
+        await proxy.close();
+      }
+    }, 60_000);
+  }
+});
+
+describe('a tcp:// server that answers a run with the wrong number of pages', () => {
+  test('fails that read with a typed error naming both counts, and the link keeps serving', async () => {
+    const pageSize = 4096;
+    const fake = net.createServer((sock) => {
+      const reader = new FrameReader({ maxFrameBytes: 1 << 20, maxPagesPerRequest: 1024 });
+      sock.on('data', (d: Buffer) => reader.push(d, (frame) => {
+        const m = decode(frame, { pageSize, maxFrameBytes: 1 << 20, maxPagesPerRequest: 1024 });
+        if (m.op === Op.HELLO) {
+          sock.write(encodeHelloOk({ id: m.id, version: PROTOCOL_VERSION, pageSize, maxFrameBytes: 1 << 20, maxPagesPerRequest: 1024, instance: '0123456789abcdef' }));
+        } else if (m.op === Op.READ) {
+          const count = m.pages.length === 4 ? 3 : m.pages.length; // one page short for runs of 4
+          const reply = Buffer.alloc(readOkBytes(count, pageSize));
+          initReadOk(reply, m.id, count).fill(m.pages[0]!);
+          sock.write(reply);
+        }
+      }));
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
+    const l = link((fake.address() as net.AddressInfo).port, pageSize, 'short');
+    try {
+      await l.open();
+      const dests = [0, 1, 2, 3].map(() => new Uint8Array(pageSize));
+      await expect(readPages(l, [9, 10, 11, 12], dests)).rejects.toMatchObject({
+        code: 'FM_ERR_PROTOCOL_MALFORMED_FRAME', message: expect.stringContaining('answered a READ of 4 pages with 3'),
+      });
+      const two = [0, 1].map(() => new Uint8Array(pageSize));
+      await readPages(l, [7, 8], two);
+      expect(two[0]!.every((b) => b === 7) && two[1]!.every((b) => b === 7)).toBe(true);
+    } finally {
+      await l.close();
+      await new Promise((r) => fake.close(() => r(null)));
+    }
+  });
+});
