@@ -506,7 +506,10 @@ export class ServerLink {
         }
       }
     }
-    const m = decode(frame, this.#ctx);
+    let m = decode(frame, this.#ctx);
+    // Over tcp the frame may be a view of the socket's read buffer, which the next read reuses: a
+    // READ_OK given to a caller (`call`) keeps its pages, so it gets bytes of its own.
+    if (m.op === Op.READ_OK && this.#ws?.stream) m = decode(new Uint8Array(frame), this.#ctx); // a copy (Buffer#slice is a view)
     if (m.op === Op.HELLO_OK && m.id === this.#helloId) {
       this.#helloOk(m);
       return;

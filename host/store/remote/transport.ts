@@ -5,7 +5,8 @@
  *
  *   ws   one binary message = one or more whole frames (a message ending inside a frame is an error)
  *   tcp  one socket read = any cut of the frame stream (`stream`): the link's FrameReader keeps the
- *        tail; frames are self-delimiting (length first), so TCP needs no framing of its own
+ *        tail; frames are self-delimiting (length first), so TCP needs no framing of its own;
+ *        reads reuse one buffer per socket, so a delivery is valid only while it is handled
  *
  * `dial` connects and reports through the `LinkEvents` handlers; the link owns reconnecting.
  */
@@ -15,7 +16,10 @@ import WebSocket from 'ws';
 export interface LinkEvents {
   /** Connected: the link sends HELLO next. */
   open(): void;
-  /** Bytes from the server (see the file overview for what one delivery holds). */
+  /**
+   * Bytes from the server (see the file overview for what one delivery holds). Over tcp they are a
+   * view of the socket's read buffer, valid only during the call: whatever is kept must be copied.
+   */
   data(bytes: Buffer): void;
   /** The server sent something the protocol has no place for (a ws text message). */
   invalid(why: string): void;
@@ -43,6 +47,8 @@ export interface DialOptions {
   readonly connectTimeoutMs: number;
 }
 
+/** A tcp socket's read buffer: one socket read of up to this many bytes is one `data` delivery. */
+const TCP_READ_BYTES = 64 * 1024;
 /** How long a graceful close may take before the socket is dropped. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -96,7 +102,11 @@ function dialWs(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
 function dialTcp(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
   const { hostname, port } = new URL(url);
   const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-  const sock = net.connect({ host, port: Number(port), noDelay: true });
+  // Reads land in one buffer of this socket's, reused by every read (`onread`): no 64 KiB
+  // ArrayBuffer allocated per read for a stream of replies to churn through the GC.
+  const readBuf = Buffer.allocUnsafe(TCP_READ_BYTES);
+  const onread = { buffer: readBuf, callback: (n: number) => { on.data(readBuf.subarray(0, n)); return true; } };
+  const sock = net.connect({ host, port: Number(port), noDelay: true, onread });
   let connected = false;
   const connectTimer = setTimeout(() => sock.destroy(new Error(`connect timed out after ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
   connectTimer.unref();
@@ -105,7 +115,6 @@ function dialTcp(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
     clearTimeout(connectTimer);
     on.open();
   });
-  sock.on('data', (chunk: Buffer) => on.data(chunk));
   sock.on('error', (err) => on.error(err));
   sock.on('close', () => {
     clearTimeout(connectTimer);
