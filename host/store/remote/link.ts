@@ -22,7 +22,7 @@
  */
 import { DataLostError, FarmemError, StoreError } from '../../errors.js';
 import {
-  decode, encodeHello, encodeRead, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId,
+  decode, encodeHello, encodeRead, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId, peekOp,
   peekIdAt, peekLength, PROTOCOL_VERSION, READ_OK_DATA, readOkDataAt, readOkHeaderAt, Status, type DecodeContext, type HelloOk, type Reply,
 } from '../../protocol/index.js';
 import { dial, type LinkSocket } from './transport.js';
@@ -506,10 +506,11 @@ export class ServerLink {
         }
       }
     }
-    let m = decode(frame, this.#ctx);
     // Over tcp the frame may be a view of the socket's read buffer, which the next read reuses: a
-    // READ_OK given to a caller (`call`) keeps its pages, so it gets bytes of its own.
-    if (m.op === Op.READ_OK && this.#ws?.stream) m = decode(new Uint8Array(frame), this.#ctx); // a copy (Buffer#slice is a view)
+    // READ_OK given to a caller (`call`) keeps its pages, so it gets bytes of its own
+    // (`new Uint8Array` copies; Buffer#slice would be a view).
+    const kept = this.#ws?.stream && peekOp(frame) === Op.READ_OK;
+    const m = decode(kept ? new Uint8Array(frame) : frame, this.#ctx);
     if (m.op === Op.HELLO_OK && m.id === this.#helloId) {
       this.#helloOk(m);
       return;
