@@ -19,6 +19,14 @@ function noisy(base: number, i: { n: number }): number {
   return base * (0.9 + 0.2 * (i.n / 2147483648));
 }
 
+/**
+ * Wait costs (ms) of a machine, spinning vs parked, with noise from seed `r`: idle (spinning saves
+ * the parked guest's wake-up) and with a CPU hog (the spinning guest takes the core the worker and
+ * server need), from `farmem bench faultpath --quick` on the 2-core bench machine.
+ */
+const idle = (r: { n: number }) => (spin: boolean): number => noisy(spin ? 0.036 : 0.049, r);
+const hog = (r: { n: number }) => (spin: boolean): number => noisy(spin ? 0.163 : 0.033, r);
+
 describe('WaitChooser', () => {
   it('starts parked and stays parked for a run with few faults', () => {
     const c = new WaitChooser();
@@ -29,16 +37,16 @@ describe('WaitChooser', () => {
   it('spins when spinning is faster (an idle machine), probing parking only rarely', () => {
     const c = new WaitChooser();
     const r = { n: 1 };
-    feed(c, 200, (spin) => noisy(spin ? 0.036 : 0.049, r));
+    feed(c, 200, idle(r));
     expect(c.spin).toBe(true);
-    const spun = feed(c, 20000, (spin) => noisy(spin ? 0.036 : 0.049, r));
+    const spun = feed(c, 20000, idle(r));
     expect(spun).toBeGreaterThan(20000 * 0.98);
   });
 
   it('parks when spinning is slower (a busy machine), and its probes become rare', () => {
     const c = new WaitChooser();
     const r = { n: 7 };
-    const spun = feed(c, 20000, (spin) => noisy(spin ? 0.163 : 0.033, r));
+    const spun = feed(c, 20000, hog(r));
     expect(c.spin).toBe(false);
     // probes double their interval from 64 up to 8192 waits: a handful of 16-wait probes in 20000
     expect(spun).toBeLessThanOrEqual(16 * 9);
@@ -55,15 +63,15 @@ describe('WaitChooser', () => {
   it('follows a change: spinning, then a CPU hog arrives, then leaves', () => {
     const c = new WaitChooser();
     const r = { n: 11 };
-    feed(c, 1000, (spin) => noisy(spin ? 0.036 : 0.049, r));
+    feed(c, 1000, idle(r));
     expect(c.spin).toBe(true);
     // hog: spinning now costs 5x. The interval had grown to hundreds of waits, but the spinning
     // median doubles, so the next probe starts at once: parked within 16 + 16 waits, not hundreds
-    const spunUnderHog = feed(c, 100, (spin) => noisy(spin ? 0.163 : 0.033, r));
+    const spunUnderHog = feed(c, 100, hog(r));
     expect(spunUnderHog).toBeLessThanOrEqual(32);
-    expect(feed(c, 2000, (spin) => noisy(spin ? 0.163 : 0.033, r))).toBeLessThanOrEqual(16 * 5);
+    expect(feed(c, 2000, hog(r))).toBeLessThanOrEqual(16 * 5);
     // the hog leaves: the next probe of spinning wins again, however long the interval had grown
-    feed(c, 20000, (spin) => noisy(spin ? 0.036 : 0.049, r));
+    feed(c, 20000, idle(r));
     expect(c.spin).toBe(true);
   });
 
