@@ -1,9 +1,10 @@
 /**
- * @fileoverview A `ServerLink` over tcp:// receives replies cut at any byte: the READ_OK of a page
- * read (one page, `readPage`, or a run, `readPages`) is copied into its pages piece by piece as it
- * arrives, and every socket read lands in one reused buffer, so nothing a caller keeps may point
- * into it. A proxy in front of a real in-process server re-cuts the reply stream into random
- * pieces; a fake server answers a run with the wrong page count.
+ * @fileoverview A `ServerLink` over tcp:// and over ws:// (ws-stream.ts) receives replies cut at any
+ * byte: the READ_OK of a page read (one page, `readPage`, or a run, `readPages`) is copied into its
+ * pages piece by piece as it arrives, and every socket read lands in one reused buffer, so nothing a
+ * caller keeps may point into it. A proxy in front of a real in-process server re-cuts the reply
+ * stream into random pieces (over ws: the upgrade response and the WebSocket frame headers too); a
+ * fake server answers a run with the wrong page count.
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -25,9 +26,9 @@ function content(p: number, size: number): Uint8Array {
   return b;
 }
 
-function link(port: number, pageSize: number, namespace: string): ServerLink {
+function link(port: number, pageSize: number, namespace: string, scheme: 'tcp' | 'ws' = 'tcp'): ServerLink {
   return new ServerLink({
-    url: `tcp://127.0.0.1:${port}`, token: TOKEN, namespace, pageSize, timeoutMs: 10_000,
+    url: `${scheme}://127.0.0.1:${port}`, token: TOKEN, namespace, pageSize, timeoutMs: 10_000,
     maxInFlight: 256, maxQueued: 4096, minBackoffMs: 10, maxBackoffMs: 100,
   });
 }
@@ -91,7 +92,7 @@ class RecutProxy {
   }
 }
 
-describe('a tcp:// link with replies cut anywhere', () => {
+describe.each(['tcp', 'ws'] as const)('a %s:// link with replies cut anywhere', (scheme) => {
   let server: MemoryServer;
 
   beforeAll(async () => {
@@ -104,9 +105,9 @@ describe('a tcp:// link with replies cut anywhere', () => {
 
   for (const [pageSize, max] of [[4096, 3000], [4096, 1 << 20], [65536, 20_000], [4096, 7]] as const) {
     test(`${pageSize} B pages, pieces of 1..${max} bytes: runs, single pages and call(READ) replies all intact`, async () => {
-      const proxy = new RecutProxy(server.tcpPort!, max, pageSize + max);
+      const proxy = new RecutProxy(scheme === 'tcp' ? server.tcpPort! : server.port, max, pageSize + max);
       const port = await proxy.listen();
-      const l = link(port, pageSize, `cut-${pageSize}-${max}`);
+      const l = link(port, pageSize, `cut-${scheme}-${pageSize}-${max}`, scheme);
       try {
         await l.open();
         const n = pageSize === 4096 ? 96 : 24;

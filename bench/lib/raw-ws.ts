@@ -2,12 +2,12 @@
  * @fileoverview The raw transport baselines benchmarks compare farmem against, measured in the same
  * run, one implementation for every suite (faultpath, remote, the server throughput bench):
  * - a trivial ws echo server (child process) answering every message with a preallocated payload of
- *   the requested size, and `RawClient`, a pipelined client (zero mask, no compression, the same ws
- *   options as farmem's links);
+ *   the requested size, and `RawClient`, a pipelined client on farmem's own ws:// transport (zero
+ *   mask, no compression, payload streamed from one reused read buffer);
  * - a raw page server (`PAGE_SERVER`): replies are views of a region as large as a farmem server's
  *   pages, cycled, and the client may copy each page into a caller's buffer (`RawClient` `into`);
- * - a plain TCP echo pair (`net`, NODELAY) with the same request/reply sizes: the floor under any
- *   WebSocket framing;
+ * - a plain TCP echo pair (`net`, NODELAY, the client reading into one reused buffer as farmem's
+ *   tcp:// does) with the same request/reply sizes: the floor under any WebSocket framing;
  * - round-trip sampling (one request at a time) and pipelined bandwidth (`window` in flight).
  * With `hot: true` a client keeps its event loop awake while a reply is due (host/runtime/hot-wait.ts),
  * as farmem's I/O worker does for a demand read: the faultpath suite's round-trip baselines use it,
@@ -16,8 +16,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import WebSocket from 'ws';
 import { HotWait, REPLY_HOT_WAIT_MS } from '../../host/runtime/hot-wait.js';
+import { dial, type LinkSocket } from '../../host/store/remote/transport.js';
 
 /** The raw baseline: answers every binary message with `size` bytes (set by the first message's content). */
 export const ECHO_SERVER = `
@@ -111,37 +111,61 @@ export async function roundTrips(n: number, one: () => Promise<unknown>): Promis
 }
 
 /**
- * A pipelined raw ws client: `request()` resolves with the next reply (replies come in order).
+ * A pipelined raw ws client: `request()` resolves with the next reply (replies come in order). It
+ * rides on farmem's own ws:// transport (host/store/remote/ws-stream.ts: the payload streams from
+ * the socket's read buffer, no message gathered first; zero mask, no compression), the fastest ws
+ * client we have, so the baseline is never a slower client than the one it is compared with.
  * Options for PAGE_SERVER: `slots`, the size of its page region; `into`, a buffer each reply's last
  * `into.length` bytes (the page) are copied to, as a page store must deliver a page to its caller.
  */
 export class RawClient {
-  readonly ws: WebSocket;
+  readonly #sock: LinkSocket;
   readonly #waiting: Array<() => void> = [];
   readonly #req: Buffer;
+  readonly #replySize: number;
   readonly #hot: HotWait | null;
+  readonly #opened: Promise<void>;
+  /** Bytes of the current reply seen so far. */
+  #got = 0;
 
   constructor(url: string, replySize: number, opts: { slots?: number; into?: Uint8Array; hot?: boolean } = {}) {
     this.#hot = opts.hot ? new HotWait(REPLY_HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
-    this.ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20, generateMask: (m) => { m.fill(0); } });
+    this.#replySize = replySize;
     // Same size as a one-page READ frame (20 bytes); the first 4 bytes tell the server the reply size.
     this.#req = Buffer.alloc(20);
     this.#req.writeUInt32LE(replySize, 0);
     this.#req.writeUInt32LE(opts.slots ?? 1, 4);
     const into = opts.into;
-    if (into === undefined) this.ws.on('message', () => this.#waiting.shift()!());
-    else {
-      this.ws.on('message', (data: Buffer) => {
-        into.set(data.subarray(data.length - into.length));
-        this.#waiting.shift()!();
-      });
-    }
+    const pageAt = replySize - (into?.length ?? 0);
+    let opened!: () => void;
+    let failed!: (err: Error) => void;
+    this.#opened = new Promise((resolve, reject) => { opened = resolve; failed = reject; });
+    this.#sock = dial(url, { maxPayload: 64 << 20, connectTimeoutMs: 10_000 }, {
+      open: () => opened(),
+      data: (bytes) => {
+        for (let pos = 0; pos < bytes.length;) {
+          const take = Math.min(replySize - this.#got, bytes.length - pos);
+          if (into !== undefined && this.#got + take > pageAt) {
+            const from = Math.max(this.#got, pageAt);
+            into.set(bytes.subarray(pos + from - this.#got, pos + take), from - pageAt);
+          }
+          this.#got += take;
+          pos += take;
+          if (this.#got === replySize) {
+            this.#got = 0;
+            this.#waiting.shift()!();
+          }
+        }
+      },
+      invalid: (why) => failed(new Error(why)),
+      error: (err) => failed(err),
+      closed: (why) => failed(new Error(why)),
+    });
   }
 
-  /** Resolves once connected (at once if it already is: another client may have been awaited first). */
+  /** Resolves once connected. */
   open(): Promise<void> {
-    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve();
-    return new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
+    return this.#opened;
   }
 
   /** Requests sent and not yet answered. */
@@ -152,12 +176,15 @@ export class RawClient {
   request(): Promise<void> {
     return new Promise((resolve) => {
       this.#waiting.push(resolve);
-      this.ws.send(this.#req);
+      this.#sock.send(this.#req);
       this.#hot?.start();
     });
   }
-}
 
+  close(): Promise<void> {
+    return this.#sock.close(1000, 'done');
+  }
+}
 
 /** The plain TCP client for TCP_ECHO_SERVER: `request()` resolves when the whole reply arrived. */
 export class TcpClient {
@@ -171,17 +198,21 @@ export class TcpClient {
   constructor(url: string, replySize: number, opts: { hot?: boolean } = {}) {
     this.#hot = opts.hot ? new HotWait(REPLY_HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
     const { hostname, port } = new URL(url);
-    this.sock = net.connect({ host: hostname, port: Number(port), noDelay: true });
+    const onread = {
+      buffer: Buffer.allocUnsafe(64 * 1024),
+      callback: (n: number) => {
+        this.#got += n;
+        while (this.#got >= this.#replySize && this.#waiting.length > 0) {
+          this.#got -= this.#replySize;
+          this.#waiting.shift()!();
+        }
+        return true;
+      },
+    };
+    this.sock = net.connect({ host: hostname, port: Number(port), noDelay: true, onread });
     this.#replySize = replySize;
     this.#req = Buffer.alloc(20);
     this.#req.writeUInt32LE(replySize, 0);
-    this.sock.on('data', (d) => {
-      this.#got += d.length;
-      while (this.#got >= this.#replySize && this.#waiting.length > 0) {
-        this.#got -= this.#replySize;
-        this.#waiting.shift()!();
-      }
-    });
   }
 
   open(): Promise<void> {
@@ -223,6 +254,6 @@ export async function rawWsBandwidth(url: string, bytes: number, window: number,
     await pipelined(Math.max(window, total >>> 4), window, () => c.request()); // warm up
     return (total * bytes) / await pipelined(total, window, () => c.request());
   } finally {
-    c.ws.close();
+    await c.close();
   }
 }

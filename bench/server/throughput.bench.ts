@@ -203,8 +203,7 @@ async function main(): Promise<void> {
         ratios: ratiosAgainst(f.r, pg.r),
         ratiosVsCachedEcho: ratiosAgainst(f.r, e.r),
       });
-      echo.ws.close();
-      page.ws.close();
+      await Promise.all([echo.close(), page.close()]);
       await store.close();
     }
   } finally {

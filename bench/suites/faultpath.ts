@@ -105,7 +105,7 @@ const serverLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
         const ws = new RawClient(echo.url, 16 + ps, { hot: true });
         await ws.open();
         out.set(`ws ${ps}`, await sampleRoundTrips(samples, () => ws.request()));
-        ws.ws.close();
+        await ws.close();
         const tcp = new TcpClient(tcpEcho.url, 16 + ps, { hot: true });
         await tcp.open();
         out.set(`tcp ${ps}`, await sampleRoundTrips(samples, () => tcp.request()));

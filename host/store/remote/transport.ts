@@ -1,24 +1,30 @@
 /**
  * @fileoverview The byte pipe under a `ServerLink`, chosen by the server URL's scheme: a WebSocket
- * (`ws://`, `wss://`) or a plain TCP socket with NODELAY (`tcp://`). Both carry the same protocol
+ * (`ws://`, `wss://`) or a plain TCP socket with NODELAY (`tcp://`). All carry the same protocol
  * frames; they differ in what one delivery holds:
  *
- *   ws   one binary message = one or more whole frames (a message ending inside a frame is an error)
+ *   ws   (ws-stream.ts) the payload bytes of the server's binary messages as each socket read
+ *        brings them: any cut of the frame stream (`stream`), like tcp
  *   tcp  one socket read = any cut of the frame stream (`stream`): the link's FrameReader keeps the
- *        tail; frames are self-delimiting (length first), so TCP needs no framing of its own;
- *        reads reuse one buffer per socket, so a delivery is valid only while it is handled
+ *        tail; frames are self-delimiting (length first), so TCP needs no framing of its own
+ *   wss  (the `ws` package, over TLS) one binary message = one or more whole frames (a message
+ *        ending inside a frame is an error)
+ *
+ * Stream deliveries are views of the socket's one read buffer, reused by every read, so a delivery
+ * is valid only while it is handled.
  *
  * `dial` connects and reports through the `LinkEvents` handlers; the link owns reconnecting.
  */
 import net from 'node:net';
 import WebSocket from 'ws';
+import { dialWsStream } from './ws-stream.js';
 
 export interface LinkEvents {
   /** Connected: the link sends HELLO next. */
   open(): void;
   /**
-   * Bytes from the server (see the file overview for what one delivery holds). Over tcp they are a
-   * view of the socket's read buffer, valid only during the call: whatever is kept must be copied.
+   * Bytes from the server (see the file overview for what one delivery holds). On a stream they are
+   * a view of the socket's read buffer, valid only during the call: whatever is kept must be copied.
    */
   data(bytes: Buffer): void;
   /** The server sent something the protocol has no place for (a ws text message). */
@@ -30,7 +36,7 @@ export interface LinkEvents {
 }
 
 export interface LinkSocket {
-  /** Deliveries may end inside a frame (tcp). */
+  /** Deliveries may end inside a frame (tcp, ws). */
   readonly stream: boolean;
   /** Connected and writable. */
   readonly open: boolean;
@@ -58,7 +64,8 @@ export function isTcpUrl(url: string): boolean {
 }
 
 export function dial(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
-  return isTcpUrl(url) ? dialTcp(url, o, on) : dialWs(url, o, on);
+  if (isTcpUrl(url)) return dialTcp(url, o, on);
+  return /^ws:\/\//i.test(url) ? dialWsStream(url, o, on) : dialWs(url, o, on);
 }
 
 /**
