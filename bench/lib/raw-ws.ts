@@ -3,11 +3,13 @@
  * run, one implementation for every suite (faultpath, remote, the server throughput bench):
  * - a trivial ws echo server (child process) answering every message with a preallocated payload of
  *   the requested size, and `RawClient`, a pipelined client on farmem's own ws:// transport (zero
- *   mask, no compression, payload streamed from one reused read buffer);
+ *   mask, no compression, payload streamed from one reused read buffer); `WsPackageClient`, the
+ *   same over the `ws` package's client, for reference;
  * - a raw page server (`PAGE_SERVER`): replies are views of a region as large as a farmem server's
  *   pages, cycled, and the client may copy each page into a caller's buffer (`RawClient` `into`);
- * - a plain TCP echo pair (`net`, NODELAY, the client reading into one reused buffer as farmem's
- *   tcp:// does) with the same request/reply sizes: the floor under any WebSocket framing;
+ * - a plain TCP echo pair (`net`, NODELAY; the client is `RawClient` on a tcp:// URL, reading into
+ *   one reused buffer as farmem's tcp:// does) with the same request/reply sizes: the floor under
+ *   any WebSocket framing;
  * - round-trip sampling (one request at a time) and pipelined bandwidth (`window` in flight).
  * With `hot: true` a client keeps its event loop awake while a reply is due (host/runtime/hot-wait.ts),
  * as farmem's I/O worker does for a demand read: the faultpath suite's round-trip baselines use it,
@@ -15,7 +17,7 @@
  * bandwidth) leave it off, as farmem's batched reads do.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import WebSocket from 'ws';
 import { HotWait, REPLY_HOT_WAIT_MS } from '../../host/runtime/hot-wait.js';
 import { dial, type LinkSocket } from '../../host/store/remote/transport.js';
 
@@ -111,10 +113,11 @@ export async function roundTrips(n: number, one: () => Promise<unknown>): Promis
 }
 
 /**
- * A pipelined raw ws client: `request()` resolves with the next reply (replies come in order). It
- * rides on farmem's own ws:// transport (host/store/remote/ws-stream.ts: the payload streams from
- * the socket's read buffer, no message gathered first; zero mask, no compression), the fastest ws
- * client we have, so the baseline is never a slower client than the one it is compared with.
+ * A pipelined raw client: `request()` resolves with the next reply (replies come in order). It
+ * rides on farmem's own transports (host/store/remote/transport.ts): over ws:// the payload streams
+ * from the socket's read buffer, no message gathered first (zero mask, no compression); over tcp://
+ * (TCP_ECHO_SERVER) the replies are counted off the stream as each read brings them. The fastest
+ * clients we have, so a baseline is never a slower client than the one it is compared with.
  * Options for PAGE_SERVER: `slots`, the size of its page region; `into`, a buffer each reply's last
  * `into.length` bytes (the page) are copied to, as a page store must deliver a page to its caller.
  */
@@ -186,49 +189,40 @@ export class RawClient {
   }
 }
 
-/** The plain TCP client for TCP_ECHO_SERVER: `request()` resolves when the whole reply arrived. */
-export class TcpClient {
-  readonly sock: net.Socket;
+/**
+ * The same request loop over the `ws` package's client, which delivers a message only once it has
+ * gathered all of it, into a buffer of its own: the faultpath suite reports its round trip beside
+ * the raw ws one, so what a message-at-a-time client costs is in every run (it was the raw ws
+ * baseline until `RawClient` moved onto farmem's streaming ws:// transport, 2026-12-01).
+ */
+export class WsPackageClient {
+  readonly ws: WebSocket;
   readonly #waiting: Array<() => void> = [];
   readonly #req: Buffer;
-  readonly #replySize: number;
   readonly #hot: HotWait | null;
-  #got = 0;
 
   constructor(url: string, replySize: number, opts: { hot?: boolean } = {}) {
     this.#hot = opts.hot ? new HotWait(REPLY_HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
-    const { hostname, port } = new URL(url);
-    const onread = {
-      buffer: Buffer.allocUnsafe(64 * 1024),
-      callback: (n: number) => {
-        this.#got += n;
-        while (this.#got >= this.#replySize && this.#waiting.length > 0) {
-          this.#got -= this.#replySize;
-          this.#waiting.shift()!();
-        }
-        return true;
-      },
-    };
-    this.sock = net.connect({ host: hostname, port: Number(port), noDelay: true, onread });
-    this.#replySize = replySize;
+    this.ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20, generateMask: (m) => { m.fill(0); } });
     this.#req = Buffer.alloc(20);
     this.#req.writeUInt32LE(replySize, 0);
+    this.ws.on('message', () => this.#waiting.shift()!());
   }
 
   open(): Promise<void> {
-    return new Promise((resolve, reject) => { this.sock.once('connect', () => resolve()); this.sock.once('error', reject); });
+    return new Promise((resolve, reject) => { this.ws.once('open', () => resolve()); this.ws.once('error', reject); });
   }
 
   request(): Promise<void> {
     return new Promise((resolve) => {
       this.#waiting.push(resolve);
-      this.sock.write(this.#req);
+      this.ws.send(this.#req);
       this.#hot?.start();
     });
   }
 
   close(): void {
-    this.sock.destroy();
+    this.ws.close();
   }
 }
 

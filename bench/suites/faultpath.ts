@@ -13,7 +13,7 @@
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { histogramChart, stackedBarChart, type HistogramBucket, type StackDatum } from '../lib/charts.js';
-import { ECHO_SERVER, RawClient, roundTrips, spawnServer, TCP_ECHO_SERVER, TcpClient } from '../lib/raw-ws.js';
+import { ECHO_SERVER, RawClient, roundTrips, spawnServer, TCP_ECHO_SERVER, WsPackageClient } from '../lib/raw-ws.js';
 import { loadFarmem, runFresh, workloadWithPattern, type Farmem, type RuntimeStats } from '../lib/farmem.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
@@ -98,18 +98,23 @@ const serverLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
   const samples = ctx.quick ? 1000 : 5000;
   const sizes = [pageSize, 65536];
   try {
-    /** Raw ws and TCP round trips for every size (reply = READ_OK frame of one page of that size). */
+    /**
+     * Raw ws, TCP and ws-package round trips for every size (reply = READ_OK frame of one page of
+     * that size).
+     */
     const raws = async () => {
       const out = new Map<string, LatencySummary>();
       for (const ps of sizes) {
-        const ws = new RawClient(echo.url, 16 + ps, { hot: true });
-        await ws.open();
-        out.set(`ws ${ps}`, await sampleRoundTrips(samples, () => ws.request()));
-        await ws.close();
-        const tcp = new TcpClient(tcpEcho.url, 16 + ps, { hot: true });
-        await tcp.open();
-        out.set(`tcp ${ps}`, await sampleRoundTrips(samples, () => tcp.request()));
-        tcp.close();
+        for (const [kind, url] of [['ws', echo.url], ['tcp', tcpEcho.url]] as const) {
+          const c = new RawClient(url, 16 + ps, { hot: true });
+          await c.open();
+          out.set(`${kind} ${ps}`, await sampleRoundTrips(samples, () => c.request()));
+          await c.close();
+        }
+        const pkg = new WsPackageClient(echo.url, 16 + ps, { hot: true });
+        await pkg.open();
+        out.set(`ws package ${ps}`, await sampleRoundTrips(samples, () => pkg.request()));
+        pkg.close();
       }
       return out;
     };
@@ -131,6 +136,7 @@ const serverLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
       const label = ps === pageSize ? '' : ` (${ps / 1024} KiB pages)`;
       out.push({ config: `raw ws round trip${label}`, majorFaults: null, amortizedNs: null, latency: { major: both(before.get(`ws ${ps}`)!, after.get(`ws ${ps}`)!) } });
       out.push({ config: `raw tcp round trip${label}`, majorFaults: null, amortizedNs: null, latency: { major: both(before.get(`tcp ${ps}`)!, after.get(`tcp ${ps}`)!) } });
+      out.push({ config: `ws package client round trip${label}`, majorFaults: null, amortizedNs: null, latency: { major: both(before.get(`ws package ${ps}`)!, after.get(`ws package ${ps}`)!) } });
       for (const t of TRANSPORTS) {
         const m = runs.get(`${t.name} ${ps}`)!;
         out.push({
@@ -152,7 +158,8 @@ const serverLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
 
 /**
  * Major-fault latency through each transport over the raw round trip of the same size and transport,
- * same run (p50, p99), the fault over the other transport's raw round trip, and raw ws over raw tcp.
+ * same run (p50, p99), the fault over the other transport's raw round trip, raw ws over raw tcp, and
+ * the `ws` package's client over the raw ws client.
  */
 function faultsVersusRaw(measurements: FaultPathMeasurement[]): Record<string, number | null> {
   const get = (config: string) => measurements.find((m) => m.config === config);
@@ -173,6 +180,7 @@ function faultsVersusRaw(measurements: FaultPathMeasurement[]): Record<string, n
       if (key === '') out[`${t.name}ServedWithoutDirectReclaim`] = m?.noDirectReclaim ?? null;
     }
     out[`rawWsOverTcpP50${key}`] = ratio(rawWs?.p50, rawTcp?.p50);
+    out[`wsPackageOverRawWsP50${key}`] = ratio(get(`ws package client round trip${label}`)?.latency?.major?.p50, rawWs?.p50);
   }
   return out;
 }
