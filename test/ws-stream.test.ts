@@ -214,6 +214,16 @@ describe('dialWsStream against a real ws server', () => {
     expect(await c.closed).toBe('connection closed (code 1000, client closing)'); // the server echoes them
   });
 
+  test('a close reason longer than a close frame holds is cut to whole UTF-8 characters', async () => {
+    let seen: Promise<[number, string]> | null = null;
+    const url = await wsServer((ws) => { seen = new Promise((r) => ws.once('close', (code: number, why: Buffer) => r([code, why.toString()]))); });
+    const c = dialRecorded(url);
+    await c.open;
+    await until(() => seen !== null);
+    await c.sock.close(4000, 'é'.repeat(100)); // 200 bytes; 123 would split a character
+    expect(await seen).toEqual([4000, 'é'.repeat(61)]);
+  });
+
   test('a text message is reported as invalid and nothing after it is delivered', async () => {
     const url = await wsServer((ws) => { ws.send(Buffer.from('first')); ws.send('text'); ws.send(Buffer.from('never')); });
     const c = dialRecorded(url);

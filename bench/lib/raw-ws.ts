@@ -125,7 +125,6 @@ export class RawClient {
   readonly #sock: LinkSocket;
   readonly #waiting: Array<() => void> = [];
   readonly #req: Buffer;
-  readonly #replySize: number;
   readonly #hot: HotWait | null;
   readonly #opened: Promise<void>;
   /** Bytes of the current reply seen so far. */
@@ -133,7 +132,6 @@ export class RawClient {
 
   constructor(url: string, replySize: number, opts: { slots?: number; into?: Uint8Array; hot?: boolean } = {}) {
     this.#hot = opts.hot ? new HotWait(REPLY_HOT_WAIT_MS, () => this.#waiting.length > 0) : null;
-    this.#replySize = replySize;
     // Same size as a one-page READ frame (20 bytes); the first 4 bytes tell the server the reply size.
     this.#req = Buffer.alloc(20);
     this.#req.writeUInt32LE(replySize, 0);

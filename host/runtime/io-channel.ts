@@ -76,10 +76,18 @@ export const OP_PREFETCH = 3;
 const SPIN = 200;
 
 /**
- * How long a guest that spins through its waits (`WaitChooser`) spins before it parks anyway: a
- * 64 KiB read over loopback ws takes ~80 µs, and a reply later than this is late for another reason.
+ * How long a guest that spins through its waits (`WaitChooser`) spins before it parks anyway. Long
+ * against a read (~40 µs at 4 KiB, ~90 µs at 64 KiB over loopback) on purpose: with 0.2 ms, a
+ * guest whose spin kept from its core a thread the read needed (the server, with the worker polling
+ * its socket on the other core) parked after 0.2 ms, slept through the reply and, having slept, won
+ * its core back at the next wait; runs of such waits (~350 µs each, logged one by one) made spinning
+ * lose the chooser's probes. Spinning on, the guest uses up its share and the scheduler runs the
+ * server. 2026-12-01, hashtable at 25% through a loopback server: fault p50 36–48 µs (6 runs)
+ * against 67–78 µs with 0.2 ms, 95–96% of the waits spun against 38–69% (docs/architecture.md,
+ * "A ws client that streams"); 0.5 ms was worse, 2 ms no better. With a CPU hog on one core the
+ * chooser parks as before.
  */
-const SPIN_THROUGH_MS = 0.2;
+const SPIN_THROUGH_MS = 1;
 
 export interface ChannelBuffers {
   readonly control: Int32Array;

@@ -298,7 +298,9 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
 
   function sendClose(code: number, reason: string): void {
     closeSent = true;
-    const reasonBytes = Buffer.from(reason, 'utf8').subarray(0, 123);
+    let fitting = reason; // a close frame's reason is at most 123 bytes, and whole UTF-8 characters
+    while (Buffer.byteLength(fitting, 'utf8') > 123) fitting = fitting.slice(0, -1);
+    const reasonBytes = Buffer.from(fitting, 'utf8');
     const payload = Buffer.allocUnsafe(2 + reasonBytes.length);
     payload.writeUInt16BE(code, 0);
     reasonBytes.copy(payload, 2);
