@@ -121,8 +121,8 @@ export class ServerLink {
   #opened: { resolve: () => void; reject: (err: Error) => void } | null = null;
   readonly #onFrame: (frame: Uint8Array) => void;
   /**
-   * tcp: the READ_OK of a page read whose data is still arriving, copied into its pages piece by
-   * piece instead of being gathered into a frame first (#streamIn); null otherwise.
+   * On a stream (tcp, ws): the READ_OK of a page read whose data is still arriving, copied into its
+   * pages piece by piece instead of being gathered into a frame first (#streamIn); null otherwise.
    */
   #sink: Pending | null = null;
   /** Data bytes of the sink still to come, and how many came already. */
@@ -227,7 +227,8 @@ export class ServerLink {
   /**
    * Reads `pages[i]` into `dests[i]` (pageSize bytes each) with one READ and calls `done`: a
    * prefetch run. As with `readPage`, the reply's data goes straight into place — piece by piece as
-   * it arrives over tcp, from the received message over ws — never into a reply object first.
+   * it arrives on a stream (tcp, ws), from the received message over wss — never into a reply
+   * object first.
    */
   readPages(pages: Uint32Array, dests: readonly Uint8Array[], done: PageReadDone): void {
     const refused = this.#refusal();
@@ -402,7 +403,7 @@ export class ServerLink {
   /* ── requests ───────────────────────────────────────────────────────────────────────────── */
 
   /**
-   * A chunk of a tcp stream. Frames that end in it go through the reader; an incomplete READ_OK of
+   * A chunk of a stream (tcp, ws). Frames that end in it go through the reader; an incomplete READ_OK of
    * a page read in flight at its end becomes the sink: its data is copied into the pages as it
    * arrives (a run's reply, or a 64 KiB page, spans socket reads), with no frame gathered and copied
    * again. A frame the reader holds is completed first, with exactly its missing bytes, so one
@@ -506,9 +507,9 @@ export class ServerLink {
         }
       }
     }
-    // Over tcp the frame may be a view of the socket's read buffer, which the next read reuses: a
-    // READ_OK given to a caller (`call`) keeps its pages, so it gets bytes of its own
-    // (`new Uint8Array` copies; Buffer#slice would be a view).
+    // On a stream (tcp, ws) the frame may be a view of the socket's read buffer, which the next
+    // read reuses: a READ_OK given to a caller (`call`) keeps its pages, so it gets bytes of its
+    // own (`new Uint8Array` copies; Buffer#slice would be a view).
     const kept = this.#ws?.stream && peekOp(frame) === Op.READ_OK;
     const m = decode(kept ? new Uint8Array(frame) : frame, this.#ctx);
     if (m.op === Op.HELLO_OK && m.id === this.#helloId) {
