@@ -203,25 +203,26 @@ describe('dialWsStream against a real ws server', () => {
     expect(c.sock.open).toBe(false);
   });
 
-  test('a close from the client: the server sees its code and reason, and close() resolves', async () => {
+  /** Connects, closes from the client with `code` and `reason`; returns what the server saw and how the client ended. */
+  async function closeFromClient(code: number, reason: string): Promise<{ seen: [number, string]; closed: string }> {
     let seen: Promise<[number, string]> | null = null;
-    const url = await wsServer((ws) => { seen = new Promise((r) => ws.once('close', (code: number, why: Buffer) => r([code, why.toString()]))); });
+    const url = await wsServer((ws) => { seen = new Promise((r) => ws.once('close', (c: number, why: Buffer) => r([c, why.toString()]))); });
     const c = dialRecorded(url);
     await c.open;
     await until(() => seen !== null);
-    await c.sock.close(1000, 'client closing');
-    expect(await seen).toEqual([1000, 'client closing']);
-    expect(await c.closed).toBe('connection closed (code 1000, client closing)'); // the server echoes them
+    await c.sock.close(code, reason);
+    return { seen: await seen!, closed: await c.closed };
+  }
+
+  test('a close from the client: the server sees its code and reason, and close() resolves', async () => {
+    const { seen, closed } = await closeFromClient(1000, 'client closing');
+    expect(seen).toEqual([1000, 'client closing']);
+    expect(closed).toBe('connection closed (code 1000, client closing)'); // the server echoes them
   });
 
   test('a close reason longer than a close frame holds is cut to whole UTF-8 characters', async () => {
-    let seen: Promise<[number, string]> | null = null;
-    const url = await wsServer((ws) => { seen = new Promise((r) => ws.once('close', (code: number, why: Buffer) => r([code, why.toString()]))); });
-    const c = dialRecorded(url);
-    await c.open;
-    await until(() => seen !== null);
-    await c.sock.close(4000, 'é'.repeat(100)); // 200 bytes; 123 would split a character
-    expect(await seen).toEqual([4000, 'é'.repeat(61)]);
+    const { seen } = await closeFromClient(4000, 'é'.repeat(100)); // 200 bytes; 123 would split a character
+    expect(seen).toEqual([4000, 'é'.repeat(61)]);
   });
 
   test('a text message is reported as invalid and nothing after it is delivered', async () => {
