@@ -6,8 +6,9 @@
  * Why not the `ws` package here (the server, wss:// and the tests use it): its client delivers a
  * message only once it has gathered all of it, into a buffer of its own, which farmem then copies
  * into the frame. For a 64 KiB page that is an allocation, a gather and a second copy on the fault
- * path; measured against the same ws echo server, the `ws` client's round trip was 1.1–1.5x this
- * one's at 64 KiB and 1.5x at 4 KiB (docs/architecture.md, "A ws client that streams").
+ * path. Against the same ws echo server the `ws` package client's round trip is 1.1–1.4x this one's
+ * at 4 KiB and 1.3–2.2x at 64 KiB (`farmem bench faultpath`, `wsPackageOverRawWsP50`, 2026-12-01;
+ * docs/architecture.md, "A ws client that streams").
  *
  * What it implements of the RFC, all a client of a farmem server meets:
  *   - the opening handshake (GET + Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Accept checked);
