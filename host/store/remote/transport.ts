@@ -53,10 +53,29 @@ export interface DialOptions {
   readonly connectTimeoutMs: number;
 }
 
-/** A tcp socket's read buffer: one socket read of up to this many bytes is one `data` delivery. */
-const TCP_READ_BYTES = 64 * 1024;
+/** A stream socket's read buffer (tcp, ws): one socket read of up to this many bytes is one pass over it. */
+export const READ_BUFFER_BYTES = 64 * 1024;
 /** How long a graceful close may take before the socket is dropped. */
 const CLOSE_GRACE_MS = 1000;
+
+/** A URL's host as `net.connect` takes it (an IPv6 literal without its brackets). */
+export function socketHost(u: URL): string {
+  return u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+}
+
+/**
+ * Closes a net socket gracefully: `begin` starts the close (FIN, or a close frame first); resolves
+ * once the socket closed, dropping it after CLOSE_GRACE_MS.
+ */
+export function closeGracefully(sock: net.Socket, begin: () => void): Promise<void> {
+  if (sock.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(() => { sock.destroy(); resolve(); }, CLOSE_GRACE_MS);
+    t.unref();
+    sock.once('close', () => { clearTimeout(t); resolve(); });
+    begin();
+  });
+}
 
 /** True for the URL schemes `dial` speaks (`tcp://` or `ws(s)://`; see remote/url.ts for the whole form). */
 export function isTcpUrl(url: string): boolean {
@@ -107,13 +126,12 @@ function dialWs(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
 }
 
 function dialTcp(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
-  const { hostname, port } = new URL(url);
-  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  const u = new URL(url);
   // Reads land in one buffer of this socket's, reused by every read (`onread`): no 64 KiB
   // ArrayBuffer allocated per read for a stream of replies to churn through the GC.
-  const readBuf = Buffer.allocUnsafe(TCP_READ_BYTES);
+  const readBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   const onread = { buffer: readBuf, callback: (n: number) => { on.data(readBuf.subarray(0, n)); return true; } };
-  const sock = net.connect({ host, port: Number(port), noDelay: true, onread });
+  const sock = net.connect({ host: socketHost(u), port: Number(u.port), noDelay: true, onread });
   let connected = false;
   const connectTimer = setTimeout(() => sock.destroy(new Error(`connect timed out after ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
   connectTimer.unref();
@@ -136,13 +154,7 @@ function dialTcp(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
       sock.write(bytes);
     },
     close() {
-      if (sock.destroyed) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        const t = setTimeout(() => { sock.destroy(); resolve(); }, CLOSE_GRACE_MS);
-        t.unref();
-        sock.once('close', () => { clearTimeout(t); resolve(); });
-        sock.end();
-      });
+      return closeGracefully(sock, () => sock.end());
     },
   };
 }

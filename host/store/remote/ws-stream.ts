@@ -21,7 +21,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import type { DialOptions, LinkEvents, LinkSocket } from './transport.js';
+import { closeGracefully, READ_BUFFER_BYTES, socketHost, type DialOptions, type LinkEvents, type LinkSocket } from './transport.js';
 
 const OP_CONTINUATION = 0x0;
 const OP_TEXT = 0x1;
@@ -34,12 +34,8 @@ const OP_PONG = 0xa;
 const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** The handshake's response head may not exceed this. */
 const MAX_RESPONSE_HEAD = 16 * 1024;
-/** A socket read of up to this many bytes is one pass of the deframer. */
-const READ_BYTES = 64 * 1024;
 /** Client frames up to this size are copied behind their header into one buffer; larger ones go as header + payload (one writev). */
 const COPY_BELOW = 1024;
-/** How long a graceful close may take before the socket is dropped. */
-const CLOSE_GRACE_MS = 1000;
 
 /** A server frame the protocol forbids; the connection cannot continue. */
 export class WsFrameError extends Error {}
@@ -121,8 +117,11 @@ export class WsDeframer {
     if (opcode >= OP_CLOSE) {
       if (opcode > OP_PONG) throw new WsFrameError(`server frame has unknown opcode ${opcode}`);
       if (!fin || (b1 & 0x7f) > 125) throw new WsFrameError('server control frame is fragmented or longer than 125 bytes');
-    } else if (opcode === OP_CONTINUATION ? !this.#inMessage : opcode !== OP_BINARY || this.#inMessage) {
-      throw new WsFrameError(opcode === OP_BINARY || opcode === OP_CONTINUATION ? 'server frame breaks message fragmentation' : `server frame has unknown opcode ${opcode}`);
+    } else if (opcode !== OP_BINARY && opcode !== OP_CONTINUATION) {
+      throw new WsFrameError(`server frame has unknown opcode ${opcode}`);
+    } else if ((opcode === OP_CONTINUATION) !== this.#inMessage) {
+      // a continuation needs a message begun; a new message needs the last one finished
+      throw new WsFrameError('server frame breaks message fragmentation');
     }
   }
 
@@ -150,14 +149,14 @@ export class WsDeframer {
   }
 }
 
-/** A frame's header length from its second byte. */
+/** A server frame's header length from its second byte (no mask key: a masked frame is refused at that byte). */
 function headerBytes(b1: number): number {
   const length7 = b1 & 0x7f;
-  return (length7 < 126 ? 2 : length7 === 126 ? 4 : 10) + ((b1 & 0x80) !== 0 ? 4 : 0);
+  return length7 < 126 ? 2 : length7 === 126 ? 4 : 10;
 }
 
-/** The header of a client frame (FIN, `opcode`, mask bit, zero key) for `length` payload bytes, written at `out[0]`; returns its length. */
-function writeClientHeader(out: Buffer, opcode: number, length: number): number {
+/** Writes the header of a client frame (FIN, `opcode`, mask bit, zero key) for `length` payload bytes at `out[0]`; it is `clientHeaderBytes(length)` long. */
+function writeClientHeader(out: Buffer, opcode: number, length: number): void {
   out[0] = 0x80 | opcode;
   let at: number;
   if (length < 126) {
@@ -174,7 +173,6 @@ function writeClientHeader(out: Buffer, opcode: number, length: number): number 
     at = 10;
   }
   out.writeUInt32BE(0, at); // the all-zero mask key: the payload goes as it is
-  return at + 4;
 }
 
 function clientHeaderBytes(length: number): number {
@@ -207,7 +205,7 @@ function checkResponse(head: string, key: string): void {
 
 export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
   const u = new URL(url);
-  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const host = socketHost(u);
   const port = Number(u.port || 80);
   const key = randomBytes(16).toString('base64');
   /** The handshake's response as it arrives; null once upgraded. */
@@ -233,7 +231,7 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
     },
   });
 
-  const readBuf = Buffer.allocUnsafe(READ_BYTES);
+  const readBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   const onread = {
     buffer: readBuf,
     callback: (n: number) => {
@@ -317,11 +315,7 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
       sendFrame(OP_BINARY, bytes);
     },
     close(code, reason) {
-      if (sock.destroyed) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        const t = setTimeout(() => { sock.destroy(); resolve(); }, CLOSE_GRACE_MS);
-        t.unref();
-        sock.once('close', () => { clearTimeout(t); resolve(); });
+      return closeGracefully(sock, () => {
         if (head === null && !closeSent && sock.writable) sendClose(code, reason);
         else sock.end();
       });
