@@ -173,10 +173,21 @@ class Batch {
 }
 
 /**
+ * Most pages one prefetch store call reads. The prefetches taken in one poll are cut into calls of
+ * this many pages (a READ of 64 KiB at 4 KiB pages): the server sends each reply as soon as it is
+ * built, and the worker completes each one as it lands, so the guest touches the first pages of a
+ * window, and tops it up, while the rest is on the wire. Taken as one call, a window left as one
+ * reply of up to 1 MiB: the server copied all of it before sending any, and the guest waited for
+ * its last byte to touch its first page (timelines of seqscan at 25% through a loopback server,
+ * 2026-12-02). leap-stream tops up by the same 16 pages (TOP_UP).
+ */
+const PREFETCH_CALL_PAGES = 16;
+
+/**
  * Issues requests `from..to` of channel `c`: demand reads as they come (with `readPage`), then one
- * write batch, then one batch of demand reads (stores without `readPage`), then one of prefetch
- * reads (so a demand page never waits behind the prefetches issued with it; the server answers a
- * connection's requests in order). Returns to + 1.
+ * write batch, then one batch of demand reads (stores without `readPage`), then the prefetch reads,
+ * PREFETCH_CALL_PAGES per call (so a demand page never waits behind the prefetches issued with it;
+ * the server answers a connection's requests in order). Returns to + 1.
  */
 function issue(store: PageStore, c: number, from: number, to: number): number {
   const b = channels[c]!;
@@ -185,7 +196,7 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
   const taken = b.control[kTiming] !== 0 ? performance.now() + clockShift : 0;
   let writes: Batch | null = null;
   let demand: Batch | null = null;
-  let prefetch: Batch | null = null;
+  let prefetches: Batch[] | null = null;
   for (let seq = from; seq <= to; seq++) {
     const at = (seq & mask) * 4;
     while (Atomics.load(b.ring, at + 3) !== seq) { /* the producer publishes the sequence last */ }
@@ -211,7 +222,10 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
       } else if (op === OP_READ) {
         (demand ??= new Batch()).add(seq, page, frame(arg));
       } else {
-        (prefetch ??= new Batch()).add(seq, page, frame(arg));
+        prefetches ??= [];
+        let last = prefetches[prefetches.length - 1];
+        if (last === undefined || last.seqs.length === PREFETCH_CALL_PAGES) prefetches.push(last = new Batch());
+        last.add(seq, page, frame(arg));
       }
     }
   }
@@ -232,7 +246,7 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
     );
   }
   if (demand !== null) read(store, b, demand);
-  if (prefetch !== null) read(store, b, prefetch);
+  if (prefetches !== null) for (const p of prefetches) read(store, b, p);
   return to + 1;
 }
 

@@ -18,8 +18,12 @@ export interface PageIo {
   read(page: number, offset: number, prefetch?: boolean): number;
   /** Takes the page's bytes at physical `offset` for write-back; the frame may be reused on return. */
   write(page: number, offset: number): void;
-  /** Blocks until the read with `ticket` has landed; throws StoreError if it failed. */
-  wait(ticket: number): void;
+  /**
+   * Blocks until the read with `ticket` has landed; throws StoreError if it failed. `stream`: the
+   * read is a prefetch touched before it landed (a stream outran its window), so the thread parks
+   * rather than spin (see ChannelIo.wait).
+   */
+  wait(ticket: number, stream?: boolean): void;
   /** Has the read with `ticket` landed? Never blocks. */
   landed(ticket: number): boolean;
   /** Blocks until every write handed over so far is durable in the store. */

@@ -445,7 +445,7 @@ export class Pager {
             late = true;
             if (flags & PREFETCHED) this.counters.prefetchLate++;
             this.frameFlags[frame]! |= PINNED;
-            this.waitUnlocked(ticket);
+            this.waitUnlocked(ticket, (flags & PREFETCHED) !== 0);
             if (this.frameOfPage[page] !== frame + 1) continue;
           }
           this.frameFlags[frame]! &= ~IN_FLIGHT;
@@ -510,13 +510,14 @@ export class Pager {
 
   /**
    * Waits for a read without holding the frame-table lock, so the reclaimer can work meanwhile. The
-   * frame being read is PINNED (and unmapped), so nothing else touches it.
+   * frame being read is PINNED (and unmapped), so nothing else touches it. `stream`: a late prefetch
+   * (PageIo.wait).
    */
-  private waitUnlocked(ticket: number): void {
-    if (!this.threaded) return this.io.wait(ticket);
+  private waitUnlocked(ticket: number, stream = false): void {
+    if (!this.threaded) return this.io.wait(ticket, stream);
     this.table.unlock();
     try {
-      this.io.wait(ticket);
+      this.io.wait(ticket, stream);
     } finally {
       this.table.lock();
     }
