@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instantiate } from '../host/index.js';
 import { policyNames } from '../host/prefetch/registry.js';
+import { encodeStats, type StatsOk } from '../host/protocol/index.js';
 import { loadWorkload, workloadPath, WORKLOADS, type WorkloadExports } from '../host/workloads.js';
+import { Raw } from './support/raw-client.js';
 import { faulting, startServers, type Servers } from './support/servers.js';
 
 const TOKEN = 'remote-test-token';
@@ -105,6 +107,26 @@ describe('every prefetcher through a server', () => {
       } finally {
         await fm.close();
       }
+    }
+  });
+
+  it('leap-stream reads its window in READs of at most 16 pages, so replies land one after another', async () => {
+    // A second connection keeps the namespace (and its counters) alive after the run frees its pages.
+    const namespace = `calls-${process.pid}`;
+    const watcher = await Raw.connect(servers.urls[0]!, namespace, TOKEN);
+    try {
+      const size = 8 << 20; // 512 frames at 25%: windows of up to 128 pages, which one READ used to carry
+      const fm = await instantiate(loadWorkload('seqscan'), {}, { pageSize: 4096, local: { fraction: 0.25 }, prefetch: 'leap-stream', remote: { urls: servers.urls.slice(0, 1), token: TOKEN, namespace } });
+      try {
+        expect((fm.exports as unknown as WorkloadExports).run(size, SEED)).toBe(await reference('seqscan', size));
+      } finally {
+        await fm.close();
+      }
+      const st = await watcher.call(encodeStats(2)) as StatsOk;
+      expect(st.pagesRead).toBeGreaterThan(size >> 12); // passes 1-4 read most of it back (drop-behind keeps the start resident)
+      expect(st.reads * 16).toBeGreaterThanOrEqual(st.pagesRead);
+    } finally {
+      watcher.close();
     }
   });
 
