@@ -36,6 +36,8 @@ const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MAX_RESPONSE_HEAD = 16 * 1024;
 /** Client frames up to this size are copied behind their header into one buffer; larger ones go as header + payload (one writev). */
 const COPY_BELOW = 1024;
+/** Encodes close reasons. */
+const UTF8 = new TextEncoder();
 
 /** A server frame the protocol forbids; the connection cannot continue. */
 export class WsFrameError extends Error {}
@@ -297,13 +299,11 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
 
   function sendClose(code: number, reason: string): void {
     closeSent = true;
-    let fitting = reason; // a close frame's reason is at most 123 bytes, and whole UTF-8 characters
-    while (Buffer.byteLength(fitting, 'utf8') > 123) fitting = fitting.slice(0, -1);
-    const reasonBytes = Buffer.from(fitting, 'utf8');
-    const payload = Buffer.allocUnsafe(2 + reasonBytes.length);
+    // A close frame's reason is at most 123 bytes; encodeInto writes whole UTF-8 characters only.
+    const payload = Buffer.allocUnsafe(2 + 123);
     payload.writeUInt16BE(code, 0);
-    reasonBytes.copy(payload, 2);
-    sendFrame(OP_CLOSE, payload);
+    const { written } = UTF8.encodeInto(reason, payload.subarray(2));
+    sendFrame(OP_CLOSE, payload.subarray(0, 2 + written));
   }
 
   return {
