@@ -18,7 +18,7 @@ import type { PageStore } from '../store/page-store.js';
 import { HotWait, REPLY_HOT_WAIT_MS } from './hot-wait.js';
 import { openStore, type StoreSpec } from '../store/registry.js';
 import {
-  channelViews, DOORBELL, handoffClockOrigin, kError, kReady, kRepair, kShutdown, kSubmitted, kTiming, OP_PREFETCH, OP_READ, OP_WRITE,
+  channelViews, completeRequests, DOORBELL, handoffClockOrigin, kError, kReady, kRepair, kShutdown, kSubmitted, kTiming, OP_PREFETCH, OP_READ, OP_WRITE,
   REPAIR_FIELDS, writeError, type ChannelBuffers,
 } from './io-channel.js';
 
@@ -51,29 +51,26 @@ function frame(offset: number): Uint8Array {
   return physAt(offset).subarray(offset, offset + pageSize);
 }
 
-function complete(b: ChannelBuffers, seq: number, error: unknown): void {
-  const slot = seq & (b.slots - 1);
-  if (error) {
-    for (const c of channels) writeError(c, error);
-    Atomics.store(b.status, slot, 1);
-  } else {
-    Atomics.store(b.status, slot, 0);
-  }
-  if (b.control[kTiming] !== 0) b.times[slot * 2 + 1] = performance.now() + clockShift;
-  Atomics.store(b.done, slot, seq);
-  Atomics.notify(b.done, slot);
+/** Completes a batch's requests (completeRequests); an error is recorded for every channel's producer. */
+function completeAll(b: ChannelBuffers, seqs: ArrayLike<number>, error: unknown): void {
+  if (error) for (const c of channels) writeError(c, error);
+  completeRequests(b, seqs, !!error, clockShift);
 }
+
+/** Scratch batch of one request, for a read served from a write-back's staging copy. */
+const one = new Int32Array(1);
 
 /**
  * A demand read in flight, one per ring slot (a slot holds one request at a time): its completion
  * callback is made once, so a fault allocates no closure.
  */
 class SlotRead {
-  seq = 0;
+  /** The one request: completed as a batch of one, without allocating. */
+  readonly seq = new Int32Array(1);
   readonly done: (err: Error | null) => void;
   constructor(b: ChannelBuffers) {
     this.done = (err) => {
-      complete(b, this.seq, err);
+      completeAll(b, this.seq, err);
       if (--demandInFlight === 0 && batchReadsInFlight === 0 && !polling) awaitNextFault();
     };
   }
@@ -212,10 +209,11 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
       const staged = pendingWrites.get(page);
       if (staged !== undefined) {
         frame(arg).set(staged);
-        complete(b, seq, null);
+        one[0] = seq;
+        completeAll(b, one, null);
       } else if (op === OP_READ && store.readPage !== undefined) {
         const r = reads[seq & mask]!;
-        r.seq = seq;
+        r.seq[0] = seq;
         demandInFlight++;
         store.readPage(page, physAt(arg), arg, r.done);
         hotWait.start();
@@ -234,14 +232,14 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
     store.write(w.pages, w.bufs).then(
       () => {
         w.pages.forEach((page, i) => { if (pendingWrites.get(page) === w.bufs[i]) pendingWrites.delete(page); });
-        for (const seq of w.seqs) complete(b, seq, null);
+        completeAll(b, w.seqs, null);
       },
       (err: unknown) => {
         for (const c of channels) {
           writeError(c, err);
           Atomics.store(c.control, kError, 1);
         }
-        for (const seq of w.seqs) complete(b, seq, err);
+        completeAll(b, w.seqs, err);
       },
     );
   }
@@ -254,11 +252,11 @@ function read(store: PageStore, b: ChannelBuffers, r: Batch): void {
   batchReadsInFlight++;
   store.read(r.pages, r.bufs).then(
     () => {
-      for (const seq of r.seqs) complete(b, seq, null);
+      completeAll(b, r.seqs, null);
       batchReadsInFlight--;
     },
     (err: unknown) => {
-      for (const seq of r.seqs) complete(b, seq, err);
+      completeAll(b, r.seqs, err);
       batchReadsInFlight--;
     },
   );

@@ -1,0 +1,80 @@
+/**
+ * @fileoverview The request channel's wake-up rule (runtime/io-channel.ts): the consumer notifies a
+ * slot only when a producer is parked on it (`parked`), and a producer streaming through a batch
+ * wakes once per batch. Run against a real consumer thread that completes requests with
+ * `completeRequests`, as the I/O worker does, in batches of random size at random moments, so
+ * completions race the producer's spin → count-as-parked → wait steps. A lost wake-up leaves the
+ * producer asleep for the channel's whole timeout (2 s), where a completion takes microseconds:
+ * the first wait that long ends the loop and fails the test.
+ */
+import { Worker } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ChannelIo, channelViews, createChannel, createDoorbell } from '../host/runtime/io-channel.js';
+
+const CHANNEL = pathToFileURL(join(import.meta.dirname, '../dist/host/runtime/io-channel.js')).href;
+
+/** A consumer: takes what was submitted, completes it in random batches of 1..8 after random spins. */
+const CONSUMER = `
+import { workerData } from 'node:worker_threads';
+const { channelViews, completeRequests, DOORBELL, kSubmitted, kShutdown } = await import(${JSON.stringify(CHANNEL)});
+const { sab, doorbell: bellSab, pageSize } = workerData;
+const b = channelViews(sab, pageSize);
+const bell = new Int32Array(bellSab);
+let next = 1;
+let seed = 12345;
+const rand = (n) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+const batch = new Int32Array(8);
+for (;;) {
+  const rung = Atomics.load(bell, DOORBELL);
+  const submitted = Atomics.load(b.control, kSubmitted);
+  if (submitted < next) {
+    if (Atomics.load(b.control, kShutdown)) break;
+    Atomics.wait(bell, DOORBELL, rung, 50);
+    continue;
+  }
+  while (next <= submitted) {
+    const n = Math.min(1 + rand(8), submitted - next + 1);
+    for (let i = 0; i < n; i++) batch[i] = next++;
+    for (let spin = rand(3000); spin > 0; spin--) Atomics.load(b.done, 0);
+    completeRequests(b, batch.subarray(0, n), false, 0);
+  }
+}
+`;
+
+describe('the request channel', () => {
+  it('wakes a parked producer on every completion it waits for: 20,000 reads in windows, completed in random batches', async () => {
+    const pageSize = 4096;
+    const sab = createChannel(pageSize);
+    const doorbell = createDoorbell();
+    const worker = new Worker(CONSUMER, { eval: true, workerData: { sab, doorbell, pageSize } });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    try {
+      const timeoutMs = 2000;
+      const io = new ChannelIo(sab, pageSize, { bytes: new Uint8Array(2 * pageSize) }, new Int32Array(doorbell), timeoutMs, async () => {});
+      const tickets: number[] = [];
+      let waited = 0;
+      let slept = 0; // waits that lasted half the timeout: a lost wake-up
+      for (let window = 0; waited < 20_000 && slept === 0; window++) {
+        const n = 1 + (window % 16);
+        for (let i = 0; i < n; i++) tickets.push(io.read(i, pageSize, true));
+        // stream = true: a short spin, then park (the path a late prefetch takes)
+        for (const t of tickets) {
+          const t0 = performance.now();
+          io.wait(t, true);
+          if (performance.now() - t0 > timeoutMs / 2) slept++;
+        }
+        waited += tickets.length;
+        tickets.length = 0;
+      }
+      expect(slept).toBe(0);
+      const b = channelViews(sab, pageSize);
+      expect(Array.from(b.parked).every((p) => p === 0)).toBe(true);
+      await io.close();
+    } finally {
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
+      await worker.terminate();
+    }
+  }, 30_000);
+});
