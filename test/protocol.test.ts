@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import { AuthError, ProtocolError, ServerOutOfMemoryError } from '../host/errors.js';
 import {
-  decode, encode, encodeDrain, encodeDraining, encodeError, encodeHello, encodeRead, encodeReadOk, encodeWrite, encodeWriteOk, errorFromStatus, fitUtf8, FrameError, FrameReader,
+  decode, encode, encodeDrain, encodeDraining, encodeError, encodeHello, encodeRead, encodeReadOk, encodeWrite, encodeWriteHead, encodeWriteOk, errorFromStatus, fitUtf8, FrameError, FrameReader,
   initReadOkAt, readItem, readOkBytes, readRequestCount, DEFAULT_LIMITS, MAX_CLOSE_REASON_BYTES, Op, PROTOCOL_VERSION, Status, type DecodeContext, type Message,
 } from '../host/protocol/index.js';
 
@@ -100,6 +100,16 @@ describe('golden frames', () => {
     const frame = encodeWrite(0x01020304, [0x10], [page], PS);
     expect(hex(frame.subarray(0, 20))).toBe('14010000' + '03' + '00' + '0000' + '04030201' + '01000000' + '10000000');
     expect(frame.length).toBe(20 + PS);
+  });
+
+  test('WRITE head: followed by its pages it is the WRITE frame, its length field counting them', () => {
+    const pages = [new Uint8Array(PS).fill(1), new Uint8Array(PS).fill(2), new Uint8Array(PS).fill(3)];
+    const head = encodeWriteHead(7, [5, 9, 2], pages, PS);
+    expect(head.length).toBe(16 + 3 * 4);
+    expect(new DataView(head.buffer, head.byteOffset).getUint32(0, true)).toBe(16 + 3 * (4 + PS));
+    expect(Buffer.concat([head, ...pages]).equals(Buffer.from(encodeWrite(7, [5, 9, 2], pages, PS)))).toBe(true);
+    expect(() => encodeWriteHead(7, [5, 9], pages, PS)).toThrow(RangeError);
+    expect(() => encodeWriteHead(7, [5], [new Uint8Array(PS - 1)], PS)).toThrow(RangeError);
   });
 
   test('WRITE_OK and ERROR', () => {

@@ -309,18 +309,29 @@ export function encodeReadOk(id: number, data: Uint8Array, pageSize: number): Ui
 
 /** WRITE of `pages[i]` ← `data[i]`, each `data[i]` exactly `pageSize` bytes. */
 export function encodeWrite(id: number, pages: ArrayLike<number>, data: ArrayLike<Uint8Array>, pageSize: number): Uint8Array {
+  const head = encodeWriteHead(id, pages, data, pageSize);
+  const b = Buffer.allocUnsafe(writeBytes(pages.length, pageSize));
+  b.set(head, 0);
+  for (let i = 0, o = head.length; i < data.length; i++, o += pageSize) b.set(data[i]!, o);
+  return b;
+}
+
+/**
+ * The head of a WRITE frame (header and page list, the header's length field counting the pages'
+ * bytes too): sent followed by `data[0]`, `data[1]`, …, it is the frame `encodeWrite` builds, without
+ * copying the pages (`ServerLink.callWithData`).
+ */
+export function encodeWriteHead(id: number, pages: ArrayLike<number>, data: ArrayLike<Uint8Array>, pageSize: number): Uint8Array {
   checkId(id);
   const count = pages.length;
   if (data.length !== count) throw new RangeError(`WRITE needs one buffer per page: ${count} pages, ${data.length} buffers`);
-  const b = alloc(writeBytes(count, pageSize), Op.WRITE, id);
-  wr32(b, LIST_COUNT, count);
-  let o = LIST_ITEMS;
-  for (let i = 0; i < count; i++, o += 4) wr32(b, o, pages[i]!);
-  for (let i = 0; i < count; i++, o += pageSize) {
-    const d = data[i]!;
-    if (d.length !== pageSize) throw new RangeError(`page buffer ${i} has ${d.length} bytes, expected ${pageSize}`);
-    b.set(d, o);
+  for (let i = 0; i < count; i++) {
+    if (data[i]!.length !== pageSize) throw new RangeError(`page buffer ${i} has ${data[i]!.length} bytes, expected ${pageSize}`);
   }
+  const b = Buffer.allocUnsafe(listBytes(count));
+  header(b, 0, writeBytes(count, pageSize), Op.WRITE, id);
+  wr32(b, LIST_COUNT, count);
+  for (let i = 0, o = LIST_ITEMS; i < count; i++, o += 4) wr32(b, o, pages[i]!);
   return b;
 }
 

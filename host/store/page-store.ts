@@ -17,7 +17,10 @@ export interface PageStore {
   readonly pageSize: number;
   /** Reads `pages[i]` into `into[i]` (each exactly `pageSize` bytes). */
   read(pages: ArrayLike<number>, into: readonly Uint8Array[]): Promise<void>;
-  /** Writes `data[i]` (each exactly `pageSize` bytes) as the new content of `pages[i]`. */
+  /**
+   * Writes `data[i]` (each exactly `pageSize` bytes) as the new content of `pages[i]`. The caller
+   * keeps `data` unchanged until the promise settles: a remote store sends the pages from where they lie.
+   */
   write(pages: ArrayLike<number>, data: readonly Uint8Array[]): Promise<void>;
   /**
    * Optional fast form of a one-page `read` for the I/O worker's fault path: reads `page` into

@@ -26,7 +26,7 @@ import { OptionError, ProtocolError, StoreError } from '../errors.js';
 import { checkPageSize } from '../layout.js';
 import { isServerUrl } from './remote/url.js';
 import {
-  encodeFree, encodeStats, encodeWrite, listBytes, readOkBytes, MAX_NAMESPACE_BYTES, Op,
+  encodeFree, encodeStats, encodeWrite, encodeWriteHead, listBytes, readOkBytes, MAX_NAMESPACE_BYTES, Op,
   type StatsOk,
 } from '../protocol/index.js';
 import type { PageStore } from './page-store.js';
@@ -267,7 +267,7 @@ export class RemoteStore implements PageStore {
         const chunk = idx.length <= per ? idx : idx.slice(s, s + per);
         const nums = chunk.map((i) => pages[i]!);
         const bufs = chunk.map((i) => data[i]!);
-        jobs.push(link.call((id) => encodeWrite(id, nums, bufs, this.pageSize)));
+        jobs.push(link.callWithData((id) => encodeWriteHead(id, nums, bufs, this.pageSize), bufs));
         jobLink.push(link);
         jobPages.push(nums);
       }
@@ -298,6 +298,8 @@ export class RemoteStore implements PageStore {
       for (let s = 0; s < idx.length; s += per) {
         const chunk = idx.slice(s, s + per);
         const nums = chunk.map((i) => pages[i]!);
+        // Copied into the frame (encodeWrite): the write does not wait for its copies, so the
+        // caller may reuse `data` while this one is still queued or resent.
         link.call((id) => encodeWrite(id, nums, chunk.map((i) => data[i]!), this.pageSize)).catch(() => {
           for (const p of nums) {
             const c = this.#placement.copyOf(p);

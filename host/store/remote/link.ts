@@ -62,7 +62,13 @@ class Pending {
   destAt = 0;
   dests: readonly Uint8Array[] | null = null;
   done: PageReadDone | null = null;
-  constructor(public frame: Uint8Array) {}
+  /** Bytes that follow `frame` on the wire, sent from where they are (a WRITE's pages), or null. */
+  data: readonly Uint8Array[] | null = null;
+  /** The whole frame's length: `frame` and `data`. */
+  length: number;
+  constructor(public frame: Uint8Array) {
+    this.length = frame.length;
+  }
 
   fail(err: Error): void {
     if (this.done !== null) this.done(err);
@@ -187,6 +193,15 @@ export class ServerLink {
    * with the typed error). Pipelined: does not wait for earlier requests.
    */
   call(build: (id: number) => Uint8Array): Promise<Reply> {
+    return this.callWithData(build, null);
+  }
+
+  /**
+   * `call` for a frame whose tail is `data` (a WRITE's pages, after the head `build` makes:
+   * encodeWriteHead): the tail is sent from where it lies, not copied into a frame first. The caller
+   * keeps `data` unchanged until the call settled (a resend after a reconnect sends it again).
+   */
+  callWithData(build: (id: number) => Uint8Array, data: readonly Uint8Array[] | null): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       const refused = this.#refusal();
       if (refused !== null) {
@@ -198,6 +213,12 @@ export class ServerLink {
       p.id = id;
       p.resolve = resolve;
       p.reject = reject;
+      if (data !== null) {
+        for (const d of data) p.length += d.length;
+        // A small frame is gathered with others (#send), so it is built whole.
+        if (p.length <= COALESCE_MAX_FRAME) p.frame = Buffer.concat([p.frame, ...data]);
+        else p.data = data;
+      }
       this.#issue(p);
     });
   }
@@ -548,11 +569,11 @@ export class ServerLink {
    */
   #send(p: Pending): void {
     this.#inFlight.set(p.id, p);
-    this.stats.bytesOut += p.frame.length;
+    this.stats.bytesOut += p.length;
     const f = p.frame;
-    if (f.length > COALESCE_MAX_FRAME) {
+    if (p.length > COALESCE_MAX_FRAME) {
       this.#flushOut();
-      this.#ws!.send(f);
+      this.#ws!.send(f, p.data);
       return;
     }
     if (this.#outBytes + f.length > Math.min(COALESCE_MAX_MESSAGE, this.maxFrameBytes)) this.#flushOut();

@@ -40,8 +40,11 @@ export interface LinkSocket {
   readonly stream: boolean;
   /** Connected and writable. */
   readonly open: boolean;
-  /** Sends one or more whole frames. */
-  send(bytes: Uint8Array): void;
+  /**
+   * Sends one or more whole frames: `bytes`, then each of `rest` (the tail of the last frame, sent
+   * from where it lies where the transport can: tcp and ws write them as one gather; wss copies).
+   */
+  send(bytes: Uint8Array, rest?: readonly Uint8Array[] | null): void;
   /** Closes gracefully (ws: close handshake with `code` and `reason`; tcp: FIN); resolves once closed, dropping it after 1 s. */
   close(code: number, reason: string): Promise<void>;
 }
@@ -110,8 +113,8 @@ function dialWs(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
     get open() {
       return ws.readyState === WebSocket.OPEN;
     },
-    send(bytes) {
-      ws.send(bytes);
+    send(bytes, rest) {
+      ws.send(rest ? Buffer.concat([bytes, ...rest]) : bytes);
     },
     close(code, reason) {
       if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
@@ -150,8 +153,15 @@ function dialTcp(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
     get open() {
       return connected && !sock.destroyed && sock.writable;
     },
-    send(bytes) {
+    send(bytes, rest) {
+      if (!rest) {
+        sock.write(bytes);
+        return;
+      }
+      sock.cork();
       sock.write(bytes);
+      for (const r of rest) sock.write(r);
+      sock.uncork();
     },
     close() {
       return closeGracefully(sock, () => sock.end());

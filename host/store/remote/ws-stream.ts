@@ -280,7 +280,20 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
     if (rest.length > 0 && !ended) deframer.push(rest);
   }
 
-  function sendFrame(opcode: number, payload: Uint8Array): void {
+  /** Sends one message: `payload`, then each of `rest`, written from where they are (one gather). */
+  function sendFrame(opcode: number, payload: Uint8Array, rest?: readonly Uint8Array[] | null): void {
+    if (rest) {
+      let length = payload.length;
+      for (const r of rest) length += r.length;
+      const header = Buffer.allocUnsafe(clientHeaderBytes(length));
+      writeClientHeader(header, opcode, length);
+      sock.cork();
+      sock.write(header);
+      sock.write(payload);
+      for (const r of rest) sock.write(r);
+      sock.uncork();
+      return;
+    }
     const h = clientHeaderBytes(payload.length);
     if (payload.length < COPY_BELOW) {
       const frame = Buffer.allocUnsafe(h + payload.length);
@@ -311,8 +324,8 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
     get open() {
       return head === null && !ended && !sock.destroyed && sock.writable;
     },
-    send(bytes) {
-      sendFrame(OP_BINARY, bytes);
+    send(bytes, rest) {
+      sendFrame(OP_BINARY, bytes, rest);
     },
     close(code, reason) {
       return closeGracefully(sock, () => {
