@@ -282,31 +282,22 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
 
   /** Sends one message: `payload`, then each of `rest`, written from where they are (one gather). */
   function sendFrame(opcode: number, payload: Uint8Array, rest?: readonly Uint8Array[] | null): void {
-    if (rest) {
-      let length = payload.length;
-      for (const r of rest) length += r.length;
-      const header = Buffer.allocUnsafe(clientHeaderBytes(length));
-      writeClientHeader(header, opcode, length);
-      sock.cork();
-      sock.write(header);
-      sock.write(payload);
-      for (const r of rest) sock.write(r);
-      sock.uncork();
-      return;
-    }
-    const h = clientHeaderBytes(payload.length);
-    if (payload.length < COPY_BELOW) {
-      const frame = Buffer.allocUnsafe(h + payload.length);
-      writeClientHeader(frame, opcode, payload.length);
+    let length = payload.length;
+    if (rest) for (const r of rest) length += r.length;
+    const h = clientHeaderBytes(length);
+    if (!rest && length < COPY_BELOW) {
+      const frame = Buffer.allocUnsafe(h + length);
+      writeClientHeader(frame, opcode, length);
       frame.set(payload, h);
       sock.write(frame);
       return;
     }
     const header = Buffer.allocUnsafe(h);
-    writeClientHeader(header, opcode, payload.length);
+    writeClientHeader(header, opcode, length);
     sock.cork();
     sock.write(header);
     sock.write(payload);
+    if (rest) for (const r of rest) sock.write(r);
     sock.uncork();
   }
 
