@@ -1,7 +1,7 @@
 /**
  * @fileoverview The request channel's wake-up rule (runtime/io-channel.ts): the consumer notifies a
- * slot only when a producer is parked on it (`parked`), and a producer streaming through a batch
- * wakes once per batch. Run against a real consumer thread that completes requests with
+ * slot only when a producer is parked on it (`parked`), and no parked producer misses its wake-up.
+ * Run against a real consumer thread that completes requests with
  * `completeRequests`, as the I/O worker does, in batches of random size at random moments, so
  * completions race the producer's spin → count-as-parked → wait steps. A lost wake-up leaves the
  * producer asleep for the channel's whole timeout (2 s), where a completion takes microseconds:
