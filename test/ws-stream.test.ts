@@ -12,7 +12,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { LinkEvents, LinkSocket } from '../host/store/remote/transport.js';
-import { acceptKey, dialWsStream, WsDeframer, WsFrameError } from '../host/store/remote/ws-stream.js';
+import { acceptKey, WsDeframer, WsFrameError } from '../host/protocol/ws-frames.js';
+import { dialWsStream } from '../host/store/remote/ws-stream.js';
 
 /** A server frame: FIN unless `fin` is false, no mask, the shortest length encoding unless `length64`. */
 function frame(opcode: number, payload: Uint8Array, o: { fin?: boolean; length64?: boolean; first?: number } = {}): Buffer {

@@ -33,7 +33,7 @@ import { isValidPageSize, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
 import type { Admitted } from './admission.js';
 import type { Namespace } from './arena.js';
 import type { BudgetUser } from './budget.js';
-import type { PeerSocket } from './peer-socket.js';
+import { HEADER_ROOM, type PeerSocket } from './peer-socket.js';
 import type { MemoryServer } from './server.js';
 
 /**
@@ -43,7 +43,7 @@ import type { MemoryServer } from './server.js';
 const COALESCE_MAX_FRAME = 16 * 1024 + 16;
 /** A gathered reply message never exceeds this size (nor maxPayload); it leaves at the end of the turn. */
 const COALESCE_MAX_MESSAGE = 256 * 1024;
-/** A cache line: slots stay 64-byte aligned, and the READ_OK header fits before each page. */
+/** A cache line: slots stay 64-byte aligned, and the transport's header room and the READ_OK header fit before each page. */
 const HEADROOM = 64;
 
 /**
@@ -344,7 +344,7 @@ export class Connection implements BudgetUser, Admitted {
     this.#flushOut();
     const q = this.#queue;
     const cap = this.#outCap;
-    let need = first;
+    let need = HEADER_ROOM + first;
     for (let i = this.#qHead + 1, n = Math.min(this.#qTail, this.#qHead + MAX_FRAMES_PER_TURN); i < n; i++) {
       const b = this.#replyBound(q[i]!);
       if (b > COALESCE_MAX_FRAME || need + b > cap) break;
@@ -355,7 +355,7 @@ export class Connection implements BudgetUser, Admitted {
     if (size > cap) size = cap;
     if (!this.#server.budget.admit(this, size)) return false;
     this.#outBuf = this.#server.replyPool.take(size);
-    this.#outLen = 0;
+    this.#outLen = HEADER_ROOM;
     this.#outstanding += size;
     this.#server.budget.charge(size);
     return true;
@@ -468,9 +468,10 @@ export class Connection implements BudgetUser, Admitted {
     if (count === 1 && size > COALESCE_MAX_FRAME) {
       const slot = server.arena.pinReply(ns, readItem(frame, 0));
       if (slot >= 0) {
-        const view = ns.pool.view(slot, READ_OK_DATA); // header + page: exactly the READ_OK frame
-        initReadOkAt(view, 0, id, 1, P);
-        this.#sendAlone(view, null, slot);
+        // The transport's header room, then header + page: exactly the READ_OK frame.
+        const view = ns.pool.view(slot, HEADER_ROOM + READ_OK_DATA);
+        initReadOkAt(view, HEADER_ROOM, id, 1, P);
+        this.#sendAlone(view, null, slot, true);
         return;
       }
     }
@@ -480,13 +481,13 @@ export class Connection implements BudgetUser, Admitted {
     if (gathered) {
       this.#outLen = at + size;
     } else {
-      buf = server.replyPool.take(size);
-      at = 0;
+      buf = server.replyPool.take(HEADER_ROOM + size);
+      at = HEADER_ROOM;
     }
     const arena = server.arena;
     let o = initReadOkAt(buf!, at, id, count, P);
     for (let i = 0; i < count; i++, o += P) arena.readPage(ns, readItem(frame, i), buf!, o);
-    if (!gathered) this.#sendAlone(buf!, buf, -1);
+    if (!gathered) this.#sendAlone(buf!, buf, -1, true);
   }
 
   #hello(h: Hello): void {
@@ -538,12 +539,13 @@ export class Connection implements BudgetUser, Admitted {
   /**
    * Sends one reply as its own message (after the gathered ones: order kept), charged until
    * written; then `recycle` goes back to the reply pool, or the arena `slot` it shows is unpinned.
+   * `frame` starts with HEADER_ROOM bytes for the transport's header when `room`, else it is the reply.
    */
-  #sendAlone(frame: Uint8Array, recycle: Uint8Array | null, slot: number): void {
+  #sendAlone(frame: Uint8Array, recycle: Uint8Array | null, slot: number, room = false): void {
     this.#outstanding += frame.length;
     this.#server.budget.charge(frame.length);
     this.#flushOut();
-    this.#write(frame, recycle, frame.length, slot);
+    this.#write(room ? frame.subarray(HEADER_ROOM) : frame, recycle, frame.length, slot, room);
   }
 
   /** Sends the gathered buffer's used part; the whole buffer stays charged until ws wrote it. */
@@ -553,26 +555,26 @@ export class Connection implements BudgetUser, Admitted {
     this.#outBuf = null;
     const n = this.#outLen;
     this.#outLen = 0;
-    if (n === 0) {
+    if (n === HEADER_ROOM) {
       // Admitted but unused (the frame failed before replying): give it back now.
       this.#server.replyPool.give(buf);
       this.#outstanding -= buf.length;
       this.#server.budget.release(buf.length);
       return;
     }
-    this.#write(n === buf.length ? buf : buf.subarray(0, n), buf, buf.length, -1);
+    this.#write(buf.subarray(HEADER_ROOM, n), buf, buf.length, -1, true);
   }
 
   /**
-   * Hands `data` to the socket; once written, `recycle` goes back to the pool, the arena `slot`
-   * (≥ 0) is unpinned and `charged` bytes are released.
+   * Hands `data` to the socket (with HEADER_ROOM free bytes before it when `room`); once written,
+   * `recycle` goes back to the pool, the arena `slot` (≥ 0) is unpinned and `charged` bytes are released.
    */
-  #write(data: Uint8Array, recycle: Uint8Array | null, charged: number, slot: number): void {
+  #write(data: Uint8Array, recycle: Uint8Array | null, charged: number, slot: number, room = false): void {
     const t = this.#sentTail++;
     this.#sent[t] = recycle;
     this.#sentBytes[t] = charged;
     this.#sentSlot[t] = slot;
-    this.#ws.send(data, this.#onSent);
+    this.#ws.send(data, this.#onSent, room ? HEADER_ROOM : 0);
   }
 
   /** ws wrote the oldest unconfirmed reply (or dropped it with the socket). */

@@ -1,16 +1,19 @@
 /**
  * @fileoverview `PeerSocket`: what a server `Connection` needs from the socket to its client — the
- * subset of ws's `WebSocket` API it uses, so a ws socket is one as it is and the TCP transport
- * (`tcp-listener.ts`) is a small adapter over `net.Socket`. The two differ in one way only:
+ * subset of the `ws` package's `WebSocket` API it uses: `WsPeer` (ws-peer.ts) over an upgraded HTTP
+ * socket, `TcpPeer` (tcp-listener.ts) over a plain `net.Socket`. Both are streams (`stream` = true):
+ * each 'message' is a piece of the byte stream of protocol frames (ws: the payload of client
+ * frames, whatever their message boundaries), a frame may span pieces, and the connection's
+ * FrameReader keeps the incomplete tail (at most one frame, ≤ maxPayload). Without `stream`, each
+ * 'message' must hold whole frames (a message ending inside a frame is MALFORMED_FRAME).
  *
- *   ws   each 'message' holds whole frames (a message ending inside a frame is MALFORMED_FRAME)
- *   tcp  each 'message' is a chunk of the byte stream (`stream` = true): a frame may span chunks,
- *        and the connection's FrameReader keeps the incomplete tail (at most one frame, ≤ maxPayload)
- *
- * Protocol frames carry their own length (host/protocol/codec.ts), so the TCP stream needs no
- * framing of its own. Both kinds are paused while their frames wait for the send budget, so the
- * input a connection holds stays bounded (ws: one message; tcp: one socket read plus one frame).
+ * Protocol frames carry their own length (host/protocol/codec.ts), so the stream needs no
+ * framing of its own. Both are paused while their frames wait for the send budget, so the input
+ * a connection holds stays bounded (one socket read plus one frame).
  */
+
+/** Bytes a transport's own header needs in front of a message (ws: at most 10; tcp: none). */
+export const HEADER_ROOM = 10;
 
 /** ws's numbering of `readyState` (the TCP adapter uses the same). */
 export const PEER_OPEN = 1;
@@ -26,8 +29,12 @@ export interface PeerSocket {
   readonly isPaused: boolean;
   pause(): void;
   resume(): void;
-  /** Writes one or more whole frames; `cb` runs once they left user space (or with the error that dropped them). */
-  send(data: Uint8Array, cb?: (err?: Error) => void): void;
+  /**
+   * Writes one or more whole frames; `cb` runs once they left user space (or with the error that
+   * dropped them). `room`: bytes right before `data` in its buffer that the transport may write
+   * its own header into (ws: `HEADER_ROOM` of them make the message one write), 0 when none.
+   */
+  send(data: Uint8Array, cb?: (err?: Error) => void, room?: number): void;
   /** Closes after what was sent (ws: close handshake with code and reason; tcp: FIN, code and reason unused). */
   close(code?: number, reason?: string): void;
   /** Drops the connection at once. */

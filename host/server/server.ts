@@ -1,5 +1,5 @@
 /**
- * @fileoverview `MemoryServer`: a farmem memory server over `ws`, and optionally plain TCP
+ * @fileoverview `MemoryServer`: a farmem memory server over WebSocket (`ws-peer.ts`), and optionally plain TCP
  * (`tcpPort`, `tcp-listener.ts`: the same protocol and the same `Connection`). It owns what
  * connections share: the listening sockets, the tokens, the namespaces and the slab arena (`arena.ts`), the send budget
  * (`budget.ts`), the limits on connections without HELLO (`admission.ts`), counters and shutdown.
@@ -12,8 +12,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { WebSocketServer } from 'ws';
+import type { AddressInfo, Socket } from 'node:net';
 import { FarmemError, OptionError } from '../errors.js';
 import { DEFAULT_LIMITS, Status, type DecodeContext, type NamespaceStats, type StatsOk } from '../protocol/index.js';
 import { MIN_PAGE_SIZE, MAX_PAGE_SIZE } from '../layout.js';
@@ -24,6 +23,7 @@ import { SendBudget } from './budget.js';
 import { Connection, replyHeadroom } from './connection.js';
 import type { PeerSocket } from './peer-socket.js';
 import { TcpListener } from './tcp-listener.js';
+import { upgradeToWs } from './ws-peer.js';
 import { ReplyPool } from './reply-pool.js';
 
 /** Published for every refused frame, failed connection and internal error. Subscribe to log. */
@@ -139,7 +139,6 @@ export class MemoryServer {
   #authenticated = 0;
   readonly #counters: Counters = newCounters();
   #http: HttpServer | null = null;
-  #wss: WebSocketServer | null = null;
   #tcp: TcpListener | null = null;
   #boundTcpPort = 0;
   #progressTimer: NodeJS.Timeout | null = null;
@@ -199,7 +198,7 @@ export class MemoryServer {
 
   /** Starts listening; resolves with the bound port. */
   async listen(): Promise<number> {
-    if (this.#wss) throw new FarmemError('FM_ERR_SERVER_STATE', 'MemoryServer.listen() was already called');
+    if (this.#http) throw new FarmemError('FM_ERR_SERVER_STATE', 'MemoryServer.listen() was already called');
     // Our own HTTP server, so a socket that never finishes its upgrade request is dropped at the HELLO deadline.
     const http = createServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
@@ -207,21 +206,12 @@ export class MemoryServer {
     });
     http.headersTimeout = this.#opts.helloTimeoutMs;
     http.requestTimeout = this.#opts.helloTimeoutMs;
-    const wss = new WebSocketServer({
-      server: http,
-      maxPayload: this.#opts.maxPayload,
-      perMessageDeflate: false,
-      clientTracking: false,
-      verifyClient: (_info, cb) => {
-        const refused = this.#refusal();
-        if (refused === null) cb(true);
-        else cb(false, 503, refused[1]);
-      },
-    });
     this.#http = http;
-    this.#wss = wss;
-    wss.on('connection', (ws, req) => this.#accept(ws, req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0));
-    wss.on('error', (err) => this.reportError('-', Status.INTERNAL, `ws server failed: ${err.message}`, err));
+    http.on('upgrade', (req, duplex, head: Buffer) => {
+      const socket = duplex as Socket;
+      const peer = upgradeToWs(req, socket, head, this.#opts.maxPayload, () => this.#refusal()?.[1] ?? null);
+      if (peer !== null) this.#accept(peer, socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    });
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       http.listen(this.#port, this.host, () => {
@@ -376,9 +366,7 @@ export class MemoryServer {
     const closed: Promise<void>[] = [];
     for (const conn of this.#connections) closed.push(conn.shutdown());
     await Promise.all(closed);
-    const wss = this.#wss;
     const http = this.#http;
-    if (wss) await new Promise<void>((resolve) => wss.close(() => resolve()));
     if (http) {
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -3,188 +3,30 @@
  * hands the link the payload bytes of the server's binary messages as they arrive, a stream like
  * tcp://, so a page lands in its frame straight from the socket's read buffer.
  *
- * Why not the `ws` package here (the server, wss:// and the tests use it): its client delivers a
- * message only once it has gathered all of it, into a buffer of its own, which farmem then copies
- * into the frame. For a 64 KiB page that is an allocation, a gather and a second copy on the fault
- * path. Against the same ws echo server the `ws` package client's round trip is 1.1–1.4x this one's
- * at 4 KiB and 1.3–2.2x at 64 KiB (`farmem bench faultpath`, `wsPackageOverRawWsP50`, 2026-12-01;
- * docs/architecture.md, "A ws client that streams").
+ * Why not the `ws` package here (wss:// and the tests use it): its client delivers a message only
+ * once it has gathered all of it, into a buffer of its own, which farmem then copies into the
+ * frame. For a 64 KiB page that is an allocation, a gather and a second copy on the fault path.
+ * Against the same ws echo server the `ws` package client's round trip is 1.1–1.4x this one's at
+ * 4 KiB and 1.3–2.2x at 64 KiB (`farmem bench faultpath`, `wsPackageOverRawWsP50`, 2026-12-01;
+ * docs/architecture.md, "A ws client that streams"). The server streams the same way (ws-peer.ts).
  *
- * What it implements of the RFC, all a client of a farmem server meets:
- *   - the opening handshake (GET + Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Accept checked);
- *   - server frames: binary messages, fragmented or not, as one byte stream (the protocol's frames
- *     are self-delimiting, so message boundaries carry nothing); ping (answered with pong), pong,
- *     close (answered, then FIN). Text frames, masked frames, RSV bits (no extension is negotiated),
- *     unknown opcodes, long or fragmented control frames and messages over `maxPayload` are
- *     protocol errors (`invalid`), after which nothing more is delivered;
- *   - client frames masked with an all-zero key (see transport.ts `zeroMask`), one write each.
+ * What it implements of the RFC, all a client of a farmem server meets: the opening handshake
+ * (GET + Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Accept checked); server frames as the deframer
+ * (host/protocol/ws-frames.ts) reads them, ping answered with pong, close answered and then FIN; a
+ * protocol error is `invalid`, after which nothing more is delivered; client frames masked with
+ * the all-zero key (see transport.ts `zeroMask`), one write each.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { acceptKey, frameHeaderBytes, writeFrameHeader, WsDeframer, WsFrameError, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG } from '../../protocol/ws-frames.js';
 import { closeGracefully, READ_BUFFER_BYTES, socketHost, type DialOptions, type LinkEvents, type LinkSocket } from './transport.js';
 
-const OP_CONTINUATION = 0x0;
-const OP_TEXT = 0x1;
-const OP_BINARY = 0x2;
-const OP_CLOSE = 0x8;
-const OP_PING = 0x9;
-const OP_PONG = 0xa;
-
-/** RFC 6455 §1.3: appended to the client's key before hashing it into Sec-WebSocket-Accept. */
-const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** The handshake's response head may not exceed this. */
 const MAX_RESPONSE_HEAD = 16 * 1024;
 /** Client frames up to this size are copied behind their header into one buffer; larger ones go as header + payload (one writev). */
 const COPY_BELOW = 1024;
 /** Encodes close reasons. */
 const UTF8 = new TextEncoder();
-
-/** A server frame the protocol forbids; the connection cannot continue. */
-export class WsFrameError extends Error {}
-
-export interface DeframerEvents {
-  /** A piece of a binary message's payload: a view of the chunk given to `push`, valid only during the call. */
-  data(bytes: Buffer): void;
-  /** A whole control frame (close, ping or pong) and its payload, which is the deframer's: copy what is kept. */
-  control(opcode: number, payload: Buffer): void;
-}
-
-/** Server-to-client frames, from any cut of the byte stream into pieces. */
-export class WsDeframer {
-  readonly #maxPayload: number;
-  readonly #on: DeframerEvents;
-  /** The header being read (at most 10 bytes: a server frame carries no mask key). */
-  readonly #header = Buffer.alloc(10);
-  #headerHave = 0;
-  /** Payload bytes of the current frame not yet seen. */
-  #left = 0;
-  #opcode = 0;
-  /** A binary message whose last frame (FIN) has not come yet. */
-  #inMessage = false;
-  /** Payload bytes of the current message so far (checked against maxPayload). */
-  #messageBytes = 0;
-  /** The current control frame's payload (≤ 125 bytes), and how much of it is in. */
-  readonly #control = Buffer.alloc(125);
-  #controlHave = 0;
-
-  constructor(maxPayload: number, on: DeframerEvents) {
-    this.#maxPayload = maxPayload;
-    this.#on = on;
-  }
-
-  /** Takes the next piece of the stream; throws WsFrameError on a forbidden frame. */
-  push(buf: Buffer): void {
-    let pos = 0;
-    const end = buf.length;
-    while (pos < end) {
-      if (this.#left === 0) {
-        pos = this.#readHeader(buf, pos);
-        continue;
-      }
-      const take = Math.min(this.#left, end - pos);
-      this.#left -= take;
-      if (this.#opcode < OP_CLOSE) {
-        this.#on.data(buf.subarray(pos, pos + take));
-      } else {
-        buf.copy(this.#control, this.#controlHave, pos, pos + take);
-        this.#controlHave += take;
-        if (this.#left === 0) this.#endControl();
-      }
-      pos += take;
-    }
-  }
-
-  /** Reads header bytes from `buf[pos]` on; starts the frame once its header is whole. Returns the new position. */
-  #readHeader(buf: Buffer, pos: number): number {
-    const h = this.#header;
-    while (pos < buf.length) {
-      h[this.#headerHave++] = buf[pos++]!;
-      if (this.#headerHave === 2) this.#checkStart(h[0]!, h[1]!);
-      if (this.#headerHave >= 2 && this.#headerHave === headerBytes(h[1]!)) {
-        this.#headerHave = 0;
-        this.#startFrame(h);
-        break;
-      }
-    }
-    return pos;
-  }
-
-  /** The first two bytes of a frame: what no length can make legal. */
-  #checkStart(b0: number, b1: number): void {
-    if ((b0 & 0x70) !== 0) throw new WsFrameError('server frame has RSV bits set (no extension was negotiated)');
-    if ((b1 & 0x80) !== 0) throw new WsFrameError('server frame is masked');
-    const opcode = b0 & 0x0f;
-    const fin = (b0 & 0x80) !== 0;
-    if (opcode === OP_TEXT) throw new WsFrameError('server sent a text message');
-    if (opcode >= OP_CLOSE) {
-      if (opcode > OP_PONG) throw new WsFrameError(`server frame has unknown opcode ${opcode}`);
-      if (!fin || (b1 & 0x7f) > 125) throw new WsFrameError('server control frame is fragmented or longer than 125 bytes');
-    } else if (opcode !== OP_BINARY && opcode !== OP_CONTINUATION) {
-      throw new WsFrameError(`server frame has unknown opcode ${opcode}`);
-    } else if ((opcode === OP_CONTINUATION) !== this.#inMessage) {
-      // a continuation needs a message begun; a new message needs the last one finished
-      throw new WsFrameError('server frame breaks message fragmentation');
-    }
-  }
-
-  #startFrame(h: Buffer): void {
-    const opcode = h[0]! & 0x0f;
-    const length7 = h[1]! & 0x7f;
-    let length = length7;
-    if (length7 === 126) length = h.readUInt16BE(2);
-    else if (length7 === 127) length = h.readUInt32BE(2) === 0 ? h.readUInt32BE(6) : Infinity;
-    this.#opcode = opcode;
-    this.#left = length;
-    if (opcode >= OP_CLOSE) {
-      this.#controlHave = 0;
-      if (length === 0) this.#endControl();
-      return;
-    }
-    if (opcode === OP_BINARY) this.#messageBytes = 0;
-    this.#messageBytes += length;
-    if (this.#messageBytes > this.#maxPayload) throw new WsFrameError(`server message exceeds ${this.#maxPayload} bytes`);
-    this.#inMessage = (h[0]! & 0x80) === 0;
-  }
-
-  #endControl(): void {
-    this.#on.control(this.#opcode, this.#control.subarray(0, this.#controlHave));
-  }
-}
-
-/** A server frame's header length from its second byte (no mask key: a masked frame is refused at that byte). */
-function headerBytes(b1: number): number {
-  const length7 = b1 & 0x7f;
-  return length7 < 126 ? 2 : length7 === 126 ? 4 : 10;
-}
-
-/** Writes the header of a client frame (FIN, `opcode`, mask bit, zero key) for `length` payload bytes at `out[0]`; it is `clientHeaderBytes(length)` long. */
-function writeClientHeader(out: Buffer, opcode: number, length: number): void {
-  out[0] = 0x80 | opcode;
-  let at: number;
-  if (length < 126) {
-    out[1] = 0x80 | length;
-    at = 2;
-  } else if (length < 0x10000) {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(length, 2);
-    at = 4;
-  } else {
-    out[1] = 0x80 | 127;
-    out.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    out.writeUInt32BE(length >>> 0, 6);
-    at = 10;
-  }
-  out.writeUInt32BE(0, at); // the all-zero mask key: the payload goes as it is
-}
-
-function clientHeaderBytes(length: number): number {
-  return (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + 4;
-}
-
-/** Sec-WebSocket-Accept for a client key (RFC 6455 §4.2.2). */
-export function acceptKey(key: string): string {
-  return createHash('sha1').update(key + ACCEPT_GUID).digest('base64');
-}
 
 /**
  * Checks the handshake's response head (status line and headers, without the blank line): throws
@@ -284,16 +126,16 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
   function sendFrame(opcode: number, payload: Uint8Array, rest?: readonly Uint8Array[] | null): void {
     let length = payload.length;
     if (rest) for (const r of rest) length += r.length;
-    const h = clientHeaderBytes(length);
+    const h = frameHeaderBytes(length, true);
     if (!rest && length < COPY_BELOW) {
       const frame = Buffer.allocUnsafe(h + length);
-      writeClientHeader(frame, opcode, length);
+      writeFrameHeader(frame, 0, opcode, length, true);
       frame.set(payload, h);
       sock.write(frame);
       return;
     }
     const header = Buffer.allocUnsafe(h);
-    writeClientHeader(header, opcode, length);
+    writeFrameHeader(header, 0, opcode, length, true);
     sock.cork();
     sock.write(header);
     sock.write(payload);
