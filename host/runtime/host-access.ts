@@ -4,6 +4,7 @@
  * madvise-like hints. Every access goes page by page through the pager's `ensure()`, as a fault would.
  */
 import { frameAddress, type Layout } from '../layout.js';
+import { copyBytes } from '../shared-copy.js';
 import { Advice, type PrefetchPolicy } from '../prefetch/policy.js';
 import type { FrameAllocator } from './frame-allocator.js';
 import { PINNED, REFERENCED, type FrameTable } from './frame-table.js';
@@ -88,7 +89,7 @@ export class HostAccess {
       const chunk = Math.min(length, ps - within);
       const from = frameAddress(this.layout, this.pager.ensure(page, false)) + within;
       if (dst === this.phys.bytes) this.phys.bytes.copyWithin(at, from, from + chunk);
-      else dst.set(this.phys.bytes.subarray(from, from + chunk), at);
+      else copyBytes(dst, at, this.phys.bytes.subarray(from, from + chunk));
       addr += chunk;
       at += chunk;
       length -= chunk;
@@ -108,7 +109,7 @@ export class HostAccess {
       const chunk = Math.min(length, ps - within);
       const to = frameAddress(this.layout, this.pager.ensure(page, true)) + within;
       if (src === this.phys.bytes) this.phys.bytes.copyWithin(to, at, at + chunk);
-      else this.phys.bytes.set(src.subarray(at, at + chunk), to);
+      else copyBytes(this.phys.bytes, to, src.subarray(at, at + chunk));
       addr += chunk;
       at += chunk;
       length -= chunk;

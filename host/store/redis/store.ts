@@ -22,6 +22,7 @@
  */
 import { OptionError, RedisStoreError } from '../../errors.js';
 import { checkPageSize } from '../../layout.js';
+import { copyBytes } from '../../shared-copy.js';
 import type { PageStore } from '../page-store.js';
 import { connectRedis, isClusterDown, redisError, type RedisConnection } from './client.js';
 import { PageSet } from './page-set.js';
@@ -236,7 +237,7 @@ export class RedisStore implements PageStore {
     if (value.length !== this.pageSize) {
       throw new RedisStoreError('FM_ERR_REDIS', `key ${this.key(page)} at ${this.name} holds ${value.length} bytes, not a ${this.pageSize}-byte page: something else wrote into namespace ${this.namespace}`);
     }
-    into.set(value);
+    copyBytes(into, 0, value);
   }
 
   /**

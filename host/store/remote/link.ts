@@ -25,6 +25,7 @@ import {
   decode, encodeHello, encodeRead, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId, peekOp,
   peekIdAt, peekLength, PROTOCOL_VERSION, READ_OK_DATA, readOkDataAt, readOkHeaderAt, Status, type DecodeContext, type HelloOk, type Reply,
 } from '../../protocol/index.js';
+import { copyBytes } from '../../shared-copy.js';
 import { dial, type LinkSocket } from './transport.js';
 
 export type LinkState = 'connecting' | 'ready' | 'down' | 'lost' | 'failed' | 'closed';
@@ -490,7 +491,7 @@ export class ServerLink {
   #place(p: Pending, data: Uint8Array, offset: number): void {
     const dests = p.dests;
     if (dests === null) {
-      p.dest!.set(data, p.destAt + offset);
+      copyBytes(p.dest!, p.destAt + offset, data);
       return;
     }
     const ps = this.#o.pageSize;
@@ -499,7 +500,7 @@ export class ServerLink {
       const page = (at / ps) | 0;
       const within = at - page * ps;
       const take = Math.min(ps - within, data.length - i);
-      dests[page]!.set(take === data.length ? data : data.subarray(i, i + take), within);
+      copyBytes(dests[page]!, within, take === data.length ? data : data.subarray(i, i + take));
       i += take;
     }
   }
