@@ -206,3 +206,37 @@ describe('farmem bench (tiny configuration)', () => {
     await expect(runBench({ suites: ['nope'], outDir: tmp, progress: false, liftoff: true })).rejects.toThrow(/unknown bench suite "nope"/);
   });
 });
+
+describe('raw baselines (bench/lib/raw-ws.ts)', () => {
+  const root = path.resolve(__dirname, '..');
+
+  it('the raw ws echo and page servers (farmem\'s own ws server end) answer every request with the size asked, the page server cycling its slots', async () => {
+    const { ECHO_SERVER, PAGE_SERVER, RawClient, spawnServer, WsPackageClient } = await import('../bench/lib/raw-ws.js');
+    const echo = await spawnServer(root, ['--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
+    const pages = await spawnServer(root, ['--input-type=module', '-e', PAGE_SERVER], /raw listening on (ws:\/\/\S+)/);
+    try {
+      for (const size of [4112, 65552, 300_000]) {
+        const c = new RawClient(echo.url, size);
+        await c.open();
+        await Promise.all(Array.from({ length: 40 }, () => c.request())); // pipelined: each reply counted off the stream
+        await c.close();
+      }
+      const pkg = new WsPackageClient(echo.url, 65552);
+      await pkg.open();
+      for (let i = 0; i < 5; i++) await pkg.request();
+      pkg.close();
+      const into = new Uint8Array(4096);
+      const p = new RawClient(pages.url, 16 + 4096, { slots: 3, into });
+      await p.open();
+      for (let i = 0; i < 7; i++) {
+        into.fill(0);
+        await p.request();
+        expect(into.every((b) => b === 7)).toBe(true);
+      }
+      await p.close();
+    } finally {
+      echo.proc.kill();
+      pages.proc.kill();
+    }
+  });
+});

@@ -1,8 +1,8 @@
 /**
  * @fileoverview The raw transport baselines benchmarks compare farmem against, measured in the same
  * run, one implementation for every suite (faultpath, remote, the server throughput bench):
- * - a trivial ws echo server (child process) answering every message with a preallocated payload of
- *   the requested size, and `RawClient`, a pipelined client on farmem's own ws:// transport (zero
+ * - a trivial ws echo server (child process, on farmem's own server end: RAW_WS_PRELUDE) answering
+ *   every request with a preallocated payload of the requested size, and `RawClient`, a pipelined client on farmem's own ws:// transport (zero
  *   mask, no compression, payload streamed from one reused read buffer); `WsPackageClient`, the
  *   same over the `ws` package's client, for reference;
  * - a raw page server (`PAGE_SERVER`): replies are views of a region as large as a farmem server's
@@ -21,20 +21,44 @@ import WebSocket from 'ws';
 import { HotWait, REPLY_HOT_WAIT_MS } from '../../host/runtime/hot-wait.js';
 import { dial, type LinkSocket } from '../../host/store/remote/transport.js';
 
-/** The raw baseline: answers every binary message with `size` bytes (set by the first message's content). */
-export const ECHO_SERVER = `
-import { WebSocketServer } from 'ws';
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
-wss.on('listening', () => console.log('raw listening on ws://127.0.0.1:' + wss.address().port));
-wss.on('connection', (ws) => {
-  let reply = null;
-  ws.on('message', (data) => {
-    const size = data.readUInt32LE(0);
-    if (!reply || reply.length !== size) reply = Buffer.alloc(size, 7);
-    ws.send(reply);
+/**
+ * What the raw ws servers share: an HTTP server whose upgrades get farmem's own server end
+ * (host/server/ws-peer.ts: the leanest ws server we have, leaner than the `ws` package's, which
+ * gathers every message and writes header and payload as two buffers), and a loop that cuts the
+ * stream of client payload into the clients' fixed 20-byte requests and calls `answer(peer, request)`.
+ * Replies are sent with 10 free bytes before them, so each leaves in one write, as the farmem
+ * server's pages do.
+ */
+const RAW_WS_PRELUDE = `
+import { createServer } from 'node:http';
+import { upgradeToWs } from './dist/host/server/ws-peer.js';
+function serveRaw(answer) {
+  const http = createServer((_req, res) => res.end());
+  http.on('upgrade', (req, sock, head) => {
+    const peer = upgradeToWs(req, sock, head, 64 << 20, () => null);
+    if (peer === null) return;
+    let pending = Buffer.alloc(0);
+    peer.on('message', (d) => {
+      pending = pending.length ? Buffer.concat([pending, d]) : Buffer.from(d);
+      let n = 0;
+      for (; pending.length - n >= 20; n += 20) answer(peer, pending.subarray(n, n + 20));
+      pending = pending.subarray(n);
+    });
+    peer.on('error', () => {});
   });
+  http.listen(0, '127.0.0.1', () => console.log('raw listening on ws://127.0.0.1:' + http.address().port));
+  process.on('SIGTERM', () => process.exit(0));
+}
+`;
+
+/** The raw baseline: answers every request with `size` bytes (its first 4 bytes), one cached buffer. */
+export const ECHO_SERVER = RAW_WS_PRELUDE + `
+let reply = null;
+serveRaw((peer, req) => {
+  const size = req.readUInt32LE(0);
+  if (!reply || reply.length !== 10 + size) reply = Buffer.alloc(10 + size, 7);
+  peer.send(reply.subarray(10), undefined, 10);
 });
-process.on('SIGTERM', () => process.exit(0));
 `;
 
 /**
@@ -43,23 +67,17 @@ process.on('SIGTERM', () => process.exit(0));
  * 4..8 give the slot count), cycled in order, sent as a view (no user-space copy: the kernel reads
  * the page straight from memory that is as far out of cache as farmem's arena). The best a ws
  * server holding pages in memory can do; ECHO_SERVER's one cached buffer is a lower bound no
- * server that reads its pages from memory reaches.
+ * server that reads its pages from memory reaches. Slots are 16 bytes apart: the header room.
  */
-export const PAGE_SERVER = `
-import { WebSocketServer } from 'ws';
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 << 20 });
-wss.on('listening', () => console.log('raw listening on ws://127.0.0.1:' + wss.address().port));
-let region = null, size = 0, slots = 0;
-wss.on('connection', (ws) => {
-  let next = 0;
-  ws.on('message', (data) => {
-    const s = data.readUInt32LE(0), n = data.readUInt32LE(4);
-    if (s !== size || n !== slots) { size = s; slots = n; region = Buffer.alloc(s * n, 7); next = 0; }
-    ws.send(region.subarray(next * size, (next + 1) * size));
-    if (++next === slots) next = 0;
-  });
+export const PAGE_SERVER = RAW_WS_PRELUDE + `
+let region = null, size = 0, slots = 0, next = 0;
+serveRaw((peer, req) => {
+  const s = req.readUInt32LE(0), n = req.readUInt32LE(4);
+  if (s !== size || n !== slots) { size = s; slots = n; region = Buffer.alloc((16 + s) * n, 7); next = 0; }
+  const at = next * (16 + size) + 16;
+  peer.send(region.subarray(at, at + size), undefined, 16);
+  if (++next === slots) next = 0;
 });
-process.on('SIGTERM', () => process.exit(0));
 `;
 
 /**
