@@ -11,6 +11,8 @@
  * framing of its own. Both are paused while their frames wait for the send budget, so the input
  * a connection holds stays bounded (one socket read plus one frame).
  */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 
 /** Bytes a transport's own header needs in front of a message (ws: at most 10; tcp: none). */
 export const HEADER_ROOM = 10;
@@ -43,4 +45,45 @@ export interface PeerSocket {
   on(event: 'error', listener: (err: Error) => void): this;
   on(event: 'close', listener: () => void): this;
   once(event: 'close', listener: () => void): this;
+}
+
+/** What both peers share: a `net.Socket` (NODELAY) whose flow control and write queue are the peer's own. */
+export abstract class SocketPeer extends EventEmitter {
+  readonly stream = true;
+  readonly OPEN = PEER_OPEN;
+  protected readonly sock: Socket;
+
+  constructor(sock: Socket) {
+    super();
+    this.sock = sock;
+    sock.setNoDelay(true);
+    sock.on('error', (err) => this.emit('error', err));
+    sock.on('close', () => this.emit('close'));
+  }
+
+  get bufferedAmount(): number {
+    return this.sock.writableLength;
+  }
+
+  get isPaused(): boolean {
+    return this.sock.isPaused();
+  }
+
+  pause(): void {
+    this.sock.pause();
+  }
+
+  resume(): void {
+    this.sock.resume();
+  }
+
+  terminate(): void {
+    this.sock.destroy();
+  }
+
+  /** Writes `bytes`; `cb` runs once they left user space (or with the error that dropped them). */
+  protected write(bytes: Uint8Array, cb?: (err?: Error) => void): void {
+    if (cb === undefined) this.sock.write(bytes);
+    else this.sock.write(bytes, cb as (err?: Error | null) => void);
+  }
 }

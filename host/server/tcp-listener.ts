@@ -12,70 +12,40 @@
  * deadline and connections without HELLO (admission) — plus a hard cap on open sockets
  * (`maxSockets`), where ws relies on the HTTP upgrade.
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { encodeError, type Status } from '../protocol/index.js';
-import { PEER_OPEN, type PeerSocket } from './peer-socket.js';
+import { PEER_OPEN, SocketPeer, type PeerSocket } from './peer-socket.js';
 
 /** A refused socket that does not read its ERROR and close within this is dropped. */
 const REFUSE_GRACE_MS = 2000;
 
 /** A TCP connection as a `PeerSocket`: each socket read is one 'message' of the stream. */
-export class TcpPeer extends EventEmitter implements PeerSocket {
-  readonly stream = true;
-  readonly OPEN = PEER_OPEN;
-  readonly #sock: net.Socket;
-
+export class TcpPeer extends SocketPeer implements PeerSocket {
   constructor(sock: net.Socket) {
-    super();
-    this.#sock = sock;
-    sock.setNoDelay(true);
+    super(sock);
     sock.on('data', (chunk: Buffer) => this.emit('message', chunk, true));
-    sock.on('error', (err) => this.emit('error', err));
-    sock.on('close', () => this.emit('close'));
   }
 
   get readyState(): number {
-    return !this.#sock.destroyed && this.#sock.writable ? PEER_OPEN : 3;
-  }
-
-  get bufferedAmount(): number {
-    return this.#sock.writableLength;
-  }
-
-  get isPaused(): boolean {
-    return this.#sock.isPaused();
-  }
-
-  pause(): void {
-    this.#sock.pause();
-  }
-
-  resume(): void {
-    this.#sock.resume();
+    return !this.sock.destroyed && this.sock.writable ? PEER_OPEN : 3;
   }
 
   send(data: Uint8Array, cb?: (err?: Error) => void): void {
-    if (cb === undefined) this.#sock.write(data);
-    else this.#sock.write(data, cb as (err?: Error | null) => void);
+    this.write(data, cb);
   }
 
   /** FIN after what was written; TCP has no close code (an ERROR frame carried the reason). */
   close(): void {
-    this.#sock.end();
-  }
-
-  terminate(): void {
-    this.#sock.destroy();
+    this.sock.end();
   }
 
   /** Answers ERROR (request id 0) and closes: the connection is refused before it is admitted. */
   refuse(status: Status, message: string): void {
-    const t = setTimeout(() => this.#sock.destroy(), REFUSE_GRACE_MS);
+    const t = setTimeout(() => this.sock.destroy(), REFUSE_GRACE_MS);
     t.unref();
-    this.#sock.once('close', () => clearTimeout(t));
-    this.#sock.on('error', () => {}); // a peer that resets while refused is nothing to report
-    this.#sock.end(encodeError(0, status, message));
+    this.sock.once('close', () => clearTimeout(t));
+    this.sock.on('error', () => {}); // a peer that resets while refused is nothing to report
+    this.sock.end(encodeError(0, status, message));
   }
 }
 

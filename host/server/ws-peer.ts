@@ -16,13 +16,12 @@
  * subprotocol chosen, client frames must be masked, a message over `maxPayload` closes with 1009,
  * any other protocol error with 1002, pings are answered, a close is answered and then FIN.
  */
-import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import {
   acceptKey, frameHeaderBytes, writeFrameHeader, WsDeframer, WsFrameError, CLOSE_NORMAL, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
 } from '../protocol/ws-frames.js';
-import { PEER_OPEN, type PeerSocket } from './peer-socket.js';
+import { PEER_OPEN, SocketPeer, type PeerSocket } from './peer-socket.js';
 
 /** Frames up to this size are copied behind their header into one buffer; larger ones go as header + payload. */
 const COPY_BELOW = 1024;
@@ -32,10 +31,7 @@ const EMPTY = Buffer.alloc(0);
 const UTF8 = new TextEncoder();
 
 /** An upgraded socket as a `PeerSocket`: the payload of each client frame is a 'message' of the stream. */
-export class WsPeer extends EventEmitter implements PeerSocket {
-  readonly stream = true;
-  readonly OPEN = PEER_OPEN;
-  readonly #sock: Socket;
+export class WsPeer extends SocketPeer implements PeerSocket {
   readonly #deframer: WsDeframer;
   #closeSent = false;
   #closeReceived = false;
@@ -43,9 +39,7 @@ export class WsPeer extends EventEmitter implements PeerSocket {
   #stopped = false;
 
   constructor(sock: Socket, maxPayload: number) {
-    super();
-    this.#sock = sock;
-    sock.setNoDelay(true);
+    super(sock);
     this.#deframer = new WsDeframer(maxPayload, {
       data: (bytes) => {
         if (!this.#stopped) this.emit('message', bytes, true);
@@ -58,8 +52,6 @@ export class WsPeer extends EventEmitter implements PeerSocket {
       },
     }, true);
     sock.on('data', (chunk: Buffer) => this.push(chunk));
-    sock.on('error', (err) => this.emit('error', err));
-    sock.on('close', () => this.emit('close'));
     // The HTTP server's sockets allow half-open: a client's FIN would leave ours open for ever.
     sock.on('end', () => {
       this.#closeReceived = true;
@@ -74,17 +66,18 @@ export class WsPeer extends EventEmitter implements PeerSocket {
     try {
       this.#deframer.push(chunk);
     } catch (err) {
-      const e = err as WsFrameError;
+      if (!(err instanceof WsFrameError)) throw err; // not the client's frames: a bug, not to be answered as one
+      const e = err;
       this.#stopped = true;
       this.#closeReceived = true; // nothing more is read
       this.emit('error', e);
       if (!this.#closeSent) {
-        const t = setTimeout(() => this.#sock.destroy(), CLOSE_GRACE_MS);
+        const t = setTimeout(() => this.sock.destroy(), CLOSE_GRACE_MS);
         t.unref();
-        this.#sock.once('close', () => clearTimeout(t));
+        this.sock.once('close', () => clearTimeout(t));
         this.#sendClose(e.code, e.message);
       }
-      this.#sock.end();
+      this.sock.end();
     }
   }
 
@@ -96,29 +89,13 @@ export class WsPeer extends EventEmitter implements PeerSocket {
       this.#closeReceived = true;
       this.#stopped = true;
       if (!this.#closeSent) this.#sendClose(payload.length >= 2 ? payload.readUInt16BE(0) : CLOSE_NORMAL, '');
-      this.#sock.end();
+      this.sock.end();
     }
   }
 
   get readyState(): number {
-    if (this.#sock.destroyed) return 3;
+    if (this.sock.destroyed) return 3;
     return this.#closeSent || this.#closeReceived ? 2 : PEER_OPEN;
-  }
-
-  get bufferedAmount(): number {
-    return this.#sock.writableLength;
-  }
-
-  get isPaused(): boolean {
-    return this.#sock.isPaused();
-  }
-
-  pause(): void {
-    this.#sock.pause();
-  }
-
-  resume(): void {
-    this.#sock.resume();
   }
 
   /**
@@ -135,15 +112,10 @@ export class WsPeer extends EventEmitter implements PeerSocket {
     if (room >= h) {
       const frame = new Uint8Array(data.buffer, data.byteOffset - h, n + h);
       writeFrameHeader(frame, 0, OP_BINARY, n, false);
-      this.#write(frame, cb);
+      this.write(frame, cb);
     } else {
       this.#frame(OP_BINARY, data, cb);
     }
-  }
-
-  #write(frame: Uint8Array, cb?: (err?: Error) => void): void {
-    if (cb === undefined) this.#sock.write(frame);
-    else this.#sock.write(frame, cb as (err?: Error | null) => void);
   }
 
   /** One whole frame of `payload`: copied behind its header when small, else header and payload corked together. */
@@ -154,15 +126,15 @@ export class WsPeer extends EventEmitter implements PeerSocket {
       const frame = Buffer.allocUnsafe(h + n);
       writeFrameHeader(frame, 0, opcode, n, false);
       frame.set(payload, h);
-      this.#write(frame, cb);
+      this.write(frame, cb);
       return;
     }
     const header = Buffer.allocUnsafe(h);
     writeFrameHeader(header, 0, opcode, n, false);
-    const sock = this.#sock;
+    const sock = this.sock;
     sock.cork();
     sock.write(header);
-    this.#write(payload, cb);
+    this.write(payload, cb);
     sock.uncork();
   }
 
@@ -177,14 +149,11 @@ export class WsPeer extends EventEmitter implements PeerSocket {
 
   /** Starts the close handshake (the caller bounds how long it may take); FIN once the client answered. */
   close(code = CLOSE_NORMAL, reason = ''): void {
-    if (this.#closeSent || this.#sock.destroyed) return;
+    if (this.#closeSent || this.sock.destroyed) return;
     this.#sendClose(code, reason);
-    if (this.#closeReceived) this.#sock.end();
+    if (this.#closeReceived) this.sock.end();
   }
 
-  terminate(): void {
-    this.#sock.destroy();
-  }
 }
 
 /**
