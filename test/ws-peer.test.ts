@@ -44,9 +44,14 @@ class Wire {
   readonly controls: Array<[number, Buffer]> = [];
   ended = false;
   pageSize = PS;
+  /** Payload pieces the deframer handed on: one per frame, or more for a frame cut across reads. */
+  pieces = 0;
   readonly #reader = new FrameReader(DEFAULT_LIMITS);
   readonly #deframer = new WsDeframer(1 << 26, {
-    data: (b) => this.#reader.push(Buffer.from(b), (f) => this.messages.push(decode(f, { ...DEFAULT_LIMITS, pageSize: this.pageSize }))),
+    data: (b) => {
+      this.pieces++;
+      this.#reader.push(Buffer.from(b), (f) => this.messages.push(decode(f, { ...DEFAULT_LIMITS, pageSize: this.pageSize })));
+    },
     control: (op, p) => this.controls.push([op, Buffer.from(p)]),
   });
 
@@ -202,6 +207,22 @@ describe('frames', () => {
     expect([all[0], all[1]]).toEqual([0x80 | OP_BINARY, 127]);
     expect(all.readUInt32BE(6)).toBe(16 + P);
     expect(all.subarray(26)).toEqual(Buffer.from(page(7, P)));
+    w.sock.destroy();
+  });
+
+  test('many small frames in one read are one turn: their replies leave gathered, not one frame each', async () => {
+    const s = await serve();
+    const w = await Wire.open(s.port);
+    await w.hello();
+    const n = 50;
+    w.sock.write(frame(OP_BINARY, encodeWrite(2, [1], [page(1)], PS)));
+    await w.until(() => w.messages.length === 2);
+    const before = w.pieces;
+    w.sock.write(Buffer.concat(Array.from({ length: n }, (_, i) => frame(OP_BINARY, encodeRead(10 + i, [1])))));
+    await w.until(() => w.messages.length === 2 + n);
+    expect(w.messages.slice(2).map((m) => m.id)).toEqual(Array.from({ length: n }, (_, i) => 10 + i));
+    // 50 replies of 4 KiB in one gathered frame of ~200 KiB, read in a few pieces; 50 frames would be ≥ 50.
+    expect(w.pieces - before).toBeLessThan(12);
     w.sock.destroy();
   });
 

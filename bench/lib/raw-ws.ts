@@ -26,8 +26,8 @@ import { dial, type LinkSocket } from '../../host/store/remote/transport.js';
  * (host/server/ws-peer.ts: the leanest ws server we have, leaner than the `ws` package's, which
  * gathers every message and writes header and payload as two buffers), and a loop that cuts the
  * stream of client payload into the clients' fixed 20-byte requests and calls `answer(peer, request)`.
- * Replies are sent with 10 free bytes before them, so each leaves in one write, as the farmem
- * server's pages do.
+ * Replies are sent with free bytes for the header at their start, so each leaves in one write, as
+ * the farmem server's pages do.
  */
 const RAW_WS_PRELUDE = `
 import { createServer } from 'node:http';
@@ -57,7 +57,7 @@ let reply = null;
 serveRaw((peer, req) => {
   const size = req.readUInt32LE(0);
   if (!reply || reply.length !== 10 + size) reply = Buffer.alloc(10 + size, 7);
-  peer.send(reply.subarray(10), undefined, 10);
+  peer.send(reply, undefined, 10); // its first 10 bytes are the header's room
 });
 `;
 
@@ -75,7 +75,7 @@ serveRaw((peer, req) => {
   const s = req.readUInt32LE(0), n = req.readUInt32LE(4);
   if (s !== size || n !== slots) { size = s; slots = n; region = Buffer.alloc((16 + s) * n, 7); next = 0; }
   const at = next * (16 + size) + 16;
-  peer.send(region.subarray(at, at + size), undefined, 16);
+  peer.send(region.subarray(at - 16, at + size), undefined, 16);
   if (++next === slots) next = 0;
 });
 `;

@@ -33,7 +33,7 @@ import { isValidPageSize, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
 import type { Admitted } from './admission.js';
 import type { Namespace } from './arena.js';
 import type { BudgetUser } from './budget.js';
-import { HEADER_ROOM, type PeerSocket } from './peer-socket.js';
+import type { PeerSocket } from './peer-socket.js';
 import type { MemoryServer } from './server.js';
 
 /**
@@ -43,7 +43,7 @@ import type { MemoryServer } from './server.js';
 const COALESCE_MAX_FRAME = 16 * 1024 + 16;
 /** A gathered reply message never exceeds this size (nor maxPayload); it leaves at the end of the turn. */
 const COALESCE_MAX_MESSAGE = 256 * 1024;
-/** A cache line: slots stay 64-byte aligned, and the transport's header room and the READ_OK header fit before each page. */
+/** A cache line: slots stay 64-byte aligned, and the transport's header room (MAX_HEADER_ROOM, 10) and the READ_OK header (16) fit before each page. */
 const HEADROOM = 64;
 
 /**
@@ -141,11 +141,14 @@ export class Connection implements BudgetUser, Admitted {
   /** Largest gathered message: COALESCE_MAX_MESSAGE, or maxPayload (the peer's limit) if smaller. */
   readonly #outCap: number;
   readonly #onFrame: (frame: Uint8Array) => void;
+  /** Header room every message starts with, for the socket's own header (PeerSocket.headerRoom). */
+  readonly #room: number;
 
   constructor(server: MemoryServer, ws: PeerSocket, address: string, port: number) {
     this.#server = server;
     this.#ws = ws;
     this.#stream = ws.stream === true;
+    this.#room = ws.headerRoom;
     this.address = address;
     this.remote = `${address}:${port}`;
     this.#ctx = server.limits;
@@ -162,7 +165,7 @@ export class Connection implements BudgetUser, Admitted {
       this.#fail(new FrameError(Status.NOT_HELLO, `no HELLO within ${server.opts.helloTimeoutMs} ms`));
     }, server.opts.helloTimeoutMs);
     this.#helloTimer.unref();
-    ws.on('message', (data, isBinary) => this.#message(data, isBinary));
+    ws.on('message', (data, isBinary, more) => this.#message(data, isBinary, more));
     ws.on('error', (err) => server.reportError(this.remote, Status.MALFORMED_FRAME, `connection error: ${err.message}`, err));
   }
 
@@ -260,7 +263,8 @@ export class Connection implements BudgetUser, Admitted {
 
   /* ── input ───────────────────────────────────────────────────────────────────────────────── */
 
-  #message(data: Buffer, isBinary: boolean): void {
+  /** `more`: another piece of the same socket read follows at once; the turn waits for the last. */
+  #message(data: Buffer, isBinary: boolean, more = false): void {
     if (this.#closing || this.#deferred !== null) return;
     if (!isBinary) {
       this.#deferred = new FrameError(Status.MALFORMED_FRAME, 'malformed frame: text message (the protocol is binary)');
@@ -275,7 +279,7 @@ export class Connection implements BudgetUser, Admitted {
         this.#deferred = err;
       }
     }
-    if (!this.#turnQueued && !this.#waiting) this.#turn();
+    if (!more && !this.#turnQueued && !this.#waiting) this.#turn();
   }
 
   /** Handles queued frames while the budget admits their replies; see the file overview. */
@@ -344,7 +348,7 @@ export class Connection implements BudgetUser, Admitted {
     this.#flushOut();
     const q = this.#queue;
     const cap = this.#outCap;
-    let need = HEADER_ROOM + first;
+    let need = this.#room + first;
     for (let i = this.#qHead + 1, n = Math.min(this.#qTail, this.#qHead + MAX_FRAMES_PER_TURN); i < n; i++) {
       const b = this.#replyBound(q[i]!);
       if (b > COALESCE_MAX_FRAME || need + b > cap) break;
@@ -355,7 +359,7 @@ export class Connection implements BudgetUser, Admitted {
     if (size > cap) size = cap;
     if (!this.#server.budget.admit(this, size)) return false;
     this.#outBuf = this.#server.replyPool.take(size);
-    this.#outLen = HEADER_ROOM;
+    this.#outLen = this.#room;
     this.#outstanding += size;
     this.#server.budget.charge(size);
     return true;
@@ -469,9 +473,9 @@ export class Connection implements BudgetUser, Admitted {
       const slot = server.arena.pinReply(ns, readItem(frame, 0));
       if (slot >= 0) {
         // The transport's header room, then header + page: exactly the READ_OK frame.
-        const view = ns.pool.view(slot, HEADER_ROOM + READ_OK_DATA);
-        initReadOkAt(view, HEADER_ROOM, id, 1, P);
-        this.#sendAlone(view, null, slot, true);
+        const view = ns.pool.view(slot, this.#room + READ_OK_DATA);
+        initReadOkAt(view, this.#room, id, 1, P);
+        this.#sendAlone(view, null, slot, this.#room);
         return;
       }
     }
@@ -481,13 +485,13 @@ export class Connection implements BudgetUser, Admitted {
     if (gathered) {
       this.#outLen = at + size;
     } else {
-      buf = server.replyPool.take(HEADER_ROOM + size);
-      at = HEADER_ROOM;
+      buf = server.replyPool.take(this.#room + size);
+      at = this.#room;
     }
     const arena = server.arena;
     let o = initReadOkAt(buf!, at, id, count, P);
     for (let i = 0; i < count; i++, o += P) arena.readPage(ns, readItem(frame, i), buf!, o);
-    if (!gathered) this.#sendAlone(buf!, buf, -1, true);
+    if (!gathered) this.#sendAlone(buf!, buf, -1, this.#room);
   }
 
   #hello(h: Hello): void {
@@ -539,13 +543,13 @@ export class Connection implements BudgetUser, Admitted {
   /**
    * Sends one reply as its own message (after the gathered ones: order kept), charged until
    * written; then `recycle` goes back to the reply pool, or the arena `slot` it shows is unpinned.
-   * `frame` starts with HEADER_ROOM bytes for the transport's header when `room`, else it is the reply.
+   * The first `room` bytes of `frame` are the transport's header room (see PeerSocket.send).
    */
-  #sendAlone(frame: Uint8Array, recycle: Uint8Array | null, slot: number, room = false): void {
+  #sendAlone(frame: Uint8Array, recycle: Uint8Array | null, slot: number, room = 0): void {
     this.#outstanding += frame.length;
     this.#server.budget.charge(frame.length);
     this.#flushOut();
-    this.#write(room ? frame.subarray(HEADER_ROOM) : frame, recycle, frame.length, slot, room);
+    this.#write(frame, recycle, frame.length, slot, room);
   }
 
   /** Sends the gathered buffer's used part; the whole buffer stays charged until ws wrote it. */
@@ -555,26 +559,26 @@ export class Connection implements BudgetUser, Admitted {
     this.#outBuf = null;
     const n = this.#outLen;
     this.#outLen = 0;
-    if (n === HEADER_ROOM) {
+    if (n === this.#room) {
       // Admitted but unused (the frame failed before replying): give it back now.
       this.#server.replyPool.give(buf);
       this.#outstanding -= buf.length;
       this.#server.budget.release(buf.length);
       return;
     }
-    this.#write(buf.subarray(HEADER_ROOM, n), buf, buf.length, -1, true);
+    this.#write(n === buf.length ? buf : buf.subarray(0, n), buf, buf.length, -1, this.#room);
   }
 
   /**
-   * Hands `data` to the socket (with HEADER_ROOM free bytes before it when `room`); once written,
+   * Hands `data` to the socket (its first `room` bytes the transport's header room); once written,
    * `recycle` goes back to the pool, the arena `slot` (≥ 0) is unpinned and `charged` bytes are released.
    */
-  #write(data: Uint8Array, recycle: Uint8Array | null, charged: number, slot: number, room = false): void {
+  #write(data: Uint8Array, recycle: Uint8Array | null, charged: number, slot: number, room = 0): void {
     const t = this.#sentTail++;
     this.#sent[t] = recycle;
     this.#sentBytes[t] = charged;
     this.#sentSlot[t] = slot;
-    this.#ws.send(data, this.#onSent, room ? HEADER_ROOM : 0);
+    this.#ws.send(data, this.#onSent, room);
   }
 
   /** ws wrote the oldest unconfirmed reply (or dropped it with the socket). */

@@ -14,8 +14,8 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 
-/** Bytes a transport's own header needs in front of a message (ws: at most 10; tcp: none). */
-export const HEADER_ROOM = 10;
+/** The most header room any transport asks for (`PeerSocket.headerRoom`): a ws frame header. */
+export const MAX_HEADER_ROOM = 10;
 
 /** ws's numbering of `readyState` (the TCP adapter uses the same). */
 export const PEER_OPEN = 1;
@@ -29,19 +29,25 @@ export interface PeerSocket {
   /** Bytes handed to `send` and not yet written to the kernel. */
   readonly bufferedAmount: number;
   readonly isPaused: boolean;
+  /** Free bytes a message should start with, for the transport's own header (ws: 10, tcp: 0). */
+  readonly headerRoom: number;
   pause(): void;
   resume(): void;
   /**
    * Writes one or more whole frames; `cb` runs once they left user space (or with the error that
-   * dropped them). `room`: bytes right before `data` in its buffer that the transport may write
-   * its own header into (ws: `HEADER_ROOM` of them make the message one write), 0 when none.
+   * dropped them). The first `room` bytes of `data` (0, or `headerRoom`) are not part of the
+   * message: the transport may write its own header there, so the message leaves in one write.
    */
   send(data: Uint8Array, cb?: (err?: Error) => void, room?: number): void;
   /** Closes after what was sent (ws: close handshake with code and reason; tcp: FIN, code and reason unused). */
   close(code?: number, reason?: string): void;
   /** Drops the connection at once. */
   terminate(): void;
-  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): this;
+  /**
+   * `more`: another 'message' from the same socket read follows at once (ws: the payload of the
+   * next frame in it), so the listener may wait for the last one before acting on the frames.
+   */
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean, more?: boolean) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
   on(event: 'close', listener: () => void): this;
   once(event: 'close', listener: () => void): this;

@@ -21,6 +21,9 @@ const REFUSE_GRACE_MS = 2000;
 
 /** A TCP connection as a `PeerSocket`: each socket read is one 'message' of the stream. */
 export class TcpPeer extends SocketPeer implements PeerSocket {
+  /** The frames are the stream: no header of its own. */
+  readonly headerRoom = 0;
+
   constructor(sock: net.Socket) {
     super(sock);
     sock.on('data', (chunk: Buffer) => this.emit('message', chunk, true));
@@ -30,8 +33,8 @@ export class TcpPeer extends SocketPeer implements PeerSocket {
     return !this.sock.destroyed && this.sock.writable ? PEER_OPEN : 3;
   }
 
-  send(data: Uint8Array, cb?: (err?: Error) => void): void {
-    this.write(data, cb);
+  send(data: Uint8Array, cb?: (err?: Error) => void, room = 0): void {
+    this.write(room === 0 ? data : data.subarray(room), cb);
   }
 
   /** FIN after what was written; TCP has no close code (an ERROR frame carried the reason). */

@@ -21,7 +21,7 @@ import type { Socket } from 'node:net';
 import {
   acceptKey, frameHeaderBytes, writeFrameHeader, WsDeframer, WsFrameError, CLOSE_NORMAL, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
 } from '../protocol/ws-frames.js';
-import { PEER_OPEN, SocketPeer, type PeerSocket } from './peer-socket.js';
+import { MAX_HEADER_ROOM, PEER_OPEN, SocketPeer, type PeerSocket } from './peer-socket.js';
 
 /** Frames up to this size are copied behind their header into one buffer; larger ones go as header + payload. */
 const COPY_BELOW = 1024;
@@ -32,21 +32,33 @@ const UTF8 = new TextEncoder();
 
 /** An upgraded socket as a `PeerSocket`: the payload of each client frame is a 'message' of the stream. */
 export class WsPeer extends SocketPeer implements PeerSocket {
+  /** A frame header of any length fits (the header of a message of 64 KiB or more is 10 bytes). */
+  readonly headerRoom = MAX_HEADER_ROOM;
   readonly #deframer: WsDeframer;
   #closeSent = false;
   #closeReceived = false;
   /** A protocol error or a text message: what the client sends after it is not delivered. */
   #stopped = false;
+  /**
+   * The last payload piece of the socket read being deframed, delivered once the next one is seen
+   * (with `more`) or the read ends: many small frames in one read make one turn of the connection,
+   * as over tcp://, so their small replies still leave gathered in one write.
+   */
+  #held: Buffer | null = null;
 
   constructor(sock: Socket, maxPayload: number) {
     super(sock);
     this.#deframer = new WsDeframer(maxPayload, {
       data: (bytes) => {
-        if (!this.#stopped) this.emit('message', bytes, true);
+        if (this.#stopped) return;
+        // A view of the socket's chunk, which is this read's own: it may be kept past the call.
+        if (this.#held !== null) this.emit('message', this.#held, true, true);
+        this.#held = bytes;
       },
       control: (opcode, payload) => this.#control(opcode, payload),
       text: () => {
         // The connection answers MALFORMED_FRAME and closes; nothing after this reaches it.
+        this.#release();
         this.emit('message', EMPTY, false);
         this.#stopped = true;
       },
@@ -65,8 +77,10 @@ export class WsPeer extends SocketPeer implements PeerSocket {
     if (this.#closeReceived) return;
     try {
       this.#deframer.push(chunk);
+      this.#release();
     } catch (err) {
       if (!(err instanceof WsFrameError)) throw err; // not the client's frames: a bug, not to be answered as one
+      this.#release(); // the frames before the bad one are answered
       const e = err;
       this.#stopped = true;
       this.#closeReceived = true; // nothing more is read
@@ -81,11 +95,20 @@ export class WsPeer extends SocketPeer implements PeerSocket {
     }
   }
 
+  /** Delivers the held piece, the last of what came so far. */
+  #release(): void {
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    this.emit('message', held, true, false);
+  }
+
   #control(opcode: number, payload: Buffer): void {
     if (opcode === OP_PING) {
       if (!this.#closeSent) this.#frame(OP_PONG, Buffer.from(payload));
     } else if (opcode === OP_CLOSE) {
       if (payload.length === 1) throw new WsFrameError('client close frame has a 1-byte payload');
+      this.#release(); // what came before the close is answered
       this.#closeReceived = true;
       this.#stopped = true;
       if (!this.#closeSent) this.#sendClose(payload.length >= 2 ? payload.readUInt16BE(0) : CLOSE_NORMAL, '');
@@ -99,22 +122,22 @@ export class WsPeer extends SocketPeer implements PeerSocket {
   }
 
   /**
-   * Sends `data` as one binary message. With `room` ≥ its header's length (bytes right before `data` in
-   * its buffer that are free), the header is written there and the frame leaves in one write.
+   * Sends `data` after its first `room` bytes as one binary message: with room for its header the
+   * header is written there and the frame leaves in one write (with no new view when it fills the room).
    */
   send(data: Uint8Array, cb?: (err?: Error) => void, room = 0): void {
     if (this.#closeSent) {
       if (cb) process.nextTick(cb, new Error('WebSocket is closing'));
       return;
     }
-    const n = data.length;
+    const n = data.length - room;
     const h = frameHeaderBytes(n, false);
     if (room >= h) {
-      const frame = new Uint8Array(data.buffer, data.byteOffset - h, n + h);
-      writeFrameHeader(frame, 0, OP_BINARY, n, false);
-      this.write(frame, cb);
+      const at = room - h;
+      writeFrameHeader(data, at, OP_BINARY, n, false);
+      this.write(at === 0 ? data : data.subarray(at), cb);
     } else {
-      this.#frame(OP_BINARY, data, cb);
+      this.#frame(OP_BINARY, room === 0 ? data : data.subarray(room), cb);
     }
   }
 
