@@ -15,6 +15,7 @@
  * errors (`WsFrameError`). A text message is one too, unless the reader asks to hear of it (`text`).
  */
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 
 export const OP_CONTINUATION = 0x0;
 export const OP_TEXT = 0x1;
@@ -27,6 +28,10 @@ export const OP_PONG = 0xa;
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_PROTOCOL_ERROR = 1002;
 export const CLOSE_TOO_BIG = 1009;
+
+/** Frames up to this size are copied behind their header into one buffer; larger ones go as header + payload (one writev). */
+const COPY_BELOW = 1024;
+const UTF8 = new TextEncoder();
 
 /** RFC 6455 §1.3: appended to the client's key before hashing it into Sec-WebSocket-Accept. */
 const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -228,4 +233,43 @@ export function writeFrameHeader(out: Uint8Array, at: number, opcode: number, le
     at += 10;
   }
   if (masked) out.fill(0, at, at + 4);
+}
+
+/**
+ * Writes one whole frame to `sock`: `payload`, then each of `rest`, written from where they lie (one
+ * gather), or copied behind the header into one buffer when small. `masked`: a client's frame (the
+ * all-zero key). `cb` runs once the last part left user space.
+ */
+export function writeFrame(sock: Socket, opcode: number, masked: boolean, payload: Uint8Array, more?: readonly Uint8Array[] | null, cb?: (err?: Error) => void): void {
+  const rest = more && more.length > 0 ? more : null;
+  let length = payload.length;
+  if (rest) for (const r of rest) length += r.length;
+  const h = frameHeaderBytes(length, masked);
+  const done = cb as ((err?: Error | null) => void) | undefined;
+  if (!rest && length < COPY_BELOW) {
+    const frame = Buffer.allocUnsafe(h + length);
+    writeFrameHeader(frame, 0, opcode, length, masked);
+    frame.set(payload, h);
+    sock.write(frame, done);
+    return;
+  }
+  const header = Buffer.allocUnsafe(h);
+  writeFrameHeader(header, 0, opcode, length, masked);
+  sock.cork();
+  sock.write(header);
+  if (rest) {
+    sock.write(payload);
+    for (let i = 0; i < rest.length; i++) sock.write(rest[i]!, i === rest.length - 1 ? done : undefined);
+  } else {
+    sock.write(payload, done);
+  }
+  sock.uncork();
+}
+
+/** A close frame's payload: `code`, then as much of `reason` as fits (123 bytes; whole UTF-8 characters only). */
+export function closePayload(code: number, reason: string): Buffer {
+  const payload = Buffer.allocUnsafe(2 + 123);
+  payload.writeUInt16BE(code, 0);
+  const { written } = UTF8.encodeInto(reason, payload.subarray(2));
+  return payload.subarray(0, 2 + written);
 }

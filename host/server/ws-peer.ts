@@ -19,16 +19,13 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import {
-  acceptKey, frameHeaderBytes, writeFrameHeader, WsDeframer, WsFrameError, CLOSE_NORMAL, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
+  acceptKey, closePayload, frameHeaderBytes, writeFrame, writeFrameHeader, WsDeframer, WsFrameError, CLOSE_NORMAL, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
 } from '../protocol/ws-frames.js';
 import { MAX_HEADER_ROOM, PEER_OPEN, SocketPeer, type PeerSocket } from './peer-socket.js';
 
-/** Frames up to this size are copied behind their header into one buffer; larger ones go as header + payload. */
-const COPY_BELOW = 1024;
 /** A peer that does not answer our close (sent after its protocol error) within this is dropped. */
 const CLOSE_GRACE_MS = 2000;
 const EMPTY = Buffer.alloc(0);
-const UTF8 = new TextEncoder();
 
 /** An upgraded socket as a `PeerSocket`: the payload of each client frame is a 'message' of the stream. */
 export class WsPeer extends SocketPeer implements PeerSocket {
@@ -141,33 +138,14 @@ export class WsPeer extends SocketPeer implements PeerSocket {
     }
   }
 
-  /** One whole frame of `payload`: copied behind its header when small, else header and payload corked together. */
+  /** One whole frame of `payload` (ws-frames.ts `writeFrame`). */
   #frame(opcode: number, payload: Uint8Array, cb?: (err?: Error) => void): void {
-    const n = payload.length;
-    const h = frameHeaderBytes(n, false);
-    if (n < COPY_BELOW) {
-      const frame = Buffer.allocUnsafe(h + n);
-      writeFrameHeader(frame, 0, opcode, n, false);
-      frame.set(payload, h);
-      this.write(frame, cb);
-      return;
-    }
-    const header = Buffer.allocUnsafe(h);
-    writeFrameHeader(header, 0, opcode, n, false);
-    const sock = this.sock;
-    sock.cork();
-    sock.write(header);
-    this.write(payload, cb);
-    sock.uncork();
+    writeFrame(this.sock, opcode, false, payload, null, cb);
   }
 
   #sendClose(code: number, reason: string): void {
     this.#closeSent = true;
-    // A close frame's reason is at most 123 bytes; encodeInto writes whole UTF-8 characters only.
-    const payload = Buffer.allocUnsafe(2 + 123);
-    payload.writeUInt16BE(code, 0);
-    const { written } = UTF8.encodeInto(reason, payload.subarray(2));
-    this.#frame(OP_CLOSE, payload.subarray(0, 2 + written));
+    this.#frame(OP_CLOSE, closePayload(code, reason));
   }
 
   /** Starts the close handshake (the caller bounds how long it may take); FIN once the client answered. */

@@ -18,15 +18,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { acceptKey, frameHeaderBytes, writeFrameHeader, WsDeframer, WsFrameError, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG } from '../../protocol/ws-frames.js';
+import { acceptKey, closePayload, writeFrame, WsDeframer, WsFrameError, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG } from '../../protocol/ws-frames.js';
 import { closeGracefully, READ_BUFFER_BYTES, socketHost, type DialOptions, type LinkEvents, type LinkSocket } from './transport.js';
 
 /** The handshake's response head may not exceed this. */
 const MAX_RESPONSE_HEAD = 16 * 1024;
-/** Client frames up to this size are copied behind their header into one buffer; larger ones go as header + payload (one writev). */
-const COPY_BELOW = 1024;
-/** Encodes close reasons. */
-const UTF8 = new TextEncoder();
 
 /**
  * Checks the handshake's response head (status line and headers, without the blank line): throws
@@ -124,32 +120,12 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
 
   /** Sends one message: `payload`, then each of `rest`, written from where they are (one gather). */
   function sendFrame(opcode: number, payload: Uint8Array, rest?: readonly Uint8Array[] | null): void {
-    let length = payload.length;
-    if (rest) for (const r of rest) length += r.length;
-    const h = frameHeaderBytes(length, true);
-    if (!rest && length < COPY_BELOW) {
-      const frame = Buffer.allocUnsafe(h + length);
-      writeFrameHeader(frame, 0, opcode, length, true);
-      frame.set(payload, h);
-      sock.write(frame);
-      return;
-    }
-    const header = Buffer.allocUnsafe(h);
-    writeFrameHeader(header, 0, opcode, length, true);
-    sock.cork();
-    sock.write(header);
-    sock.write(payload);
-    if (rest) for (const r of rest) sock.write(r);
-    sock.uncork();
+    writeFrame(sock, opcode, true, payload, rest);
   }
 
   function sendClose(code: number, reason: string): void {
     closeSent = true;
-    // A close frame's reason is at most 123 bytes; encodeInto writes whole UTF-8 characters only.
-    const payload = Buffer.allocUnsafe(2 + 123);
-    payload.writeUInt16BE(code, 0);
-    const { written } = UTF8.encodeInto(reason, payload.subarray(2));
-    sendFrame(OP_CLOSE, payload.subarray(0, 2 + written));
+    sendFrame(OP_CLOSE, closePayload(code, reason));
   }
 
   return {
