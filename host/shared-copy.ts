@@ -24,12 +24,12 @@ export function copyBytes(dst: Uint8Array, at: number, src: Uint8Array): void {
     dst.set(src, at);
     return;
   }
+  // The scratch copy is aligned to whichever side is shared (the other side is plain memory: memmove);
+  // CHUNK is a multiple of 8, so every chunk has the same alignment.
+  const s = scratchAt[(dst.buffer instanceof SharedArrayBuffer ? dst.byteOffset + at : src.byteOffset) & 7]!;
   for (let i = 0; i < n; i += CHUNK) {
     const k = Math.min(CHUNK, n - i);
-    const part = i === 0 && k === n ? src : src.subarray(i, i + k);
-    // The scratch copy is aligned to whichever side is shared (the other side is plain memory: memmove).
-    const s = scratchAt[(dst.buffer instanceof SharedArrayBuffer ? dst.byteOffset + at + i : part.byteOffset) & 7]!;
-    s.set(part);
+    s.set(i === 0 && k === n ? src : src.subarray(i, i + k));
     dst.set(k === CHUNK ? s : s.subarray(0, k), at + i);
   }
 }

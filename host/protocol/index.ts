@@ -4,8 +4,10 @@
  * ops, statuses, limits and message interfaces in `messages.ts`.
  *
  * Contract
- * - Transport: one `ws` connection per client and server. Every ws message is binary and holds one
- *   or more whole frames; a frame never spans messages (a message ending inside a frame is
+ * - Transport: one connection per client and server, ws:// or tcp://, carrying a byte stream of
+ *   frames, each starting with its length. Over ws the stream is the payload of binary messages,
+ *   whose boundaries carry nothing: a frame may span messages (the server sends each reply whole in
+ *   one message, so a wss:// client on the `ws` package may treat a message ending inside a frame as
  *   MALFORMED_FRAME). Text messages are MALFORMED_FRAME.
  * - Handshake: the client's first frame is HELLO (version, token, namespace, page size). The server
  *   answers HELLO_OK (its limits and `instance`) or ERROR and closes. The client sends nothing else

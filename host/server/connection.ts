@@ -1,7 +1,8 @@
 /**
  * @fileoverview `Connection`: one client connection of a `MemoryServer` — its handshake (HELLO
  * first, token, namespace binding), its queue of received frames, and its share of the send budget.
- * The socket is a `PeerSocket` (peer-socket.ts): a ws WebSocket, or a TCP stream (tcp-listener.ts).
+ * The socket is a `PeerSocket` (peer-socket.ts): a WebSocket (ws-peer.ts) or a TCP socket
+ * (tcp-listener.ts), either a byte stream of frames that may end anywhere.
  *
  * Over 400 lines because it handles every op of the protocol for one connection, each a few lines
  * around the shared budget, reply pool and namespace.
@@ -90,8 +91,6 @@ export class Connection implements BudgetUser, Admitted {
   readonly remote: string;
   readonly #server: MemoryServer;
   readonly #ws: PeerSocket;
-  /** The socket is a byte stream (tcp): a chunk may end inside a frame. */
-  readonly #stream: boolean;
   #reader: FrameReader;
   #ctx: DecodeContext;
   #ns: Namespace | null = null;
@@ -147,7 +146,6 @@ export class Connection implements BudgetUser, Admitted {
   constructor(server: MemoryServer, ws: PeerSocket, address: string, port: number) {
     this.#server = server;
     this.#ws = ws;
-    this.#stream = ws.stream === true;
     this.#room = ws.headerRoom;
     this.address = address;
     this.remote = `${address}:${port}`;
@@ -271,9 +269,6 @@ export class Connection implements BudgetUser, Admitted {
     } else {
       try {
         this.#reader.push(data, this.#onFrame);
-        if (!this.#stream && this.#reader.buffered !== 0) {
-          throw new FrameError(Status.MALFORMED_FRAME, `malformed frame: message ended inside a frame (${this.#reader.buffered} bytes of it)`);
-        }
       } catch (err) {
         // The reader itself failed (bad length field): the stream cannot be resynchronised.
         this.#deferred = err;

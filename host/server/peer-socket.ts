@@ -1,11 +1,10 @@
 /**
  * @fileoverview `PeerSocket`: what a server `Connection` needs from the socket to its client — the
  * subset of the `ws` package's `WebSocket` API it uses: `WsPeer` (ws-peer.ts) over an upgraded HTTP
- * socket, `TcpPeer` (tcp-listener.ts) over a plain `net.Socket`. Both are streams (`stream` = true):
- * each 'message' is a piece of the byte stream of protocol frames (ws: the payload of client
- * frames, whatever their message boundaries), a frame may span pieces, and the connection's
- * FrameReader keeps the incomplete tail (at most one frame, ≤ maxPayload). Without `stream`, each
- * 'message' must hold whole frames (a message ending inside a frame is MALFORMED_FRAME).
+ * socket, `TcpPeer` (tcp-listener.ts) over a plain `net.Socket`. Both are streams: each 'message'
+ * is a piece of the byte stream of protocol frames (ws: the payload of client frames, whatever
+ * their message boundaries), a frame may span pieces, and the connection's FrameReader keeps the
+ * incomplete tail (at most one frame, ≤ maxPayload).
  *
  * Protocol frames carry their own length (host/protocol/codec.ts), so the stream needs no
  * framing of its own. Both are paused while their frames wait for the send budget, so the input
@@ -21,8 +20,6 @@ export const MAX_HEADER_ROOM = 10;
 export const PEER_OPEN = 1;
 
 export interface PeerSocket {
-  /** True when a 'message' may end inside a frame (a byte stream); absent or false for ws. */
-  readonly stream?: boolean;
   readonly readyState: number;
   /** `PEER_OPEN` (ws exposes its constants on the instance). */
   readonly OPEN: number;
@@ -55,7 +52,6 @@ export interface PeerSocket {
 
 /** What both peers share: a `net.Socket` (NODELAY) whose flow control and write queue are the peer's own. */
 export abstract class SocketPeer extends EventEmitter {
-  readonly stream = true;
   readonly OPEN = PEER_OPEN;
   protected readonly sock: Socket;
 

@@ -78,15 +78,14 @@ export class WsPeer extends SocketPeer implements PeerSocket {
     } catch (err) {
       if (!(err instanceof WsFrameError)) throw err; // not the client's frames: a bug, not to be answered as one
       this.#release(); // the frames before the bad one are answered
-      const e = err;
       this.#stopped = true;
       this.#closeReceived = true; // nothing more is read
-      this.emit('error', e);
+      this.emit('error', err);
       if (!this.#closeSent) {
         const t = setTimeout(() => this.sock.destroy(), CLOSE_GRACE_MS);
         t.unref();
         this.sock.once('close', () => clearTimeout(t));
-        this.#sendClose(e.code, e.message);
+        this.#sendClose(err.code, err.message);
       }
       this.sock.end();
     }
@@ -102,7 +101,7 @@ export class WsPeer extends SocketPeer implements PeerSocket {
 
   #control(opcode: number, payload: Buffer): void {
     if (opcode === OP_PING) {
-      if (!this.#closeSent) this.#frame(OP_PONG, Buffer.from(payload));
+      if (!this.#closeSent) this.#frame(OP_PONG, payload); // ≤ 125 bytes: copied behind the header
     } else if (opcode === OP_CLOSE) {
       if (payload.length === 1) throw new WsFrameError('client close frame has a 1-byte payload');
       this.#release(); // what came before the close is answered
