@@ -11,12 +11,15 @@ import { Worker } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ChannelIo, channelViews, createChannel, createDoorbell } from '../host/runtime/io-channel.js';
+import { ChannelIo, channelViews, createChannel, createDoorbell, DOORBELL } from '../host/runtime/io-channel.js';
 
 const CHANNEL = pathToFileURL(join(import.meta.dirname, '../dist/host/runtime/io-channel.js')).href;
 
-/** A consumer: takes what was submitted, completes it in random batches of 1..8 after random spins. */
-const CONSUMER = `
+/**
+ * A consumer: takes what was submitted, completes it in random batches of 1..8 after random spins.
+ * Between batches it sleeps on the doorbell for at most `idleMs` (Infinity: only a ring wakes it).
+ */
+const consumer = (idleMs: number) => `
 import { workerData } from 'node:worker_threads';
 const { channelViews, completeRequests, DOORBELL, kSubmitted, kShutdown } = await import(${JSON.stringify(CHANNEL)});
 const { sab, doorbell: bellSab, pageSize } = workerData;
@@ -31,7 +34,7 @@ for (;;) {
   const submitted = Atomics.load(b.control, kSubmitted);
   if (submitted < next) {
     if (Atomics.load(b.control, kShutdown)) break;
-    Atomics.wait(bell, DOORBELL, rung, 50);
+    Atomics.wait(bell, DOORBELL, rung, ${idleMs});
     continue;
   }
   while (next <= submitted) {
@@ -48,7 +51,7 @@ describe('the request channel', () => {
     const pageSize = 4096;
     const sab = createChannel(pageSize);
     const doorbell = createDoorbell();
-    const worker = new Worker(CONSUMER, { eval: true, workerData: { sab, doorbell, pageSize } });
+    const worker = new Worker(consumer(50), { eval: true, workerData: { sab, doorbell, pageSize } });
     const exited = new Promise((resolve) => worker.once('exit', resolve));
     try {
       const timeoutMs = 2000;
@@ -71,6 +74,42 @@ describe('the request channel', () => {
       expect(slept).toBe(0);
       const b = channelViews(sab, pageSize);
       expect(Array.from(b.parked).every((p) => p === 0)).toBe(true);
+      await io.close();
+    } finally {
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
+      await worker.terminate();
+    }
+  }, 30_000);
+
+  it('rings the doorbell once per burst: prefetches and write-backs wait for a flush, demand reads and waits ring it', async () => {
+    const pageSize = 4096;
+    const sab = createChannel(pageSize);
+    const doorbell = createDoorbell();
+    const bell = new Int32Array(doorbell);
+    // This consumer sleeps until the doorbell rings: a request left unrung is never served.
+    const worker = new Worker(consumer(Infinity), { eval: true, workerData: { sab, doorbell, pageSize } });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    try {
+      const io = new ChannelIo(sab, pageSize, { bytes: new Uint8Array(2 * pageSize) }, bell, 2000, async () => {});
+      const rung = () => Atomics.load(bell, DOORBELL);
+      const before = rung();
+      const tickets = [io.read(1, 0, true), io.read(2, pageSize, true)];
+      io.write(3, 0);
+      expect(rung()).toBe(before); // a burst in progress
+      io.flush();
+      expect(rung()).toBe(before + 1);
+      io.flush();
+      expect(rung()).toBe(before + 1); // nothing new to hand over
+      for (const t of tickets) io.wait(t);
+      const demand = io.read(4, 0);
+      expect(rung()).toBe(before + 2); // a demand read goes at once
+      io.wait(demand);
+      // A wait on a request still unrung rings for it (else this consumer would never serve it).
+      const late = io.read(5, pageSize, true);
+      expect(rung()).toBe(before + 2);
+      io.wait(late, true);
+      expect(rung()).toBe(before + 3);
+      io.drain();
       await io.close();
     } finally {
       await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);

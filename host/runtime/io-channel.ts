@@ -220,6 +220,12 @@ export class ChannelIo implements PageIo {
   private latency: FaultLatency | null = null;
   /** When each slot's request was published (guest clock), for the hand-off times. */
   private readonly sentAt: Float64Array;
+  /**
+   * Requests published since the doorbell last rang. Prefetches and write-backs come in bursts (a
+   * prefetch window, a reclaimer's victims): one ring per burst, not per page, since every
+   * Atomics.notify takes V8's futex lock and, with the worker in waitAsync, queues a task on its loop.
+   */
+  private unrung = false;
   /** Whether `wait` spins through a read or parks (only `wait`: the reclaimer's `drain` parks). */
   readonly chooser = new WaitChooser();
 
@@ -253,6 +259,7 @@ export class ChannelIo implements PageIo {
     Atomics.store(this.b.control, kTiming, 1);
   }
 
+  /** A prefetch or a write-back waits for the next `flush` (or wait) to ring the doorbell; a demand read rings at once. */
   read(page: number, offset: number, prefetch = false): number {
     return this.submit(prefetch ? OP_PREFETCH : OP_READ, page, offset);
   }
@@ -263,6 +270,10 @@ export class ChannelIo implements PageIo {
     const ps = this.b.pageSize;
     this.b.staging.set(this.phys.bytes.subarray(offset, offset + ps), slot * ps);
     this.publish(seq, OP_WRITE, page, slot);
+  }
+
+  flush(): void {
+    if (this.unrung) this.ring();
   }
 
   /**
@@ -294,6 +305,7 @@ export class ChannelIo implements PageIo {
   private settle(ticket: number, spinMs = 0): void {
     const slot = ticket & this.mask;
     const done = this.b.done;
+    this.flush(); // what it waits for may still sit unrung
     // done[slot] only grows (a slot is reused only after its request completed), so >= means landed.
     for (let i = 0; i < SPIN; i++) {
       if (Atomics.load(done, slot) >= ticket) return;
@@ -373,10 +385,12 @@ export class ChannelIo implements PageIo {
     ring[at + 2] = arg;
     Atomics.store(ring, at + 3, seq);
     Atomics.store(this.b.control, kSubmitted, seq);
-    this.ring();
+    if (op === OP_READ) this.ring();
+    else this.unrung = true;
   }
 
   private ring(): void {
+    this.unrung = false;
     Atomics.add(this.doorbell, DOORBELL, 1);
     Atomics.notify(this.doorbell, DOORBELL);
   }

@@ -26,6 +26,11 @@ export interface PageIo {
   wait(ticket: number, stream?: boolean): void;
   /** Has the read with `ticket` landed? Never blocks. */
   landed(ticket: number): boolean;
+  /**
+   * Hands the prefetches and write-backs submitted so far to the store's thread (a channel defers
+   * them to ring its doorbell once per burst); waiting on any request flushes too.
+   */
+  flush?(): void;
   /** Blocks until every write handed over so far is durable in the store. */
   drain(): void;
   close(): Promise<void>;

@@ -417,6 +417,8 @@ export class Pager {
     } catch (e) {
       if (e instanceof StoreError && storeErrorChannel.hasSubscribers) publishStoreError(e);
       throw e;
+    } finally {
+      this.io.flush?.(); // the fault's prefetches and write-backs, one doorbell for all of them
     }
   }
 

@@ -124,7 +124,10 @@ function run(): void {
     }
     // Wait for every guest thread's safepoint acknowledgement of this generation.
     const acknowledged = guests.awaitAcknowledged(generation, -1, shootdown, stopping, 20);
-    if (acknowledged) finish(count);
+    if (acknowledged) {
+      finish(count);
+      io.flush?.(); // one doorbell for the batch's write-backs
+    }
     else break; // stopping with victims un-acknowledged: leave them resident (EVICTING is cleared on touch)
   }
 }
