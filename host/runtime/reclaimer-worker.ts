@@ -78,11 +78,15 @@ function select(): { count: number; generation: number } {
   }
 }
 
+/**
+ * Step 4, one victim per hold of the lock: a dirty victim's copy into the ring's staging (~10 µs for
+ * a cold 64 KiB page) then delays a faulting guest by one copy, not by the whole batch's.
+ */
 function finish(count: number): void {
-  table.lock();
-  try {
-    if (physical.bytes.length < data.memory.buffer.byteLength) physical.bytes = new Uint8Array(data.memory.buffer);
-    for (let i = 0; i < count; i++) {
+  for (let i = 0; i < count; i++) {
+    table.lock();
+    try {
+      if (physical.bytes.length < data.memory.buffer.byteLength) physical.bytes = new Uint8Array(data.memory.buffer);
       const f = victims[2 * i]!;
       const page = victims[2 * i + 1]!;
       const flags = table.frameFlags[f]!;
@@ -95,9 +99,9 @@ function finish(count: number): void {
       if (flags & PREFETCHED) Atomics.add(c, kWasted, 1);
       Atomics.add(c, kEvictions, 1);
       table.release(f, page);
+    } finally {
+      table.unlock();
     }
-  } finally {
-    table.unlock();
   }
 }
 
