@@ -19,7 +19,7 @@ import { HotWait, REPLY_HOT_WAIT_MS } from './hot-wait.js';
 import { openStore, type StoreSpec } from '../store/registry.js';
 import {
   channelViews, completeRequests, DOORBELL, handoffClockOrigin, kError, kReady, kRepair, kShutdown, kSubmitted, kTiming, OP_PREFETCH, OP_READ, OP_WRITE,
-  REPAIR_FIELDS, writeError, type ChannelBuffers,
+  REPAIR_FIELDS, WATCHING, writeError, type ChannelBuffers,
 } from './io-channel.js';
 
 export interface IoWorkerData {
@@ -102,15 +102,23 @@ let openStoreRef: PageStore | null = null;
 
 function awaitNextFault(): void {
   const until = performance.now() + SPIN_AFTER_READS_MS;
+  Atomics.store(doorbell, WATCHING, 1); // producers ring without notify meanwhile
   for (let i = 1; ; i++) {
-    for (let c = 0; c < channels.length; c++) {
-      if (Atomics.load(channels[c]!.control, kSubmitted) >= next[c]!) {
-        poll(openStoreRef!);
-        return;
-      }
+    if (submittedSince()) break;
+    if ((i & 31) === 0 && performance.now() >= until) {
+      Atomics.store(doorbell, WATCHING, 0);
+      if (submittedSince()) break; // published before the producer could see WATCHING cleared
+      return;
     }
-    if ((i & 31) === 0 && performance.now() >= until) return;
   }
+  Atomics.store(doorbell, WATCHING, 0);
+  poll(openStoreRef!);
+}
+
+/** Has any ring a request not issued yet? */
+function submittedSince(): boolean {
+  for (let c = 0; c < channels.length; c++) if (Atomics.load(channels[c]!.control, kSubmitted) >= next[c]!) return true;
+  return false;
 }
 
 const slotReads: SlotRead[][] = channels.map((b) => Array.from({ length: b.slots }, () => new SlotRead(b)));
