@@ -7,6 +7,12 @@
  * stores. The raw pipelined ws bandwidth (64 KiB messages, 16 in flight, to a trivial echo server;
  * bench/lib/raw-ws.ts) is measured before and after the sweep: a stream through the server is
  * reported as a fraction of it.
+ *
+ * The sweep runs at the bench's page size (4 KiB); the 25% point is also run at each of
+ * `streamPageSizes` (64 KiB: the raw baseline's message size), each against its own all-local run
+ * at that page size. At 4 KiB a stream moves 16 pages per raw message, and every one of them costs
+ * a frame copy, a completion, a minor fault and an eviction, so the two show what the wire allows
+ * and what the per-page work costs. The summary's best configuration is the fastest of all of them.
  */
 import { fileURLToPath } from 'node:url';
 import { lineChart } from '../lib/charts.js';
@@ -24,6 +30,8 @@ const TOKEN = 'remote-bench';
  */
 const MIN_SAMPLED_NS = 250e6;
 const STORES = ['embedded', 'ws'] as const;
+/** The local memory at which streams are compared with the wire (issue 11), also at `streamPageSizes`. */
+const STREAM_PCT = 25;
 
 export const remoteSuite: Suite = {
   name: 'remote',
@@ -36,6 +44,8 @@ export const remoteSuite: Suite = {
       stridedSizeBytes: opt(ctx, 'stridedSizeBytes', ctx.quick ? 1 << 20 : 4 << 20),
       reps: opt(ctx, 'reps', ctx.quick ? 1 : 3),
       pageSize: opt(ctx, 'pageSize', 4096),
+      /** Page sizes the 25% point is also run at. */
+      streamPageSizes: opt<number[]>(ctx, 'streamPageSizes', [65536]),
       localPercents: opt<number[]>(ctx, 'localPercents', ctx.quick ? [100, 25] : [100, 75, 50, 25, 10]),
       prefetchers: opt<Prefetcher[]>(ctx, 'prefetchers', ['none', 'leap', 'leap-stream']),
       workloads: opt<string[]>(ctx, 'workloads', ['seqscan', 'stride']),
@@ -56,71 +66,82 @@ export const remoteSuite: Suite = {
     const raw = async () => rawMBps.push(await rawWsBandwidth(echo.url, 65536, config.rawWindow, ctx.quick ? 2000 : 8000) / 1e6);
     try {
       await raw();
-      const per = 1 + config.prefetchers.length * config.localPercents.length * STORES.length;
-      ctx.progress.start('remote', config.workloads.length * per * config.reps);
+      const sweeps = [
+        { pageSize: config.pageSize, localPercents: config.localPercents },
+        ...config.streamPageSizes.filter((ps) => ps !== config.pageSize).map((ps) => ({ pageSize: ps, localPercents: [STREAM_PCT] })),
+      ];
+      const points = sweeps.reduce((n, w) => n + 1 + config.prefetchers.length * w.localPercents.length * STORES.length, 0);
+      ctx.progress.start('remote', config.workloads.length * points * config.reps);
       for (const name of config.workloads) {
         const size = fm.info(name).pattern === 'strided' ? config.stridedSizeBytes : config.sizeBytes;
-        const base: number[] = [];
         let expected = '';
-        for (let r = 0; again(r, base); r++) {
-          const m = await runFresh(fm, name, { pageSize: config.pageSize, local: { fraction: 1 }, prefetch: 'none' }, size, config.seed);
-          base.push(m.ns);
-          expected = m.result;
-          if (r < config.reps) ctx.progress.tick(`${name} all-local`);
-        }
-        const baseNs = median(base);
-        for (const store of STORES) {
-          for (const prefetch of config.prefetchers) {
-            for (const pct of config.localPercents) {
-              const times: number[] = [];
-              let last = null;
-              for (let r = 0; again(r, times); r++) {
-                last = await runFresh(fm, name, {
-                  pageSize: config.pageSize, local: { fraction: pct / 100 }, prefetch,
-                  ...(store === 'ws' ? { remote: { urls: [server.url], token: TOKEN } } : {}),
-                }, size, config.seed);
-                times.push(last.ns);
-                if (last.result !== expected) warnings.push(`${name} ${store} ${prefetch} ${pct}%: result differs from the all-local run`);
-                if (r < config.reps) ctx.progress.tick(`${name} ${store} ${prefetch} ${pct}%`);
+        for (const sweep of sweeps) {
+          const { pageSize } = sweep;
+          const kib = `${pageSize / 1024} KiB`;
+          const base: number[] = [];
+          for (let r = 0; again(r, base); r++) {
+            const m = await runFresh(fm, name, { pageSize, local: { fraction: 1 }, prefetch: 'none' }, size, config.seed);
+            base.push(m.ns);
+            if (expected === '') expected = m.result;
+            else if (m.result !== expected) warnings.push(`${name} all-local at ${kib} pages: result differs`);
+            if (r < config.reps) ctx.progress.tick(`${name} all-local ${kib}`);
+          }
+          const baseNs = median(base);
+          for (const store of STORES) {
+            for (const prefetch of config.prefetchers) {
+              for (const pct of sweep.localPercents) {
+                const times: number[] = [];
+                let last = null;
+                for (let r = 0; again(r, times); r++) {
+                  last = await runFresh(fm, name, {
+                    pageSize, local: { fraction: pct / 100 }, prefetch,
+                    ...(store === 'ws' ? { remote: { urls: [server.url], token: TOKEN } } : {}),
+                  }, size, config.seed);
+                  times.push(last.ns);
+                  if (last.result !== expected) warnings.push(`${name} ${store} ${prefetch} ${pct}% ${kib}: result differs from the all-local run`);
+                  if (r < config.reps) ctx.progress.tick(`${name} ${store} ${prefetch} ${pct}% ${kib}`);
+                }
+                const s = last!.stats;
+                const ns = median(times);
+                const q = prefetchQuality(s);
+                const major = s.majorFaults ?? 0;
+                rows.push({
+                  workload: name,
+                  pageKiB: pageSize / 1024,
+                  store,
+                  prefetch,
+                  localPct: pct,
+                  ms: ns / 1e6,
+                  slowdown: ns / baseNs,
+                  MBps: bytesMoved(s) / (ns / 1e9) / 1e6,
+                  majorFaults: major,
+                  evictions: s.evictions ?? null,
+                  writeBacks: s.writeBacks ?? null,
+                  // Frames taken (demand faults and prefetches) that came off the reclaimer's free list;
+                  // the embedded store has no reclaimer (it evicts on the guest thread by design).
+                  noDirectReclaim: store === 'embedded' ? null : 1 - (s.directReclaims ?? 0) / Math.max(1, major + (s.prefetch?.issued ?? 0)),
+                  coverage: q.coverage,
+                });
               }
-              const s = last!.stats;
-              const ns = median(times);
-              const q = prefetchQuality(s);
-              const major = s.majorFaults ?? 0;
-              rows.push({
-                workload: name,
-                store,
-                prefetch,
-                localPct: pct,
-                ms: ns / 1e6,
-                slowdown: ns / baseNs,
-                MBps: bytesMoved(s) / (ns / 1e9) / 1e6,
-                majorFaults: major,
-                evictions: s.evictions ?? null,
-                writeBacks: s.writeBacks ?? null,
-                // Frames taken (demand faults and prefetches) that came off the reclaimer's free list;
-                // the embedded store has no reclaimer (it evicts on the guest thread by design).
-                noDirectReclaim: store === 'embedded' ? null : 1 - (s.directReclaims ?? 0) / Math.max(1, major + (s.prefetch?.issued ?? 0)),
-                coverage: q.coverage,
-              });
             }
           }
+          if (pageSize !== config.pageSize) continue;
+          const mine = rows.filter((r) => r.workload === name && r.pageKiB === pageSize / 1024);
+          charts.push({
+            file: `remote-${name}.svg`,
+            spec: lineChart({
+              title: `${name}: slowdown vs local memory, embedded store and one farmem serve`,
+              subtitle: `${ctx.subtitle} · ${size / 2 ** 20} MiB, ${pageSize} B pages · all-local = ${(baseNs / 1e6).toFixed(1)} ms`,
+              xTitle: 'Local memory (% of guest memory)',
+              yTitle: 'Slowdown vs all-local embedded (x, log scale)',
+              legendTitle: 'Store, prefetcher',
+              logY: true,
+              reference: 1,
+              xDomain: [0, 100],
+              data: mine.map((r) => ({ x: r.localPct as number, y: r.slowdown as number, series: `${r.store} ${r.prefetch}` })),
+            }),
+          });
         }
-        const mine = rows.filter((r) => r.workload === name);
-        charts.push({
-          file: `remote-${name}.svg`,
-          spec: lineChart({
-            title: `${name}: slowdown vs local memory, embedded store and one farmem serve`,
-            subtitle: `${ctx.subtitle} · ${size / 2 ** 20} MiB, ${config.pageSize} B pages · all-local = ${(baseNs / 1e6).toFixed(1)} ms`,
-            xTitle: 'Local memory (% of guest memory)',
-            yTitle: 'Slowdown vs all-local embedded (x, log scale)',
-            legendTitle: 'Store, prefetcher',
-            logY: true,
-            reference: 1,
-            xDomain: [0, 100],
-            data: mine.map((r) => ({ x: r.localPct as number, y: r.slowdown as number, series: `${r.store} ${r.prefetch}` })),
-          }),
-        });
       }
       await raw();
       ctx.progress.stop();
@@ -130,20 +151,27 @@ export const remoteSuite: Suite = {
     }
     const rawBw = median(rawMBps);
     for (const r of rows) r.ofRawWs = r.store === 'ws' ? (r.MBps as number) / rawBw : null;
-    const at = (w: string, store: string, p: string, pct: number) => rows.find((r) => r.workload === w && r.store === store && r.prefetch === p && r.localPct === pct);
+    const at = (w: string, kib: number, store: string, p: string, pct: number) =>
+      rows.find((r) => r.workload === w && r.pageKiB === kib && r.store === store && r.prefetch === p && r.localPct === pct);
     const summary: Record<string, number | string | null> = { rawPipelinedWsMBps: rawBw };
+    const fastest = (rs: Row[]) => rs.sort((a, b) => (a.ms as number) - (b.ms as number))[0];
     for (const w of config.workloads) {
-      // The best prefetcher through the server at 25% local: the fastest run.
-      const ws25 = rows.filter((r) => r.workload === w && r.store === 'ws' && r.localPct === 25).sort((a, b) => (a.ms as number) - (b.ms as number))[0];
-      if (ws25) {
-        summary[`${w}BestPrefetcher25`] = ws25.prefetch as string;
-        summary[`${w}WsMBpsOfRaw25`] = ws25.ofRawWs as number;
-        summary[`${w}WsSlowdown25`] = ws25.slowdown as number;
-        summary[`${w}EmbeddedSlowdown25`] = (at(w, 'embedded', ws25.prefetch as string, 25)?.slowdown as number | undefined) ?? null;
-        summary[`${w}WsFreeListFrames25`] = ws25.noDirectReclaim as number;
+      // The best configuration through the server at 25% local: the fastest run, over prefetchers
+      // and page sizes; then the fastest at the sweep's own page size.
+      const ws25 = rows.filter((r) => r.workload === w && r.store === 'ws' && r.localPct === STREAM_PCT);
+      const best = fastest([...ws25]);
+      if (best) {
+        summary[`${w}Best25`] = `${best.prefetch}, ${best.pageKiB} KiB pages`;
+        summary[`${w}WsMBpsOfRaw25`] = best.ofRawWs as number;
+        summary[`${w}WsSlowdown25`] = best.slowdown as number;
+        summary[`${w}EmbeddedSlowdown25`] = (at(w, best.pageKiB as number, 'embedded', best.prefetch as string, STREAM_PCT)?.slowdown as number | undefined) ?? null;
+        summary[`${w}WsFreeListFrames25`] = best.noDirectReclaim as number;
       }
-      const ws100 = at(w, 'ws', 'none', 100);
-      const emb100 = at(w, 'embedded', 'none', 100);
+      const own = fastest(ws25.filter((r) => r.pageKiB === config.pageSize / 1024));
+      if (own) summary[`${w}WsMBpsOfRaw25At${config.pageSize / 1024}K`] = own.ofRawWs as number;
+      const kib = config.pageSize / 1024;
+      const ws100 = at(w, kib, 'ws', 'none', 100);
+      const emb100 = at(w, kib, 'embedded', 'none', 100);
       if (ws100 && emb100) {
         summary[`${w}WsOverEmbedded100`] = (ws100.ms as number) / (emb100.ms as number);
         summary[`${w}WsEvictions100`] = ws100.evictions as number;
@@ -153,9 +181,10 @@ export const remoteSuite: Suite = {
     return {
       status: 'ok',
       config,
-      baseline: 'each workload with 100% local memory on the embedded store, no prefetcher, same size, median of reps in this run (runs of a few ms repeated until they add up to 250 ms, up to 5x reps); MB/s against the raw pipelined ws bandwidth measured before and after the sweep',
+      baseline: 'each workload with 100% local memory on the embedded store, no prefetcher, same size and page size, median of reps in this run (runs of a few ms repeated until they add up to 250 ms, up to 5x reps); MB/s against the raw pipelined ws bandwidth measured before and after the sweep',
       columns: [
         { key: 'workload', title: 'Workload' },
+        { key: 'pageKiB', title: 'Page', unit: 'KiB' },
         { key: 'store', title: 'Store' },
         { key: 'prefetch', title: 'Prefetch' },
         { key: 'localPct', title: 'Local', unit: '%' },
