@@ -109,6 +109,12 @@ describe('the request channel', () => {
       expect(rung()).toBe(before + 2);
       io.wait(late, true);
       expect(rung()).toBe(before + 3);
+      // Guest threads share the guest ring: a thread waiting on a request another one left unrung
+      // (that one may be asleep in farmem.wait) rings for it.
+      const other = new ChannelIo(sab, pageSize, { bytes: new Uint8Array(2 * pageSize) }, bell, 2000, async () => {});
+      const left = io.read(6, 0, true);
+      other.wait(left, true);
+      expect(rung()).toBe(before + 4);
       io.drain();
       await io.close();
     } finally {

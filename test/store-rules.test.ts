@@ -7,13 +7,13 @@
 
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../host/errors.js';
-import { ChannelIo, createChannel } from '../host/runtime/io-channel.js';
+import { ChannelIo, createChannel, createDoorbell } from '../host/runtime/io-channel.js';
 import { isServerUrl } from '../host/store/remote/url.js';
 
 describe('a store that does not answer', () => {
   it('the guest gives up after timeoutMs with StoreError FM_ERR_TIMEOUT', () => {
     const pageSize = 4096;
-    const io = new ChannelIo(createChannel(pageSize), pageSize, { bytes: new Uint8Array(2 * pageSize) }, new Int32Array(new SharedArrayBuffer(4)), 30, async () => {});
+    const io = new ChannelIo(createChannel(pageSize), pageSize, { bytes: new Uint8Array(2 * pageSize) }, new Int32Array(createDoorbell()), 30, async () => {});
     const t0 = performance.now();
     let error: unknown;
     try {

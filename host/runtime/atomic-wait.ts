@@ -56,6 +56,7 @@ export class AtomicWaits {
     } finally {
       this.table.unlock();
     }
+    this.pager.handOver(); // before it sleeps: its fault's prefetches would otherwise wait for another ring
     this.guests.sleep(this.thread, timeoutNs < 0n ? Infinity : Number(timeoutNs) / 1e6);
     this.table.lock();
     const woken = this.guests.dequeueWaiter(this.thread);

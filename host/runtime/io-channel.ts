@@ -70,6 +70,12 @@ export type RepairCounters = Record<(typeof REPAIR_FIELDS)[number], number>;
  * lock, which serialises them as if they were one producer.
  */
 const kReserved = 4;
+/**
+ * Requests published on this ring since the doorbell last rang (ChannelIo.flush). In the channel,
+ * not in one ChannelIo, so a guest thread waiting on a request another thread published (its slot
+ * reused, or a prefetched page in flight) rings for it: that thread may be asleep in farmem.wait.
+ */
+const kUnrung = 6;
 const CONTROL_SLOTS = 16;
 const MESSAGE_BYTES = 1024;
 
@@ -229,12 +235,6 @@ export class ChannelIo implements PageIo {
   private latency: FaultLatency | null = null;
   /** When each slot's request was published (guest clock), for the hand-off times. */
   private readonly sentAt: Float64Array;
-  /**
-   * Requests published since the doorbell last rang. Prefetches and write-backs come in bursts (a
-   * prefetch window, a reclaimer's victims): one ring per burst, not per page, since every
-   * Atomics.notify takes V8's futex lock and, with the worker in waitAsync, queues a task on its loop.
-   */
-  private unrung = false;
   /** Whether `wait` spins through a read or parks (only `wait`: the reclaimer's `drain` parks). */
   readonly chooser = new WaitChooser();
 
@@ -281,8 +281,13 @@ export class ChannelIo implements PageIo {
     this.publish(seq, OP_WRITE, page, slot);
   }
 
+  /**
+   * Prefetches and write-backs come in bursts (a prefetch window, a reclaimer's victims): one ring
+   * per burst, not per page, since every Atomics.notify takes V8's futex lock and, with the worker
+   * in waitAsync, queues a task on its loop.
+   */
   flush(): void {
-    if (this.unrung) this.ring();
+    if (Atomics.load(this.b.control, kUnrung) !== 0) this.ring();
   }
 
   /**
@@ -395,11 +400,11 @@ export class ChannelIo implements PageIo {
     Atomics.store(ring, at + 3, seq);
     Atomics.store(this.b.control, kSubmitted, seq);
     if (op === OP_READ) this.ring();
-    else this.unrung = true;
+    else Atomics.store(this.b.control, kUnrung, 1);
   }
 
   private ring(): void {
-    this.unrung = false;
+    Atomics.store(this.b.control, kUnrung, 0);
     Atomics.add(this.doorbell, DOORBELL, 1);
     if (Atomics.load(this.doorbell, WATCHING) === 0) Atomics.notify(this.doorbell, DOORBELL);
   }

@@ -418,8 +418,13 @@ export class Pager {
       if (e instanceof StoreError && storeErrorChannel.hasSubscribers) publishStoreError(e);
       throw e;
     } finally {
-      this.io.flush?.(); // the fault's prefetches and write-backs, one doorbell for all of them
+      this.handOver();
     }
+  }
+
+  /** Hands the prefetches and write-backs of a fault to the store's thread: one doorbell for all of them. */
+  handOver(): void {
+    this.io.flush?.();
   }
 
   /** Reports a served fault to the trace hook and the `farmem:fault` channel. */
