@@ -33,7 +33,7 @@ export interface PhysicalBytes {
   readonly bytes: Uint8Array;
 }
 
-/** The doorbell's one Int32 cell (`createDoorbell`): producers add 1 and notify; the worker waits on it. */
+/** The doorbell's counter cell (`createDoorbell`): producers add 1 and notify (unless WATCHING); the worker waits on it. */
 export const DOORBELL = 0;
 /**
  * Non-zero while the I/O worker is watching the rings itself (spinning after a read landed), so a

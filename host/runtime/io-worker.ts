@@ -10,7 +10,8 @@
  * nothing is allocated per fault. A read of a page whose write-back is still in flight (from
  * either ring) is served from that write's staging copy. When a demand read lands and nothing else
  * is in flight, the worker spins briefly on the rings for the guest's next fault before it sleeps
- * again (`awaitNextFault`), which saves the waitAsync wake-up on back-to-back faults.
+ * again (`awaitNextFault`), which saves the waitAsync wake-up on back-to-back faults; while it spins
+ * it sets WATCHING, and producers ring without Atomics.notify.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';

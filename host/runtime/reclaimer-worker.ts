@@ -8,7 +8,8 @@
  *   3. wait until every running guest thread acknowledged g+1 (guest-threads.ts): from then on none
  *      can hold a stale translation to a victim (see pager.ts, eviction safety); a thread that runs
  *      on without entering the host is forced in by a shootdown (all pages soft-unmapped);
- *   4. under the lock, for each victim still EVICTING (a touch in between rescued it): hand a dirty
+ *   4. for each victim still EVICTING (a touch in between rescued it), under the lock (taken per
+ *      victim, so a faulting guest waits for at most one copy): hand a dirty
  *      page to the I/O worker for write-back (copied out, so the frame is free at once), drop a
  *      clean one, and push the frame on the free stack.
  *
@@ -128,11 +129,9 @@ function run(): void {
     }
     // Wait for every guest thread's safepoint acknowledgement of this generation.
     const acknowledged = guests.awaitAcknowledged(generation, -1, shootdown, stopping, 20);
-    if (acknowledged) {
-      finish(count);
-      io.flush?.(); // one doorbell for the batch's write-backs
-    }
-    else break; // stopping with victims un-acknowledged: leave them resident (EVICTING is cleared on touch)
+    if (!acknowledged) break; // stopping with victims un-acknowledged: leave them resident (EVICTING is cleared on touch)
+    finish(count);
+    io.flush?.(); // one doorbell for the round's write-backs
   }
 }
 
