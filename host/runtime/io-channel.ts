@@ -319,8 +319,9 @@ export class ChannelIo implements PageIo {
   private settle(ticket: number, spinMs = 0): void {
     const slot = ticket & this.mask;
     const done = this.b.done;
-    this.flush(); // what it waits for may still sit unrung
     // done[slot] only grows (a slot is reused only after its request completed), so >= means landed.
+    if (Atomics.load(done, slot) >= ticket) return; // reserve's slot, reused long after its request landed: no ring
+    this.flush(); // what it waits for may still sit unrung
     for (let i = 0; i < SPIN; i++) {
       if (Atomics.load(done, slot) >= ticket) return;
     }
