@@ -417,12 +417,14 @@ export class Pager {
     } catch (e) {
       if (e instanceof StoreError && storeErrorChannel.hasSubscribers) publishStoreError(e);
       throw e;
-    } finally {
-      this.handOver();
     }
   }
 
-  /** Hands the prefetches and write-backs of a fault to the store's thread: one doorbell for all of them. */
+  /**
+   * Hands the prefetches and write-backs submitted so far to the store's thread: one doorbell for a
+   * prefetch window and the drop-behind evictions before it. A direct reclaim's write-back is rung by
+   * the demand read after it (or by the next ring or wait: nothing waits on it before then).
+   */
   handOver(): void {
     this.io.flush?.();
   }
@@ -561,7 +563,7 @@ export class Pager {
     info.dropBehind = -1;
     const count = this.prefetch!.onFault(info, this.prefetchOut);
     if (info.dropBehind >= 0) this.dropBehind(info.dropBehind, pinned);
-    if (count === 0) return;
+    if (count === 0) return this.handOver();
     // Never let prefetching evict the page being faulted in, nor use more than half the pool.
     const wasPinned = this.frameFlags[pinned]! & PINNED;
     this.frameFlags[pinned]! |= PINNED;
@@ -575,6 +577,7 @@ export class Pager {
       }
     }
     if (!wasPinned) this.frameFlags[pinned]! &= ~PINNED;
+    this.handOver();
     if (prefetchChannel.hasSubscribers) publishPrefetch(page, hit, this.prefetchOut, count, issued);
   }
 }
