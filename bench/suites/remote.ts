@@ -154,12 +154,13 @@ export const remoteSuite: Suite = {
     const at = (w: string, kib: number, store: string, p: string, pct: number) =>
       rows.find((r) => r.workload === w && r.pageKiB === kib && r.store === store && r.prefetch === p && r.localPct === pct);
     const summary: Record<string, number | string | null> = { rawPipelinedWsMBps: rawBw };
-    const fastest = (rs: Row[]) => rs.sort((a, b) => (a.ms as number) - (b.ms as number))[0];
+    const fastest = (rs: Row[]) => rs.reduce<Row | undefined>((a, b) => (a === undefined || (b.ms as number) < (a.ms as number) ? b : a), undefined);
+    const ownKiB = config.pageSize / 1024;
     for (const w of config.workloads) {
       // The best configuration through the server at 25% local: the fastest run, over prefetchers
       // and page sizes; then the fastest at the sweep's own page size.
       const ws25 = rows.filter((r) => r.workload === w && r.store === 'ws' && r.localPct === STREAM_PCT);
-      const best = fastest([...ws25]);
+      const best = fastest(ws25);
       if (best) {
         summary[`${w}Best25`] = `${best.prefetch}, ${best.pageKiB} KiB pages`;
         summary[`${w}WsMBpsOfRaw25`] = best.ofRawWs as number;
@@ -167,11 +168,10 @@ export const remoteSuite: Suite = {
         summary[`${w}EmbeddedSlowdown25`] = (at(w, best.pageKiB as number, 'embedded', best.prefetch as string, STREAM_PCT)?.slowdown as number | undefined) ?? null;
         summary[`${w}WsFreeListFrames25`] = best.noDirectReclaim as number;
       }
-      const own = fastest(ws25.filter((r) => r.pageKiB === config.pageSize / 1024));
-      if (own) summary[`${w}WsMBpsOfRaw25At${config.pageSize / 1024}K`] = own.ofRawWs as number;
-      const kib = config.pageSize / 1024;
-      const ws100 = at(w, kib, 'ws', 'none', 100);
-      const emb100 = at(w, kib, 'embedded', 'none', 100);
+      const own = fastest(ws25.filter((r) => r.pageKiB === ownKiB));
+      if (own) summary[`${w}WsMBpsOfRaw25At${ownKiB}K`] = own.ofRawWs as number;
+      const ws100 = at(w, ownKiB, 'ws', 'none', 100);
+      const emb100 = at(w, ownKiB, 'embedded', 'none', 100);
       if (ws100 && emb100) {
         summary[`${w}WsOverEmbedded100`] = (ws100.ms as number) / (emb100.ms as number);
         summary[`${w}WsEvictions100`] = ws100.evictions as number;
