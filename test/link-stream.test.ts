@@ -2,9 +2,10 @@
  * @fileoverview A `ServerLink` over tcp:// and over ws:// (ws-stream.ts) receives replies cut at any
  * byte: the READ_OK of a page read (one page, `readPage`, or a run, `readPages`) is copied into its
  * pages piece by piece as it arrives, and every socket read lands in one reused buffer, so nothing a
- * caller keeps may point into it. A proxy in front of a real in-process server re-cuts the reply
- * stream into random pieces (over ws: the upgrade response and the WebSocket frame headers too); a
- * fake server answers a run with the wrong page count.
+ * caller keeps may point into it — or, for pages of 32 KiB and more, straight in the pages. A proxy
+ * in front of a real in-process server re-cuts the reply stream into random pieces (over ws: the
+ * upgrade response and the WebSocket frame headers too); fake servers answer a run with the wrong
+ * page count, and stall in the middle of a 64 KiB page.
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -103,7 +104,7 @@ describe.each(['tcp', 'ws'] as const)('a %s:// link with replies cut anywhere', 
     await server.close();
   });
 
-  for (const [pageSize, max] of [[4096, 3000], [4096, 1 << 20], [65536, 20_000], [4096, 7]] as const) {
+  for (const [pageSize, max] of [[4096, 3000], [4096, 1 << 20], [65536, 20_000], [32768, 5000], [4096, 7]] as const) {
     test(`${pageSize} B pages, pieces of 1..${max} bytes: runs, single pages and call(READ) replies all intact`, async () => {
       const proxy = new RecutProxy(scheme === 'tcp' ? server.tcpPort! : server.port, max, pageSize + max);
       const port = await proxy.listen();
@@ -133,12 +134,89 @@ describe.each(['tcp', 'ws'] as const)('a %s:// link with replies cut anywhere', 
         [3, 1, 4, 1, 5].forEach((p, i) => {
           expect(Buffer.compare(replies[i]!.data, content(p, pageSize))).toBe(0);
         });
+        // Large pages are read straight into place, whatever the cuts; small ones never are.
+        if (pageSize >= 32768) expect(l.snapshot().bytesDirect).toBeGreaterThan(0);
+        else expect(l.snapshot().bytesDirect).toBe(0);
       } finally {
         await l.close();
         await proxy.close();
       }
     }, 60_000);
   }
+});
+
+describe.each(['tcp', 'ws'] as const)('64 KiB pages over %s:// straight from the socket', (scheme) => {
+  test('page reads and runs land in their pages with no copy: the header is read alone, the page into place', async () => {
+    const pageSize = 65536;
+    const server = new MemoryServer({ capacity: 64 << 20, token: TOKEN, tcpPort: 0 });
+    await server.listen();
+    const l = link(scheme === 'tcp' ? server.tcpPort! : server.port, pageSize, `direct-${scheme}`, scheme);
+    try {
+      await l.open();
+      const pages = Array.from({ length: 32 }, (_, i) => i);
+      await l.call((id) => encodeWrite(id, pages, pages.map((p) => content(p, pageSize)), pageSize));
+      const before = l.snapshot().bytesDirect;
+      const singles = new Uint8Array(16 * pageSize);
+      for (let p = 0; p < 16; p++) await readPage(l, p, singles, p * pageSize); // one at a time: the fault path
+      const run = pages.slice(16).map(() => new Uint8Array(pageSize));
+      await readPages(l, pages.slice(16), run);
+      for (let p = 0; p < 16; p++) expect(Buffer.compare(singles.subarray(p * pageSize, (p + 1) * pageSize), content(p, pageSize))).toBe(0);
+      run.forEach((d, i) => expect(Buffer.compare(d, content(16 + i, pageSize))).toBe(0));
+      // Every page byte but the few a read may take past a header, when the header came in pieces.
+      expect(l.snapshot().bytesDirect - before).toBeGreaterThan(0.95 * 32 * pageSize);
+    } finally {
+      await l.close();
+      await server.close();
+    }
+  });
+});
+
+describe('a 64 KiB page read that times out with its read bound for the page', () => {
+  test('drops the connection, so the rest of the reply never lands in the page; the link reconnects and serves', async () => {
+    const pageSize = 65536;
+    const limits = { pageSize, maxFrameBytes: 1 << 20, maxPagesPerRequest: 1024 };
+    let reads = 0;
+    const fake = net.createServer((sock) => {
+      const reader = new FrameReader(limits);
+      sock.on('error', () => {});
+      sock.on('data', (d: Buffer) => reader.push(d, (frame) => {
+        const m = decode(frame, limits);
+        if (m.op === Op.HELLO) {
+          sock.write(encodeHelloOk({ id: m.id, version: PROTOCOL_VERSION, pageSize, maxFrameBytes: 1 << 20, maxPagesPerRequest: 1024, instance: '0123456789abcdef' }));
+        } else if (m.op === Op.READ) {
+          const reply = Buffer.alloc(readOkBytes(1, pageSize));
+          initReadOk(reply, m.id, 1).fill(0x5c);
+          if (reads++ > 0) {
+            sock.write(reply);
+            return;
+          }
+          // The header and 1000 bytes now; the rest after the client gave up on the read.
+          sock.write(reply.subarray(0, reply.length - pageSize + 1000));
+          setTimeout(() => { if (!sock.destroyed) sock.write(reply.subarray(reply.length - pageSize + 1000)); }, 700);
+        }
+      }));
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
+    const l = new ServerLink({
+      url: `tcp://127.0.0.1:${(fake.address() as net.AddressInfo).port}`, token: TOKEN, namespace: 'stall', pageSize, timeoutMs: 300,
+      maxInFlight: 16, maxQueued: 64, minBackoffMs: 10, maxBackoffMs: 50,
+    });
+    try {
+      await l.open();
+      const page = new Uint8Array(pageSize).fill(0xaa);
+      await expect(readPage(l, 1, page, 0)).rejects.toMatchObject({ code: 'FM_ERR_TIMEOUT' });
+      await new Promise((r) => setTimeout(r, 900)); // past the moment the stalled server sends the rest
+      expect(page.subarray(0, 1000).every((b) => b === 0x5c)).toBe(true); // what came before the deadline
+      expect(page.subarray(1000).every((b) => b === 0xaa)).toBe(true); // nothing after it
+      const again = new Uint8Array(pageSize);
+      await readPage(l, 2, again, 0);
+      expect(again.every((b) => b === 0x5c)).toBe(true);
+      expect(l.snapshot().reconnects).toBeGreaterThanOrEqual(1);
+    } finally {
+      await l.close();
+      await new Promise((r) => fake.close(() => r(null)));
+    }
+  }, 20_000);
 });
 
 describe('a tcp:// server that answers a run with the wrong number of pages', () => {

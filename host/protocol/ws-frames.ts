@@ -121,6 +121,24 @@ export class WsDeframer {
     }
   }
 
+  /**
+   * Payload bytes of the current data frame still to come that a caller may read into memory of
+   * its own and report with `skipped` (unmasked, not a text message being dropped); 0 between frames.
+   */
+  get dataLeft(): number {
+    return this.#left > 0 && this.#key === 0 && this.#opcode < OP_CLOSE && !this.#dropping ? this.#left : 0;
+  }
+
+  /** Between frames, with none of the next header seen: the next byte starts a header. */
+  get atFrameStart(): boolean {
+    return this.#left === 0 && this.#headerHave === 0;
+  }
+
+  /** `n` (at most `dataLeft`) payload bytes of the current frame were read elsewhere, not pushed. */
+  skipped(n: number): void {
+    this.#left -= n;
+  }
+
   /** Reads header bytes from `buf[pos]` on; starts the frame once its header is whole. Returns the new position. */
   #readHeader(buf: Buffer, pos: number): number {
     const h = this.#header;

@@ -11,7 +11,9 @@
  *        ending inside a frame is an error)
  *
  * Stream deliveries are views of the socket's one read buffer, reused by every read, so a delivery
- * is valid only while it is handled.
+ * is valid only while it is handled. A stream's link may also say where the next read goes
+ * (`LinkEvents.nextRead`, `StreamReads`): straight into a page's memory while a large page's data
+ * is due, so the kernel copies it into place and no user-space copy follows.
  *
  * `dial` connects and reports through the `LinkEvents` handlers; the link owns reconnecting.
  */
@@ -33,6 +35,15 @@ export interface LinkEvents {
   error(err: Error): void;
   /** The connection is gone; `why` says how it ended, for the error the link reports. */
   closed(why: string): void;
+  /**
+   * Streams (tcp, ws) ask before every socket read where it should land: a view of memory the
+   * stream's next bytes belong in (reported by `direct`, never by `data`); a number n > 0: the next
+   * n bytes are a reply's header with a large page behind it, so read no more than that into the
+   * buffer; 0: anything, into the buffer.
+   */
+  nextRead?(): Uint8Array | number;
+  /** `n` bytes of the stream were read straight into the view `nextRead` last returned (or into the start of it). */
+  direct?(n: number): void;
 }
 
 export interface LinkSocket {
@@ -47,6 +58,8 @@ export interface LinkSocket {
   send(bytes: Uint8Array, rest?: readonly Uint8Array[] | null): void;
   /** Closes gracefully (ws: close handshake with `code` and `reason`; tcp: FIN); resolves once closed, dropping it after 1 s. */
   close(code: number, reason: string): Promise<void>;
+  /** Drops the connection now: no read lands anywhere once this returns (`closed` follows). */
+  abort(): void;
 }
 
 export interface DialOptions {
@@ -58,6 +71,48 @@ export interface DialOptions {
 
 /** A stream socket's read buffer (tcp, ws): one socket read of up to this many bytes is one pass over it. */
 export const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * The reads of a stream socket (`net.connect`'s `onread`, whose buffer may change per read): into
+ * one reused buffer, or where `plan` says. `plan` is asked after every read for the next one and
+ * returns the buffer (or the first bytes of it) or a view of memory outside it; a read into such a
+ * view goes to `direct(n)`, any other to `chunk`, a view of the buffer valid during the call.
+ */
+export class StreamReads {
+  readonly buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** Views of the buffer's first n bytes, made once per n. */
+  readonly #heads: Buffer[] = [];
+  /** The read in progress goes to memory outside the buffer. */
+  #direct = false;
+  /** `plan` is asked from the second read on: the first buffer is taken while the socket is made. */
+  #planned = false;
+  readonly onread: { buffer: () => Uint8Array; callback: (n: number) => boolean };
+
+  constructor(plan: () => Uint8Array | number, chunk: (bytes: Buffer) => void, direct: (n: number) => void) {
+    this.onread = {
+      buffer: () => {
+        if (!this.#planned) {
+          this.#planned = true;
+          return this.buf;
+        }
+        const t = plan();
+        this.#direct = typeof t !== 'number';
+        return typeof t === 'number' ? this.head(t) : t;
+      },
+      callback: (n) => {
+        if (this.#direct) direct(n);
+        else chunk(this.buf.subarray(0, n));
+        return true;
+      },
+    };
+  }
+
+  /** The buffer's first `n` bytes (all of it for 0 or more than it holds). */
+  head(n: number): Buffer {
+    if (n <= 0 || n >= this.buf.length) return this.buf;
+    return (this.#heads[n] ??= this.buf.subarray(0, n));
+  }
+}
+
 /** How long a graceful close may take before the socket is dropped. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -116,6 +171,9 @@ function dialWs(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
     send(bytes, rest) {
       ws.send(rest ? Buffer.concat([bytes, ...rest]) : bytes);
     },
+    abort() {
+      ws.terminate();
+    },
     close(code, reason) {
       if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
       return new Promise<void>((resolve) => {
@@ -132,9 +190,8 @@ function dialTcp(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
   const u = new URL(url);
   // Reads land in one buffer of this socket's, reused by every read (`onread`): no 64 KiB
   // ArrayBuffer allocated per read for a stream of replies to churn through the GC.
-  const readBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  const onread = { buffer: readBuf, callback: (n: number) => { on.data(readBuf.subarray(0, n)); return true; } };
-  const sock = net.connect({ host: socketHost(u), port: Number(u.port), noDelay: true, onread });
+  const reads = new StreamReads(() => on.nextRead?.() ?? 0, (bytes) => on.data(bytes), (n) => on.direct!(n));
+  const sock = net.connect({ host: socketHost(u), port: Number(u.port), noDelay: true, onread: reads.onread });
   let connected = false;
   const connectTimer = setTimeout(() => sock.destroy(new Error(`connect timed out after ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
   connectTimer.unref();
@@ -162,6 +219,9 @@ function dialTcp(url: string, o: DialOptions, on: LinkEvents): LinkSocket {
       sock.write(bytes);
       for (const r of rest) sock.write(r);
       sock.uncork();
+    },
+    abort() {
+      sock.destroy();
     },
     close() {
       return closeGracefully(sock, () => sock.end());

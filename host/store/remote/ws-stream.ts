@@ -19,10 +19,12 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { acceptKey, closePayload, writeFrame, WsDeframer, WsFrameError, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG } from '../../protocol/ws-frames.js';
-import { closeGracefully, READ_BUFFER_BYTES, socketHost, type DialOptions, type LinkEvents, type LinkSocket } from './transport.js';
+import { closeGracefully, socketHost, StreamReads, type DialOptions, type LinkEvents, type LinkSocket } from './transport.js';
 
 /** The handshake's response head may not exceed this. */
 const MAX_RESPONSE_HEAD = 16 * 1024;
+/** The longest header of a server frame (unmasked, 8-byte length). */
+const MAX_SERVER_HEADER = 10;
 
 /**
  * Checks the handshake's response head (status line and headers, without the blank line): throws
@@ -71,24 +73,34 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
     },
   });
 
-  const readBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  const onread = {
-    buffer: readBuf,
-    callback: (n: number) => {
-      if (ended) return true;
-      const chunk = readBuf.subarray(0, n);
-      try {
-        if (head === null) deframer.push(chunk);
-        else handshakeIn(chunk);
-      } catch (err) {
-        ended = true;
-        if (err instanceof WsFrameError) on.invalid(err.message);
-        else sock.destroy(err as Error);
-      }
-      return true;
-    },
+  /**
+   * Where the next read goes (StreamReads): the link's plan, within this ws frame. A view the link
+   * asks for is cut to the frame's payload left (a read cannot skip a ws header); before a frame's
+   * header a header-sized read grows by the longest server header (10 bytes).
+   */
+  const plan = (): Uint8Array | number => {
+    if (head !== null || ended) return 0;
+    const t = on.nextRead?.() ?? 0;
+    if (typeof t === 'number') return t > 0 && deframer.atFrameStart ? t + MAX_SERVER_HEADER : t;
+    const left = deframer.dataLeft;
+    if (left === 0) return 0;
+    return t.length > left ? t.subarray(0, left) : t;
   };
-  const sock = net.connect({ host, port, noDelay: true, onread });
+  const reads = new StreamReads(plan, (chunk) => {
+    if (ended) return;
+    try {
+      if (head === null) deframer.push(chunk);
+      else handshakeIn(chunk);
+    } catch (err) {
+      ended = true;
+      if (err instanceof WsFrameError) on.invalid(err.message);
+      else sock.destroy(err as Error);
+    }
+  }, (n) => {
+    deframer.skipped(n);
+    on.direct!(n);
+  });
+  const sock = net.connect({ host, port, noDelay: true, onread: reads.onread });
   const connectTimer = setTimeout(() => sock.destroy(new Error(`connect timed out after ${o.connectTimeoutMs} ms (TCP connect and WebSocket upgrade)`)), o.connectTimeoutMs);
   connectTimer.unref();
   sock.once('connect', () => {
@@ -135,6 +147,9 @@ export function dialWsStream(url: string, o: DialOptions, on: LinkEvents): LinkS
     },
     send(bytes, rest) {
       sendFrame(OP_BINARY, bytes, rest);
+    },
+    abort() {
+      sock.destroy();
     },
     close(code, reason) {
       return closeGracefully(sock, () => {
