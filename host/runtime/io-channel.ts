@@ -384,12 +384,18 @@ export class ChannelIo implements PageIo {
   /** Next sequence number; waits until its slot's previous request completed. */
   private reserve(): number {
     this.checkGlobal();
+    this.awaitRoom();
+    return ++this.seq;
+  }
+
+  /**
+   * Waits until the next request's slot is free: its previous request completed (its outcome
+   * belongs to its own waiter). A ring is used by one thread, so the next `reserve` then does not
+   * wait; taking the number only afterwards means a throw here never leaves a number unpublished.
+   */
+  awaitRoom(): void {
     const seq = this.seq + 1;
-    // The slot's previous request must be done; its outcome belongs to its own waiter. Taking the
-    // number only afterwards means a throw here never leaves a number that is never published.
     if (seq > this.b.slots) this.settle(seq - this.b.slots);
-    this.seq = seq;
-    return seq;
   }
 
   private publish(seq: number, op: number, page: number, arg: number): void {

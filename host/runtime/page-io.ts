@@ -31,6 +31,11 @@ export interface PageIo {
    * them to ring its doorbell once per burst); waiting on any request flushes too.
    */
   flush?(): void;
+  /**
+   * Blocks until the next `read` or `write` can be handed over without waiting (a channel's ring
+   * has a free slot): a caller that holds a lock around its write waits here, before taking it.
+   */
+  awaitRoom?(): void;
   /** Blocks until every write handed over so far is durable in the store. */
   drain(): void;
   close(): Promise<void>;

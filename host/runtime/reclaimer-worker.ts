@@ -9,7 +9,8 @@
  *      can hold a stale translation to a victim (see pager.ts, eviction safety); a thread that runs
  *      on without entering the host is forced in by a shootdown (all pages soft-unmapped);
  *   4. for each victim still EVICTING (a touch in between rescued it), under the lock (taken per
- *      victim, so a faulting guest waits for at most one copy): hand a dirty
+ *      victim once the ring has room for its write-back, so a faulting guest waits for at most one
+ *      copy, never for a round trip): hand a dirty
  *      page to the I/O worker for write-back (copied out, so the frame is free at once), drop a
  *      clean one, and push the frame on the free stack.
  *
@@ -85,6 +86,9 @@ function select(): { count: number; generation: number } {
  */
 function finish(count: number): void {
   for (let i = 0; i < count; i++) {
+    // A full ring waits for a write-back's round trip: wait for it outside the lock, so a fault of
+    // the guest never waits for that round trip too.
+    io.awaitRoom?.();
     table.lock();
     try {
       if (physical.bytes.length < data.memory.buffer.byteLength) physical.bytes = new Uint8Array(data.memory.buffer);
