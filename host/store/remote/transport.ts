@@ -37,9 +37,9 @@ export interface LinkEvents {
   closed(why: string): void;
   /**
    * Streams (tcp, ws) ask before every socket read where it should land: a view of memory the
-   * stream's next bytes belong in (reported by `direct`, never by `data`); a number n > 0: the next
-   * n bytes are a reply's header with a large page behind it, so read no more than that into the
-   * buffer; 0: anything, into the buffer.
+   * stream's next bytes belong in (reported by `direct`, never by `data`); a number n > 0: at most
+   * n bytes into the buffer (a reply header, after which a large page may go straight into place);
+   * 0: anything, into the buffer.
    */
   nextRead?(): Uint8Array | number;
   /** `n` bytes of the stream were read straight into the view `nextRead` last returned (or into the start of it). */
@@ -78,7 +78,7 @@ export const READ_BUFFER_BYTES = 64 * 1024;
  * view goes to `direct(n)`, any other to `chunk`, a view of the buffer valid during the call.
  */
 export class StreamReads {
-  readonly buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  readonly #buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   /** Views of the buffer's first n bytes, made once per n. */
   readonly #heads: Buffer[] = [];
   /** The read in progress goes to memory outside the buffer. */
@@ -92,24 +92,24 @@ export class StreamReads {
       buffer: () => {
         if (!this.#planned) {
           this.#planned = true;
-          return this.buf;
+          return this.#buf;
         }
         const t = plan();
         this.#direct = typeof t !== 'number';
-        return typeof t === 'number' ? this.head(t) : t;
+        return typeof t === 'number' ? this.#head(t) : t;
       },
       callback: (n) => {
         if (this.#direct) direct(n);
-        else chunk(this.buf.subarray(0, n));
+        else chunk(this.#buf.subarray(0, n));
         return true;
       },
     };
   }
 
   /** The buffer's first `n` bytes (all of it for 0 or more than it holds). */
-  head(n: number): Buffer {
-    if (n <= 0 || n >= this.buf.length) return this.buf;
-    return (this.#heads[n] ??= this.buf.subarray(0, n));
+  #head(n: number): Buffer {
+    if (n <= 0 || n >= this.#buf.length) return this.#buf;
+    return (this.#heads[n] ??= this.#buf.subarray(0, n));
   }
 }
 
