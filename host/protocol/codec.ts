@@ -259,6 +259,26 @@ export function readOkHeaderAt(b: Uint8Array, at: number, ctx: DecodeContext, co
   return n;
 }
 
+/**
+ * The length of the head (header, count, page list) of the frame starting at `b[at]` if the bytes
+ * there hold the whole head of a well-formed WRITE of 1 or more pages (what `decode` would accept,
+ * before its data has arrived: length field = `writeBytes(count, pageSize)`, within the limits,
+ * reserved bytes 0), else -1. Lets a server copy a WRITE arriving in pieces straight into place.
+ */
+export function writeHeadAt(b: Uint8Array, at: number, ctx: DecodeContext): number {
+  if (b.length - at < LIST_ITEMS || b[at + H_OP] !== Op.WRITE || ctx.pageSize <= 0) return -1;
+  const count = rd32(b, at + LIST_COUNT);
+  if (count === 0 || count > ctx.maxPagesPerRequest || b.length - at < LIST_ITEMS + 4 * count) return -1;
+  const n = writeBytes(count, ctx.pageSize);
+  if (rd32(b, at + H_LENGTH) !== n || n > ctx.maxFrameBytes || b[at + H_RESERVED8] !== 0 || rd16(b, at + H_RESERVED16) !== 0) return -1;
+  return LIST_ITEMS + 4 * count;
+}
+
+/** The page list of a WRITE head `writeHeadAt` accepted (a view when aligned, else a copy). */
+export function writeHeadPages(head: Uint8Array): Uint32Array {
+  return pageList(head, rd32(head, LIST_COUNT));
+}
+
 /** The length field of the frame starting at `b[at]` (4 bytes must be there). */
 export function peekLength(b: Uint8Array, at: number): number { return rd32(b, at + H_LENGTH); }
 

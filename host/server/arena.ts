@@ -31,6 +31,10 @@
  * still shows it. One reply per slot at a time (its header room is single), so a second READ of a
  * pinned page is copied. Pinned slots are bounded by the send budget (each pinned reply is charged
  * to it until written), so copy-on-write adds at most that much slab memory.
+ *
+ * **Landing slots.** A WRITE still arriving takes slots no page owns yet (`land`, IDLE, counted
+ * against the capacity as `landingBytes`); its pages move to them when it is handled
+ * (`commitLanded`), or they go back (`dropLanded`).
  */
 
 /** Slot states (`SlotPool` overview). */
@@ -125,6 +129,12 @@ export class SlotPool {
     return this.#state[slot] !== IDLE;
   }
 
+  /** The page left `slot` for a slot it landed in (`SlabArena.commitLanded`): `slot` goes back, counted as a copy-on-write if a reply still shows it. */
+  vacate(slot: number): void {
+    if (this.#state[slot] !== IDLE) this.#copiesOnWrite++;
+    this.release(slot);
+  }
+
   /** The page moves to a new slot (copy-on-write of a pinned one); returns it. `reserve` first. */
   replace(slot: number): number {
     const fresh = this.alloc();
@@ -162,6 +172,12 @@ export class SlotPool {
   store(slot: number, src: Uint8Array, srcOffset: number): void {
     const at = (slot & this.#mask) * this.#stride + this.headroom;
     this.#slabs[slot >>> this.#shift]!.set(src.subarray(srcOffset, srcOffset + this.pageSize), at);
+  }
+
+  /** Copies `src` into the slot from byte `within` of its page on. */
+  storeAt(slot: number, within: number, src: Uint8Array): void {
+    const at = (slot & this.#mask) * this.#stride + this.headroom;
+    this.#slabs[slot >>> this.#shift]!.set(src, at + within);
   }
 
   /** Copies the slot into `dst[dstOffset .. +pageSize)`. */
@@ -217,6 +233,10 @@ export class SlabArena {
   readonly slabBytes: number;
   readonly #pools = new Map<number, SlotPool>();
   #usedBytes = 0;
+  /** Slots taken by WRITEs still arriving (`land`), not yet any page's: counted against the capacity too. */
+  #landingBytes = 0;
+  /** Pages stored by landed WRITEs so far (`commitLanded`). */
+  #landedPages = 0;
   /** Header room each page size's slots get (SlotPool overview): the server's choice, not the arena's. */
   readonly #headroom: (pageSize: number) => number;
 
@@ -228,6 +248,14 @@ export class SlabArena {
 
   get usedBytes(): number {
     return this.#usedBytes;
+  }
+
+  get landingBytes(): number {
+    return this.#landingBytes;
+  }
+
+  get landedPages(): number {
+    return this.#landedPages;
   }
 
   get allocatedBytes(): number {
@@ -247,7 +275,7 @@ export class SlabArena {
 
   /** Whether `pages` more pages of `pageSize` bytes fit in the budget. */
   fits(pages: number, pageSize: number): boolean {
-    return this.#usedBytes + pages * pageSize <= this.capacityBytes;
+    return this.#usedBytes + this.#landingBytes + pages * pageSize <= this.capacityBytes;
   }
 
   /**
@@ -267,13 +295,7 @@ export class SlabArena {
       if (slot === undefined) fresh++;
       else if (pool.isPinned(slot)) moved++;
     }
-    if (!this.fits(fresh, P)) {
-      // `fresh` counts a page listed twice twice; recount exactly before refusing.
-      const distinct = new Set<number>();
-      for (let i = 0; i < count; i++) if (!index.has(pages[i]!)) distinct.add(pages[i]!);
-      fresh = distinct.size;
-      if (!this.fits(fresh, P)) return false;
-    }
+    if (!this.#freshFit(ns, pages, fresh)) return false;
     pool.reserve(fresh + moved);
     for (let i = 0; i < count; i++) {
       const page = pages[i]!;
@@ -289,6 +311,63 @@ export class SlabArena {
       pool.store(slot, data, i * P);
     }
     return true;
+  }
+
+  /**
+   * Whether the pages of `pages` not in `ns` yet fit, `fresh` being their count with a page listed
+   * twice counted twice: recounted exactly before refusing.
+   */
+  #freshFit(ns: Namespace, pages: Uint32Array, fresh: number): boolean {
+    if (this.fits(fresh, ns.pageSize)) return true;
+    const distinct = new Set<number>();
+    for (let i = 0; i < pages.length; i++) if (!ns.index.has(pages[i]!)) distinct.add(pages[i]!);
+    return this.fits(distinct.size, ns.pageSize);
+  }
+
+  /**
+   * Slots for the `count` pages of a WRITE still arriving, its data copied into them as it comes
+   * (connection.ts, "WRITEs that land in their slots"): no page's yet, so nothing reads them, and
+   * counted against the capacity until `commitLanded` or `dropLanded`. Null when they do not fit
+   * (the WRITE is then gathered and answered as usual).
+   */
+  land(ns: Namespace, count: number): Uint32Array | null {
+    if (!this.fits(count, ns.pageSize)) return null;
+    const slots = new Uint32Array(count);
+    ns.pool.reserve(count);
+    for (let i = 0; i < count; i++) slots[i] = ns.pool.alloc();
+    this.#landingBytes += count * ns.pageSize;
+    return slots;
+  }
+
+  /**
+   * The landed WRITE is whole and its turn came: page `pages[i]` now lives in `slots[i]`, all or
+   * nothing as in `write` (false, the slots given back, when its new pages do not fit). The page's
+   * old slot is given back (a pinned one once its reply was written).
+   */
+  commitLanded(ns: Namespace, pages: Uint32Array, slots: Uint32Array): boolean {
+    const P = ns.pageSize;
+    this.#landingBytes -= slots.length * P;
+    const index = ns.index;
+    let fresh = 0;
+    for (let i = 0; i < pages.length; i++) if (!index.has(pages[i]!)) fresh++;
+    if (!this.#freshFit(ns, pages, fresh)) {
+      for (let i = 0; i < slots.length; i++) ns.pool.release(slots[i]!);
+      return false;
+    }
+    for (let i = 0; i < pages.length; i++) {
+      const old = index.get(pages[i]!);
+      if (old === undefined) this.#usedBytes += P;
+      else ns.pool.vacate(old);
+      index.set(pages[i]!, slots[i]!);
+    }
+    this.#landedPages += pages.length;
+    return true;
+  }
+
+  /** The landing WRITE will not be stored (its connection closed, or it failed): its slots go back. */
+  dropLanded(ns: Namespace, slots: Uint32Array): void {
+    this.#landingBytes -= slots.length * ns.pageSize;
+    for (let i = 0; i < slots.length; i++) ns.pool.release(slots[i]!);
   }
 
   /**

@@ -24,11 +24,17 @@
  * slot stays pinned until ws's send callback (or the socket's end, `detach`) says the bytes left
  * user space; meanwhile a WRITE of that page goes to a new slot and a FREE defers the slot's reuse
  * (arena.ts), so the reply shows exactly what the page held when the READ was answered.
+ *
+ * WRITEs that land in their slots: a WRITE whose head has arrived but not all of its data gets
+ * fresh slots (`SlabArena.land`, counted against the capacity), its data is copied into them piece
+ * by piece as it arrives (`#input`), and at its turn the pages move to them (`commitLanded`): never
+ * gathered into a frame and copied again. Nothing indexes those slots before the turn, so the
+ * frames queued before it see the pages as they were. A connection that closes gives them back.
  */
 import {
-  decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOkAt, peekId, peekOp,
-  peekReadCount, readItem, readOkBytes, readRequestCount, statsOkMaxBytes, ERROR_MAX_BYTES, FrameError, FrameReader, MAX_STATS_NAMESPACES, Op,
-  PROTOCOL_VERSION, READ_OK_DATA, Status, STATUS_NAMES, type DecodeContext, type Hello,
+  decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOkAt, peekId, peekLength, peekOp,
+  peekReadCount, readItem, readOkBytes, readRequestCount, statsOkMaxBytes, writeHeadAt, writeHeadPages, ERROR_MAX_BYTES, FrameError, FrameReader,
+  HEADER_BYTES, MAX_STATS_NAMESPACES, Op, PROTOCOL_VERSION, READ_OK_DATA, Status, STATUS_NAMES, type DecodeContext, type Hello,
 } from '../protocol/index.js';
 import { isValidPageSize, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
 import type { Admitted } from './admission.js';
@@ -104,6 +110,13 @@ export class Connection implements BudgetUser, Admitted {
   #queue: Uint8Array[] = [];
   #qHead = 0;
   #qTail = 0;
+  /**
+   * A WRITE arriving in pieces, its data copied into slots of its own as it comes (the overview's
+   * WRITEs that land in their slots): its head (a copy), the slots, data bytes in and to come.
+   */
+  #landing: { head: Uint8Array; slots: Uint32Array; at: number; left: number } | null = null;
+  /** Heads of landed WRITEs in the queue → their slots, until handled (or dropped with the connection). */
+  readonly #landed = new WeakMap<Uint8Array, Uint32Array>();
   /** A stream error (bad length field, text message) to act on once the frames before it are handled. */
   #deferred: unknown = null;
   /** Reply bytes built and not yet written to the socket (charged to the server's budget too). */
@@ -224,6 +237,15 @@ export class Connection implements BudgetUser, Admitted {
     this.#helloTimer = null;
     this.#closing = true;
     this.#detached = true;
+    if (this.#ns !== null) {
+      const arena = this.#server.arena;
+      for (let i = this.#qHead; i < this.#qTail; i++) {
+        const slots = this.#landed.get(this.#queue[i]!);
+        if (slots !== undefined) arena.dropLanded(this.#ns, slots);
+      }
+      if (this.#landing !== null) arena.dropLanded(this.#ns, this.#landing.slots);
+    }
+    this.#landing = null;
     this.#queue = [];
     this.#qHead = 0;
     this.#qTail = 0;
@@ -268,13 +290,93 @@ export class Connection implements BudgetUser, Admitted {
       this.#deferred = new FrameError(Status.MALFORMED_FRAME, 'malformed frame: text message (the protocol is binary)');
     } else {
       try {
-        this.#reader.push(data, this.#onFrame);
+        this.#input(data);
       } catch (err) {
         // The reader itself failed (bad length field): the stream cannot be resynchronised.
         this.#deferred = err;
       }
     }
     if (!more && !this.#turnQueued && !this.#waiting) this.#turn();
+  }
+
+  /**
+   * A piece of the stream: whole frames go through the reader (as views), a frame the reader holds
+   * is completed with exactly its missing bytes, and a WRITE whose head is here but not all of its
+   * data lands: its data is copied into slots of its own as it arrives (`#startLanding`), so it is
+   * never gathered into a frame and copied again.
+   */
+  #input(buf: Uint8Array): void {
+    let pos = 0;
+    const end = buf.length;
+    while (pos < end) {
+      const l = this.#landing;
+      if (l !== null) {
+        const take = Math.min(l.left, end - pos);
+        this.#landIn(l, buf.subarray(pos, pos + take));
+        pos += take;
+        if (l.left === 0) {
+          this.#landing = null;
+          this.#landed.set(l.head, l.slots);
+          this.#onFrame(l.head);
+        }
+        continue;
+      }
+      const needed = this.#reader.needed;
+      if (needed > 0) {
+        const take = Math.min(needed, end - pos);
+        this.#reader.push(buf.subarray(pos, pos + take), this.#onFrame);
+        pos += take;
+        continue;
+      }
+      let at = pos;
+      for (;;) { // skip the frames that end in this piece (the reader checks their lengths)
+        if (end - at < 4) break;
+        const length = peekLength(buf, at);
+        if (length < HEADER_BYTES || end - at < length) break;
+        at += length;
+      }
+      if (at > pos) this.#reader.push(buf.subarray(pos, at), this.#onFrame);
+      pos = at;
+      if (pos === end) return;
+      const head = this.#startLanding(buf, pos);
+      if (head < 0) {
+        this.#reader.push(buf.subarray(pos), this.#onFrame);
+        return;
+      }
+      pos += head;
+    }
+  }
+
+  /**
+   * Whether the incomplete frame at `buf[at]` is a well-formed WRITE whose head is all here, with
+   * room for its pages under the capacity: if so it becomes the landing one (its head's length is
+   * returned), else -1 and the reader gathers it.
+   */
+  #startLanding(buf: Uint8Array, at: number): number {
+    const ns = this.#ns;
+    if (ns === null) return -1;
+    const headBytes = writeHeadAt(buf, at, this.#ctx);
+    if (headBytes < 0) return -1;
+    const count = (headBytes - READ_OK_DATA) >>> 2;
+    const slots = this.#server.arena.land(ns, count);
+    if (slots === null) return -1;
+    this.#landing = { head: new Uint8Array(buf.subarray(at, at + headBytes)), slots, at: 0, left: count * ns.pageSize };
+    return headBytes;
+  }
+
+  /** Copies the next data bytes of the landing WRITE into its slots. */
+  #landIn(l: { slots: Uint32Array; at: number; left: number }, data: Uint8Array): void {
+    const pool = this.#ns!.pool;
+    const P = pool.pageSize;
+    for (let i = 0; i < data.length;) {
+      const page = (l.at / P) | 0;
+      const within = l.at - page * P;
+      const take = Math.min(P - within, data.length - i);
+      pool.storeAt(l.slots[page]!, within, i === 0 && take === data.length ? data : data.subarray(i, i + take));
+      i += take;
+      l.at += take;
+      l.left -= take;
+    }
   }
 
   /** Handles queued frames while the budget admits their replies; see the file overview. */
@@ -390,6 +492,16 @@ export class Connection implements BudgetUser, Admitted {
   #handle(frame: Uint8Array): void {
     const server = this.#server;
     const op = peekOp(frame);
+    const landed = op === Op.WRITE ? this.#landed.get(frame) : undefined;
+    if (landed !== undefined) {
+      this.#landed.delete(frame);
+      if (server.closing) server.arena.dropLanded(this.#ns!, landed);
+      else {
+        const pages = writeHeadPages(frame);
+        this.#wrote(peekId(frame), pages.length, server.arena.commitLanded(this.#ns!, pages, landed));
+        return;
+      }
+    }
     if (server.closing) throw new FrameError(Status.SHUTTING_DOWN, 'the server is shutting down', peekId(frame));
     if (this.#ns === null) {
       if (op !== Op.HELLO) throw new FrameError(Status.NOT_HELLO, `op 0x${op.toString(16)} before HELLO: send HELLO first`, peekId(frame));
@@ -410,19 +522,9 @@ export class Connection implements BudgetUser, Admitted {
       case Op.READ:
         this.#read(frame, m.pages.length, ns);
         return;
-      case Op.WRITE: {
-        if (!server.arena.write(ns, m.pages, m.data)) {
-          const a = server.arena;
-          throw new FrameError(Status.OUT_OF_CAPACITY,
-            `WRITE of ${m.pages.length} pages does not fit: ${a.usedBytes} of ${a.capacityBytes} bytes used; nothing of this WRITE was stored`, m.id);
-        }
-        c.writes++;
-        c.pagesWritten += m.pages.length;
-        nc.writes++;
-        nc.pagesWritten += m.pages.length;
-        this.#send(encodeWriteOk(m.id, m.pages.length));
+      case Op.WRITE:
+        this.#wrote(m.id, m.pages.length, server.arena.write(ns, m.pages, m.data));
         return;
-      }
       case Op.FREE:
         server.arena.free(ns, m.pages);
         c.frees++;
@@ -443,6 +545,23 @@ export class Connection implements BudgetUser, Admitted {
       default:
         throw new FrameError(Status.UNKNOWN_OP, `op ${m.op} is a reply, not a request`, m.id);
     }
+  }
+
+  /** Answers a WRITE of `count` pages that was stored (`stored`), or did not fit and stored nothing. */
+  #wrote(id: number, count: number, stored: boolean): void {
+    const server = this.#server;
+    if (!stored) {
+      const a = server.arena;
+      throw new FrameError(Status.OUT_OF_CAPACITY,
+        `WRITE of ${count} pages does not fit: ${a.usedBytes} of ${a.capacityBytes} bytes used; nothing of this WRITE was stored`, id);
+    }
+    const c = server.counters;
+    const nc = this.#ns!.counters;
+    c.writes++;
+    c.pagesWritten += count;
+    nc.writes++;
+    nc.pagesWritten += count;
+    this.#send(encodeWriteOk(id, count));
   }
 
   /**
