@@ -641,6 +641,23 @@ const S_LENGTH = 0; // collecting the 4-byte length field
 const S_BODY = 1; // collecting the rest of a frame whose length is known
 
 /**
+ * Where the body of a frame arriving in pieces can go instead of the reader's buffer
+ * (`FrameReader.pushStream`): a client copies a page read's reply into its pages, a server a
+ * WRITE's data into slots, as the bytes come.
+ */
+export interface FrameSink {
+  /** Bytes of the open sink's frame still to come; 0 when no sink is open. */
+  readonly sinkLeft: number;
+  /** The next `bytes` (at most `sinkLeft`) of the open sink's frame; a view valid during the call. */
+  sinkIn(bytes: Uint8Array): void;
+  /**
+   * The frame at `buf[at]` is incomplete in `buf`: opens a sink for it and returns how many of its
+   * bytes that took (its head, now consumed), or -1 to let the reader gather it.
+   */
+  openSink(buf: Uint8Array, at: number): number;
+}
+
+/**
  * A state machine that accepts bytes in any chunking and calls `onFrame` with each complete frame.
  * Whole frames inside one chunk are passed as views (no copy); only a frame split across chunks is
  * copied, into a buffer allocated once its length is known and checked against `maxFrameBytes`.
@@ -709,6 +726,48 @@ export class FrameReader {
         this.#have = 0;
         onFrame(frame);
       }
+    }
+  }
+
+  /**
+   * `push` for a stream with a sink: a frame the reader holds is completed with exactly its
+   * missing bytes, whole frames go through `push` (as views), and an incomplete frame may go to
+   * `sink` instead of being gathered, its bytes handed over as they arrive.
+   */
+  pushStream(buf: Uint8Array, onFrame: (frame: Uint8Array) => void, sink: FrameSink): void {
+    let pos = 0;
+    const end = buf.length;
+    while (pos < end) {
+      const left = sink.sinkLeft;
+      if (left > 0) {
+        const take = Math.min(left, end - pos);
+        sink.sinkIn(buf.subarray(pos, pos + take));
+        pos += take;
+        continue;
+      }
+      const needed = this.needed;
+      if (needed > 0) {
+        const take = Math.min(needed, end - pos);
+        this.push(buf.subarray(pos, pos + take), onFrame);
+        pos += take;
+        continue;
+      }
+      let at = pos;
+      for (;;) { // skip the frames that end in this piece (`push` checks their lengths)
+        if (end - at < 4) break;
+        const length = rd32(buf, at + H_LENGTH);
+        if (length < HEADER_BYTES || end - at < length) break;
+        at += length;
+      }
+      if (at > pos) this.push(buf.subarray(pos, at), onFrame);
+      pos = at;
+      if (pos === end) return;
+      const head = sink.openSink(buf, pos);
+      if (head < 0) {
+        this.push(buf.subarray(pos), onFrame);
+        return;
+      }
+      pos += head;
     }
   }
 

@@ -27,14 +27,14 @@
  *
  * WRITEs that land in their slots: a WRITE whose head has arrived but not all of its data gets
  * fresh slots (`SlabArena.land`, counted against the capacity), its data is copied into them piece
- * by piece as it arrives (`#input`), and at its turn the pages move to them (`commitLanded`): never
+ * by piece as it arrives (`#landingSink`), and at its turn the pages move to them (`commitLanded`): never
  * gathered into a frame and copied again. Nothing indexes those slots before the turn, so the
  * frames queued before it see the pages as they were. A connection that closes gives them back.
  */
 import {
-  decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOkAt, peekId, peekLength, peekOp,
+  decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOkAt, peekId, peekOp,
   peekReadCount, readItem, readOkBytes, readRequestCount, statsOkMaxBytes, writeHeadAt, writeHeadPages, ERROR_MAX_BYTES, FrameError, FrameReader,
-  HEADER_BYTES, MAX_STATS_NAMESPACES, Op, PROTOCOL_VERSION, READ_OK_DATA, Status, STATUS_NAMES, type DecodeContext, type Hello,
+  MAX_STATS_NAMESPACES, Op, PROTOCOL_VERSION, READ_OK_DATA, Status, STATUS_NAMES, type DecodeContext, type FrameSink, type Hello,
 } from '../protocol/index.js';
 import { isValidPageSize, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../layout.js';
 import type { Admitted } from './admission.js';
@@ -290,7 +290,7 @@ export class Connection implements BudgetUser, Admitted {
       this.#deferred = new FrameError(Status.MALFORMED_FRAME, 'malformed frame: text message (the protocol is binary)');
     } else {
       try {
-        this.#input(data);
+        this.#reader.pushStream(data, this.#onFrame, this.#landingSink);
       } catch (err) {
         // The reader itself failed (bad length field): the stream cannot be resynchronised.
         this.#deferred = err;
@@ -300,52 +300,25 @@ export class Connection implements BudgetUser, Admitted {
   }
 
   /**
-   * A piece of the stream: whole frames go through the reader (as views), a frame the reader holds
-   * is completed with exactly its missing bytes, and a WRITE whose head is here but not all of its
-   * data lands: its data is copied into slots of its own as it arrives (`#startLanding`), so it is
-   * never gathered into a frame and copied again.
+   * The sink of `#message`'s stream (`FrameReader.pushStream`): a WRITE whose head is in but not
+   * all of its data lands, its data copied into slots of its own as it arrives (`#startLanding`),
+   * so it is never gathered into a frame and copied again.
    */
-  #input(buf: Uint8Array): void {
-    let pos = 0;
-    const end = buf.length;
-    while (pos < end) {
-      const l = this.#landing;
-      if (l !== null) {
-        const take = Math.min(l.left, end - pos);
-        this.#landIn(l, buf.subarray(pos, pos + take));
-        pos += take;
-        if (l.left === 0) {
-          this.#landing = null;
-          this.#landed.set(l.head, l.slots);
-          this.#onFrame(l.head);
-        }
-        continue;
+  readonly #landingSink: FrameSink = ((conn: Connection): FrameSink => ({
+    get sinkLeft(): number {
+      return conn.#landing !== null ? conn.#landing.left : 0;
+    },
+    sinkIn(bytes: Uint8Array): void {
+      const l = conn.#landing!;
+      conn.#landIn(l, bytes);
+      if (l.left === 0) {
+        conn.#landing = null;
+        conn.#landed.set(l.head, l.slots);
+        conn.#onFrame(l.head);
       }
-      const needed = this.#reader.needed;
-      if (needed > 0) {
-        const take = Math.min(needed, end - pos);
-        this.#reader.push(buf.subarray(pos, pos + take), this.#onFrame);
-        pos += take;
-        continue;
-      }
-      let at = pos;
-      for (;;) { // skip the frames that end in this piece (the reader checks their lengths)
-        if (end - at < 4) break;
-        const length = peekLength(buf, at);
-        if (length < HEADER_BYTES || end - at < length) break;
-        at += length;
-      }
-      if (at > pos) this.#reader.push(buf.subarray(pos, at), this.#onFrame);
-      pos = at;
-      if (pos === end) return;
-      const head = this.#startLanding(buf, pos);
-      if (head < 0) {
-        this.#reader.push(buf.subarray(pos), this.#onFrame);
-        return;
-      }
-      pos += head;
-    }
-  }
+    },
+    openSink: (buf, at) => conn.#startLanding(buf, at),
+  }))(this);
 
   /**
    * Whether the incomplete frame at `buf[at]` is a well-formed WRITE whose head is all here, with

@@ -28,7 +28,7 @@
 import { DataLostError, FarmemError, StoreError } from '../../errors.js';
 import {
   decode, encodeHello, encodeRead, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId, peekOp,
-  peekIdAt, peekLength, PROTOCOL_VERSION, READ_OK_DATA, readOkDataAt, readOkHeaderAt, Status, type DecodeContext, type HelloOk, type Reply,
+  peekIdAt, PROTOCOL_VERSION, READ_OK_DATA, readOkDataAt, readOkHeaderAt, Status, type DecodeContext, type FrameSink, type HelloOk, type Reply,
 } from '../../protocol/index.js';
 import { copyBytes } from '../../shared-copy.js';
 import { dial, type LinkSocket } from './transport.js';
@@ -143,7 +143,7 @@ export class ServerLink {
   readonly #onFrame: (frame: Uint8Array) => void;
   /**
    * On a stream (tcp, ws): the READ_OK of a page read whose data is still arriving, copied into its
-   * pages piece by piece instead of being gathered into a frame first (#streamIn); null otherwise.
+   * pages piece by piece instead of being gathered into a frame first (#streamSink); null otherwise.
    */
   #sink: Pending | null = null;
   /** Data bytes of the sink still to come, and how many came already. */
@@ -337,7 +337,7 @@ export class ServerLink {
         this.stats.bytesIn += buf.length;
         try {
           if (ws.stream) {
-            this.#streamIn(buf);
+            this.#reader.pushStream(buf, this.#onFrame, this.#streamSink);
           } else {
             this.#reader.push(buf, this.#onFrame);
             if (this.#reader.buffered !== 0) throw new FrameError(Status.MALFORMED_FRAME, 'server message ended inside a frame');
@@ -449,50 +449,24 @@ export class ServerLink {
 
   /* ── requests ───────────────────────────────────────────────────────────────────────────── */
 
+
   /**
-   * A chunk of a stream (tcp, ws). Frames that end in it go through the reader; an incomplete READ_OK of
-   * a page read in flight at its end becomes the sink: its data is copied into the pages as it
-   * arrives (a run's reply, or a 64 KiB page, spans socket reads), with no frame gathered and copied
-   * again. A frame the reader holds is completed first, with exactly its missing bytes, so one
-   * gathered frame does not keep the rest of the stream out of the sink.
+   * The sink of a stream (tcp, ws; `FrameReader.pushStream`): an incomplete READ_OK of a page read
+   * in flight at the end of a chunk becomes the sink, its data copied into the pages as it arrives
+   * (a run's reply, or a 64 KiB page, spans socket reads), with no frame gathered and copied again.
    */
-  #streamIn(buf: Buffer): void {
-    let pos = 0;
-    const end = buf.length;
-    while (pos < end) {
-      const p = this.#sink;
-      if (p !== null) {
-        const take = Math.min(this.#sinkLeft, end - pos);
-        // A read that timed out meanwhile keeps its bytes out of a page that may be reused.
-        if (this.#inFlight.get(p.id) === p) this.#place(p, buf.subarray(pos, pos + take), this.#sinkAt);
-        this.#sinkIn(p, take);
-        pos += take;
-        continue;
-      }
-      const needed = this.#reader.needed;
-      if (needed > 0) {
-        const take = Math.min(needed, end - pos);
-        this.#reader.push(buf.subarray(pos, pos + take), this.#onFrame);
-        pos += take;
-        continue;
-      }
-      let at = pos;
-      for (;;) { // skip the frames that end in this chunk (the reader checks their lengths)
-        if (end - at < 4) break;
-        const length = peekLength(buf, at);
-        if (length < HEADER_BYTES || end - at < length) break;
-        at += length;
-      }
-      if (at > pos) this.#reader.push(buf.subarray(pos, at), this.#onFrame);
-      pos = at;
-      if (at < end && this.#startSink(buf, at)) {
-        pos = at + READ_OK_DATA;
-        continue;
-      }
-      if (pos < end) this.#reader.push(buf.subarray(pos), this.#onFrame);
-      return;
-    }
-  }
+  readonly #streamSink: FrameSink = ((link: ServerLink): FrameSink => ({
+    get sinkLeft(): number {
+      return link.#sink !== null ? link.#sinkLeft : 0;
+    },
+    sinkIn(bytes: Uint8Array): void {
+      const p = link.#sink!;
+      // A read that timed out meanwhile keeps its bytes out of a page that may be reused.
+      if (link.#inFlight.get(p.id) === p) link.#place(p, bytes, link.#sinkAt);
+      link.#sinkIn(p, bytes.length);
+    },
+    openSink: (buf, at) => (link.#startSink(buf, at) ? READ_OK_DATA : -1),
+  }))(this);
 
   /** `n` more data bytes of the sink `p` are in place; once all are, it has landed. */
   #sinkIn(p: Pending, n: number): void {
@@ -544,7 +518,7 @@ export class ServerLink {
   }
 
   /** Whether the incomplete frame at `buf[at]` is the READ_OK of a page read; if so it becomes the sink. */
-  #startSink(buf: Buffer, at: number): boolean {
+  #startSink(buf: Uint8Array, at: number): boolean {
     if (buf.length - at < READ_OK_DATA) return false;
     const p = this.#inFlight.get(peekIdAt(buf, at));
     if (p === undefined || p.done === null) return false;
