@@ -27,9 +27,10 @@
  *
  * WRITEs that land in their slots: a WRITE whose head has arrived but not all of its data gets
  * fresh slots (`SlabArena.land`, counted against the capacity), its data is copied into them piece
- * by piece as it arrives (`#landingSink`), and at its turn the pages move to them (`commitLanded`): never
- * gathered into a frame and copied again. Nothing indexes those slots before the turn, so the
- * frames queued before it see the pages as they were. A connection that closes gives them back.
+ * by piece as it arrives (`#landingSink`), and at its turn the pages move to them
+ * (`commitLanded`): never gathered into a frame and copied again. Nothing indexes those slots
+ * before the turn, so the frames queued before it see the pages as they were. A connection that
+ * closes gives them back.
  */
 import {
   decode, encodeDraining, encodeError, encodeHelloOk, encodeOk, encodeStatsOk, encodeWriteOk, fitUtf8, initReadOkAt, peekId, peekOp,
@@ -330,10 +331,11 @@ export class Connection implements BudgetUser, Admitted {
     if (ns === null) return -1;
     const headBytes = writeHeadAt(buf, at, this.#ctx);
     if (headBytes < 0) return -1;
-    const count = (headBytes - READ_OK_DATA) >>> 2;
+    const head = new Uint8Array(buf.subarray(at, at + headBytes)); // a copy: the queue keeps it
+    const count = writeHeadPages(head).length;
     const slots = this.#server.arena.land(ns, count);
     if (slots === null) return -1;
-    this.#landing = { head: new Uint8Array(buf.subarray(at, at + headBytes)), slots, at: 0, left: count * ns.pageSize };
+    this.#landing = { head, slots, at: 0, left: count * ns.pageSize };
     return headBytes;
   }
 
