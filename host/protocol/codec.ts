@@ -641,6 +641,13 @@ const S_LENGTH = 0; // collecting the 4-byte length field
 const S_BODY = 1; // collecting the rest of a frame whose length is known
 
 /**
+ * A frame's first bytes a sink can judge it by (`FrameSink.openSink`): the header and the count of
+ * a page list (a READ_OK's whole head). `pushStream` completes a head cut by a socket read to this
+ * many bytes before it offers the frame.
+ */
+export const SINK_HEAD = LIST_ITEMS;
+
+/**
  * Where the body of a frame arriving in pieces can go instead of the reader's buffer
  * (`FrameReader.pushStream`): a client copies a page read's reply into its pages, a server a
  * WRITE's data into slots, as the bytes come.
@@ -747,6 +754,25 @@ export class FrameReader {
       }
       const needed = this.needed;
       if (needed > 0) {
+        // Only the first bytes of a frame are held: complete its head (SINK_HEAD bytes), then
+        // offer it to the sink, so a head cut by a socket read does not make its frame gathered.
+        const held = this.buffered;
+        if (held < SINK_HEAD && needed >= SINK_HEAD - held) {
+          const take = Math.min(SINK_HEAD - held, end - pos);
+          this.push(buf.subarray(pos, pos + take), onFrame);
+          pos += take;
+          if (this.#state === S_BODY && this.#have === SINK_HEAD) {
+            const frame = this.#frame!;
+            const head = sink.openSink(frame.subarray(0, SINK_HEAD), 0);
+            if (head >= 0) { // the sink took the frame: what the reader held of it past the head is the sink's
+              this.#state = S_LENGTH;
+              this.#frame = null;
+              this.#have = 0;
+              if (head < SINK_HEAD) sink.sinkIn(frame.subarray(head, SINK_HEAD));
+            }
+          }
+          continue;
+        }
         const take = Math.min(needed, end - pos);
         this.push(buf.subarray(pos, pos + take), onFrame);
         pos += take;

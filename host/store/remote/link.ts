@@ -28,7 +28,7 @@
 import { DataLostError, FarmemError, StoreError } from '../../errors.js';
 import {
   decode, encodeHello, encodeRead, encodeReadOneInto, errorFromStatus, FrameError, FrameReader, DEFAULT_LIMITS, HEADER_BYTES, listBytes, Op, peekId, peekOp,
-  peekIdAt, PROTOCOL_VERSION, READ_OK_DATA, readOkDataAt, readOkHeaderAt, Status, type DecodeContext, type FrameSink, type HelloOk, type Reply,
+  peekIdAt, PROTOCOL_VERSION, READ_OK_DATA, SINK_HEAD, readOkDataAt, readOkHeaderAt, Status, type DecodeContext, type FrameSink, type HelloOk, type Reply,
 } from '../../protocol/index.js';
 import { copyBytes } from '../../shared-copy.js';
 import { dial, type LinkSocket } from './transport.js';
@@ -503,8 +503,11 @@ export class ServerLink {
       return p.dests[page]!.subarray(within, within + Math.min(ps - within, this.#sinkLeft));
     }
     // Between frames, the next may be a page's READ_OK even with nothing in flight: this read's
-    // buffer is chosen now, and a fault's readPage may come before its bytes do.
-    return this.#reader.needed > 0 || this.#reader.buffered > 0 ? 0 : READ_OK_DATA;
+    // buffer is chosen now, and a fault's readPage may come before its bytes do. A head cut by the
+    // last read: just the rest of it (FrameReader.pushStream then offers it to the sink).
+    const held = this.#reader.buffered;
+    if (held < SINK_HEAD) return SINK_HEAD - held;
+    return 0;
   }
 
   /**
