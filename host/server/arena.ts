@@ -351,7 +351,7 @@ export class SlabArena {
     let fresh = 0;
     for (let i = 0; i < pages.length; i++) if (!index.has(pages[i]!)) fresh++;
     if (!this.#freshFit(ns, pages, fresh)) {
-      for (let i = 0; i < slots.length; i++) ns.pool.release(slots[i]!);
+      releaseAll(ns.pool, slots);
       return false;
     }
     for (let i = 0; i < pages.length; i++) {
@@ -367,7 +367,7 @@ export class SlabArena {
   /** The landing WRITE will not be stored (its connection closed, or it failed): its slots go back. */
   dropLanded(ns: Namespace, slots: Uint32Array): void {
     this.#landingBytes -= slots.length * ns.pageSize;
-    for (let i = 0; i < slots.length; i++) ns.pool.release(slots[i]!);
+    releaseAll(ns.pool, slots);
   }
 
   /**
@@ -395,4 +395,9 @@ export class SlabArena {
       this.#usedBytes -= ns.pageSize;
     }
   }
+}
+
+/** Gives every slot of `slots` back to `pool` (a landing WRITE's that will not be stored). */
+function releaseAll(pool: SlotPool, slots: Uint32Array): void {
+  for (let i = 0; i < slots.length; i++) pool.release(slots[i]!);
 }

@@ -62,6 +62,14 @@ export function replyHeadroom(pageSize: number): number {
   return readOkBytes(1, pageSize) > COALESCE_MAX_FRAME ? HEADROOM : 0;
 }
 
+/** A WRITE landing in its slots (`Connection.#landing`): its head (a copy), the slots, data bytes in and to come. */
+interface Landing {
+  readonly head: Uint8Array;
+  readonly slots: Uint32Array;
+  at: number;
+  left: number;
+}
+
 /** Work per event-loop turn before yielding: ~1 ms of small requests, or 8 MiB of reply copies. */
 const MAX_FRAMES_PER_TURN = 1024;
 const MAX_BYTES_PER_TURN = 8 * 1024 * 1024;
@@ -113,9 +121,9 @@ export class Connection implements BudgetUser, Admitted {
   #qTail = 0;
   /**
    * A WRITE arriving in pieces, its data copied into slots of its own as it comes (the overview's
-   * WRITEs that land in their slots): its head (a copy), the slots, data bytes in and to come.
+   * WRITEs that land in their slots).
    */
-  #landing: { head: Uint8Array; slots: Uint32Array; at: number; left: number } | null = null;
+  #landing: Landing | null = null;
   /** Heads of landed WRITEs in the queue → their slots, until handled (or dropped with the connection). */
   readonly #landed = new WeakMap<Uint8Array, Uint32Array>();
   /** A stream error (bad length field, text message) to act on once the frames before it are handled. */
@@ -340,7 +348,7 @@ export class Connection implements BudgetUser, Admitted {
   }
 
   /** Copies the next data bytes of the landing WRITE into its slots. */
-  #landIn(l: { slots: Uint32Array; at: number; left: number }, data: Uint8Array): void {
+  #landIn(l: Landing, data: Uint8Array): void {
     const pool = this.#ns!.pool;
     const P = pool.pageSize;
     for (let i = 0; i < data.length;) {
