@@ -11,12 +11,14 @@
  * either ring) is served from that write's staging copy. When a demand read lands and nothing else
  * is in flight, the worker spins briefly on the rings for the guest's next fault before it sleeps
  * again (`awaitNextFault`), which saves the waitAsync wake-up on back-to-back faults; while it spins
- * it sets WATCHING, and producers ring without Atomics.notify.
+ * it sets WATCHING, and producers ring without Atomics.notify. While a demand read is in flight the
+ * loop polls its sockets or sleeps, whichever measured faster in this run (`hotChooser`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../errors.js';
 import type { PageStore } from '../store/page-store.js';
 import { HotWait, REPLY_HOT_WAIT_MS } from './hot-wait.js';
+import { WaitChooser } from './wait-chooser.js';
 import { openStore, type StoreSpec } from '../store/registry.js';
 import {
   channelViews, completeRequests, DOORBELL, handoffClockOrigin, kError, kReady, kRepair, kShutdown, kSubmitted, kTiming, OP_PREFETCH, OP_READ, OP_WRITE,
@@ -63,14 +65,17 @@ const one = new Int32Array(1);
 
 /**
  * A demand read in flight, one per ring slot (a slot holds one request at a time): its completion
- * callback is made once, so a fault allocates no closure.
+ * callback is made once, so a fault allocates no closure. It reports how long the read took to
+ * `hotChooser`, in the mode it was issued in.
  */
 class SlotRead {
   /** The one request: completed as a batch of one, without allocating. */
   readonly seq = new Int32Array(1);
   readonly done: (err: Error | null) => void;
+  issuedAt = 0;
   constructor(b: ChannelBuffers) {
     this.done = (err) => {
+      hotChooser.record(performance.now() - this.issuedAt);
       completeAll(b, this.seq, err);
       if (--demandInFlight === 0 && batchReadsInFlight === 0 && !polling) awaitNextFault();
     };
@@ -88,11 +93,19 @@ class SlotRead {
 const SPIN_AFTER_READS_MS = 0.03;
 
 /**
- * While a demand read is in flight the event loop polls its sockets instead of sleeping in epoll
- * (hot-wait.ts), at most REPLY_HOT_WAIT_MS per read: on the idle bench machine a ws major fault took
- * 98–101 µs p50 with the loop asleep and 48 µs awake (`farmem bench faultpath --quick`).
+ * While a demand read is in flight the event loop may poll its sockets instead of sleeping in epoll
+ * (hot-wait.ts), at most REPLY_HOT_WAIT_MS per read. Whether it does is measured in the run
+ * (`hotChooser`, the guest's spin-or-park chooser applied to the worker's own wait), because the
+ * same poll halves a read on one machine and slows it on another. On the quiet VM of 2026-12-01 a
+ * ws major fault took 98–101 µs p50 with the loop asleep and 48 µs awake; on the AMD EPYC VM of
+ * 2026-12-04 the poll kept the server, woken on the worker's core by the request, from running
+ * until the scheduler moved one of them: hashtable at 25% through a loopback server, 4 KiB fault
+ * p50 47–55 µs polling against 43–49 asleep, p99 447–611 against 302–329 µs, 23–29 s against
+ * 18.6–21 s (3 runs each, docs/architecture.md, "The worker's wait, chosen per machine").
  */
 const hotWait = new HotWait(REPLY_HOT_WAIT_MS, () => demandInFlight > 0);
+/** `spin`: keep the loop awake through the next demand read. Starts asleep and probes. */
+const hotChooser = new WaitChooser('trimmed mean');
 
 /** Demand reads issued through `readPage`, and batched reads (prefetch, or stores without readPage), not yet completed. */
 let demandInFlight = 0;
@@ -223,9 +236,10 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
       } else if (op === OP_READ && store.readPage !== undefined) {
         const r = reads[seq & mask]!;
         r.seq[0] = seq;
+        r.issuedAt = performance.now();
         demandInFlight++;
         store.readPage(page, physAt(arg), arg, r.done);
-        hotWait.start();
+        if (hotChooser.spin) hotWait.start();
       } else if (op === OP_READ) {
         (demand ??= new Batch()).add(seq, page, frame(arg));
       } else {
