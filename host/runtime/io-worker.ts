@@ -264,12 +264,13 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
  * connection is ordered, and its turn on the server's loop comes after them): with a reclaimer
  * round of 32 pages of 64 KiB that was 2 MiB, and the 2% of reads sent then took 0.3–1.1 ms.
  * Staging slots stay taken while their write waits, so the reclaimer's `awaitRoom` is the
- * backpressure. Measured 2026-12-04 on the AMD EPYC VM through a loopback server, the build without
- * the cap alternating with it (docs/architecture.md, "Write-backs in flight, capped"): hashtable at
- * 25% with 4 KiB pages, run 14.9–16.3 s against 17.4–17.6 s, fault p99 230–240 µs against 264–287;
- * seqscan at 64 KiB pages, fault p99 1.37–1.56 ms against 2.2–2.6 ms.
+ * backpressure. Measured 2026-12-04 on the AMD EPYC VM through a loopback server, seqscan 64 MiB at
+ * 64 KiB pages and 25%, 5 pairs alternating with the build without the cap (docs/architecture.md,
+ * "Write-backs in flight, capped"): fault p99 1.14–1.39 ms against 1.61–2.34 ms, p50 and run time
+ * unchanged (51–81 against 50–88 µs; 597–755 against 580–851 ms). 256 KiB cut the p99 as much but
+ * cost the p50 (74–100 µs) and 8% of the run time; at 4 KiB pages neither changed the hash table.
  */
-const WRITE_BYTES_IN_FLIGHT = 256 * 1024;
+const WRITE_BYTES_IN_FLIGHT = 512 * 1024;
 const writePagesPerCall = Math.max(1, Math.floor(WRITE_BYTES_IN_FLIGHT / pageSize));
 const writeQueue: Batch[] = [];
 let writePagesInFlight = 0;
