@@ -206,9 +206,10 @@ const PREFETCH_CALL_PAGES = 16;
 
 /**
  * Issues requests `from..to` of channel `c`: demand reads as they come (with `readPage`), then the
- * write-backs (queued behind those in flight, `sendWrites`), then one batch of demand reads (stores without `readPage`), then the prefetch reads,
- * PREFETCH_CALL_PAGES per call (so a demand page never waits behind the prefetches issued with it;
- * the server answers a connection's requests in order). Returns to + 1.
+ * write-backs (queued behind those in flight, `sendWrites`), then one batch of demand reads (stores
+ * without `readPage`), then the prefetch reads, PREFETCH_CALL_PAGES per call (so a demand page
+ * never waits behind the prefetches issued with it; the server answers a connection's requests in
+ * order). Returns to + 1.
  */
 function issue(store: PageStore, c: number, from: number, to: number): number {
   const b = channels[c]!;
