@@ -260,7 +260,8 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
 }
 
 /**
- * Write-back bytes on the wire at once; the rest waits in `writeQueue`, in order. A demand read
+ * Write-backs leave in calls of at most this many bytes, a call only while less than this is on
+ * the wire (so at most just under twice it); the rest waits in `writeQueue`, in order. A demand read
  * sent while a write-back batch is in flight waits behind that batch's bytes at the server (the
  * connection is ordered, and its turn on the server's loop comes after them): with a reclaimer
  * round of 32 pages of 64 KiB that was 2 MiB, and the 2% of reads sent then took 0.3–1.1 ms.
