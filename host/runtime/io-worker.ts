@@ -181,8 +181,6 @@ async function serve(store: PageStore): Promise<void> {
 
 /** Requests of one kind taken from a ring together, issued as one store call. */
 class Batch {
-  /** The ring they came from (set for write-backs, which may wait in `writeQueue`). */
-  channel: ChannelBuffers | null = null;
   readonly seqs: number[] = [];
   readonly pages: number[] = [];
   readonly bufs: Uint8Array[] = [];
@@ -205,11 +203,10 @@ class Batch {
 const PREFETCH_CALL_PAGES = 16;
 
 /**
- * Issues requests `from..to` of channel `c`: demand reads as they come (with `readPage`), then the
- * write-backs (queued behind those in flight, `sendWrites`), then one batch of demand reads (stores
- * without `readPage`), then the prefetch reads, PREFETCH_CALL_PAGES per call (so a demand page
- * never waits behind the prefetches issued with it; the server answers a connection's requests in
- * order). Returns to + 1.
+ * Issues requests `from..to` of channel `c`: demand reads as they come (with `readPage`), then one
+ * write batch, then one batch of demand reads (stores without `readPage`), then the prefetch reads,
+ * PREFETCH_CALL_PAGES per call (so a demand page never waits behind the prefetches issued with it;
+ * the server answers a connection's requests in order). Returns to + 1.
  */
 function issue(store: PageStore, c: number, from: number, to: number): number {
   const b = channels[c]!;
@@ -253,70 +250,25 @@ function issue(store: PageStore, c: number, from: number, to: number): number {
       }
     }
   }
-  if (writes !== null) queueWrites(store, b, writes);
-  if (demand !== null) read(store, b, demand);
-  if (prefetches !== null) for (const p of prefetches) read(store, b, p);
-  return to + 1;
-}
-
-/**
- * Write-backs leave in calls of at most this many bytes, a call only while less than this is on
- * the wire (so at most just under twice it); the rest waits in `writeQueue`, in order. A demand read
- * sent while a write-back batch is in flight waits behind that batch's bytes at the server (the
- * connection is ordered, and its turn on the server's loop comes after them): with a reclaimer
- * round of 32 pages of 64 KiB that was 2 MiB, and the 2% of reads sent then took 0.3–1.1 ms.
- * Staging slots stay taken while their write waits, so the reclaimer's `awaitRoom` is the
- * backpressure. Measured 2026-12-04 on the AMD EPYC VM through a loopback server, seqscan 64 MiB at
- * 64 KiB pages and 25%, 5 pairs alternating with the build without the cap (docs/architecture.md,
- * "Write-backs in flight, capped"): fault p99 1.14–1.39 ms against 1.61–2.34 ms, p50 and run time
- * unchanged (51–81 against 50–88 µs; 597–755 against 580–851 ms). 256 KiB cut the p99 as much but
- * cost the p50 (74–100 µs) and 8% of the run time; at 4 KiB pages neither changed the hash table.
- */
-const WRITE_BYTES_IN_FLIGHT = 512 * 1024;
-const writePagesPerCall = Math.max(1, Math.floor(WRITE_BYTES_IN_FLIGHT / pageSize));
-const writeQueue: Batch[] = [];
-let writePagesInFlight = 0;
-
-/** Queues a poll's write-backs of ring `b` in calls of at most `writePagesPerCall` pages, and sends what the cap allows. */
-function queueWrites(store: PageStore, b: ChannelBuffers, w: Batch): void {
-  if (w.seqs.length <= writePagesPerCall) {
-    w.channel = b;
-    writeQueue.push(w);
-  } else {
-    for (let i = 0; i < w.seqs.length; i += writePagesPerCall) {
-      const part = new Batch();
-      part.channel = b;
-      for (let j = i; j < Math.min(w.seqs.length, i + writePagesPerCall); j++) part.add(w.seqs[j]!, w.pages[j]!, w.bufs[j]!);
-      writeQueue.push(part);
-    }
-  }
-  sendWrites(store);
-}
-
-/** Sends queued write-backs, oldest first, while fewer than `writePagesPerCall` pages are in flight. */
-function sendWrites(store: PageStore): void {
-  while (writeQueue.length > 0 && writePagesInFlight < writePagesPerCall) {
-    const w = writeQueue.shift()!;
-    const b = w.channel!;
-    writePagesInFlight += w.seqs.length;
+  if (writes !== null) {
+    const w = writes;
     store.write(w.pages, w.bufs).then(
       () => {
         w.pages.forEach((page, i) => { if (pendingWrites.get(page) === w.bufs[i]) pendingWrites.delete(page); });
-        writePagesInFlight -= w.seqs.length;
         completeAll(b, w.seqs, null);
-        sendWrites(store);
       },
       (err: unknown) => {
         for (const c of channels) {
           writeError(c, err);
           Atomics.store(c.control, kError, 1);
         }
-        writePagesInFlight -= w.seqs.length;
         completeAll(b, w.seqs, err);
-        sendWrites(store);
       },
     );
   }
+  if (demand !== null) read(store, b, demand);
+  if (prefetches !== null) for (const p of prefetches) read(store, b, p);
+  return to + 1;
 }
 
 function read(store: PageStore, b: ChannelBuffers, r: Batch): void {
