@@ -78,11 +78,13 @@ describe('concurrency stress: tiny pools, busy reclaimer', () => {
   }
 });
 
-describe('64 KiB pages through servers, every page written back each pass', () => {
-  // 128 frames at 25%: a reclaimer round hands the I/O worker 16–32 victims of 64 KiB at once, and
-  // their pages are read again while those write-backs may still be in flight (served from their
-  // staging copies). The hash table below also writes a page back again while its last write-back
-  // is in flight, 30 s a run: only in the soak, `node scripts/writeback-soak.mjs`.
+describe('write-backs past the I/O worker\'s in-flight cap (512 KiB: 8 pages of 64 KiB)', () => {
+  // 128 frames at 25%: a reclaimer round hands over 16–32 victims, so most write-backs wait in the
+  // worker's queue behind those on the wire before they are sent and their frames' pages read
+  // again. Here each page is written back once per pass, so a queue sent out of order would still
+  // pass; the case where it matters (a page written back again while its last write-back waits) is
+  // the hash table's below (a LIFO queue gave it a wrong result, 2026-12-04), 30 s a run: only in
+  // the soak, `node scripts/writeback-soak.mjs`.
   for (const count of [1, 3]) {
     it(`seqscan at 64 KiB pages, 25% local, through ${count} server(s), matches the original`, async () => {
       const size = 32 << 20;
