@@ -13,10 +13,12 @@
  * at that page size. At 4 KiB a stream moves 16 pages per raw message, and every one of them costs
  * a frame copy, a completion, a minor fault and an eviction, so the two show what the wire allows
  * and what the per-page work costs. The summary's best configuration is the fastest of all of them.
+ * The all-local comparison of the two stores is measured apart, in alternating pairs
+ * (`pairedAllLocal`).
  */
 import { fileURLToPath } from 'node:url';
 import { lineChart } from '../lib/charts.js';
-import { bytesMoved, loadFarmem, prefetchQuality, runFresh, type Prefetcher } from '../lib/farmem.js';
+import { bytesMoved, loadFarmem, prefetchQuality, runFresh, type Farmem, type Prefetcher } from '../lib/farmem.js';
 import { ECHO_SERVER, rawWsBandwidth, spawnServer } from '../lib/raw-ws.js';
 import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
@@ -32,6 +34,30 @@ const MIN_SAMPLED_NS = 250e6;
 const STORES = ['embedded', 'ws'] as const;
 /** The local memory at which streams are compared with the wire (issue 11), also at `streamPageSizes`. */
 const STREAM_PCT = 25;
+
+/**
+ * All-local time through the server over the embedded store's: the median over `pairs` of the ratio
+ * within a pair, each pair one run on each store back to back (fresh instances, the order swapped
+ * every pair). These runs make no fault, and a fresh instance's run of a few milliseconds lands
+ * in a fast or a slow mode at random on either store (seqscan 32 MiB at 100%: 13–14 or 17–20 ms,
+ * 2026-12-04, AMD EPYC VM), so the sweep's medians, measured one configuration after the other,
+ * differed by up to 1.3x where the stores do the same work; pairs put both stores in the same
+ * moment of the machine.
+ */
+async function pairedAllLocal(fm: Farmem, name: string, pageSize: number, size: number, seed: number, url: string, pairs: number): Promise<number> {
+  const ratios: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const ns = { embedded: 0, ws: 0 };
+    for (const store of i % 2 === 0 ? STORES : [...STORES].reverse()) {
+      const m = await runFresh(fm, name, {
+        pageSize, local: { fraction: 1 }, prefetch: 'none', ...(store === 'ws' ? { remote: { urls: [url], token: TOKEN } } : {}),
+      }, size, seed);
+      ns[store] = m.ns;
+    }
+    ratios.push(ns.ws / ns.embedded);
+  }
+  return median(ratios);
+}
 
 export const remoteSuite: Suite = {
   name: 'remote',
@@ -63,6 +89,7 @@ export const remoteSuite: Suite = {
     const warnings: string[] = [];
     const charts = [];
     const rawMBps: number[] = [];
+    const allLocalRatio = new Map<string, number>();
     const raw = async () => rawMBps.push(await rawWsBandwidth(echo.url, 65536, config.rawWindow, ctx.quick ? 2000 : 8000) / 1e6);
     try {
       await raw();
@@ -71,7 +98,7 @@ export const remoteSuite: Suite = {
         ...config.streamPageSizes.filter((ps) => ps !== config.pageSize).map((ps) => ({ pageSize: ps, localPercents: [STREAM_PCT] })),
       ];
       const points = sweeps.reduce((n, w) => n + 1 + config.prefetchers.length * w.localPercents.length * STORES.length, 0);
-      ctx.progress.start('remote', config.workloads.length * points * config.reps);
+      ctx.progress.start('remote', config.workloads.length * (points * config.reps + 1));
       for (const name of config.workloads) {
         const size = fm.info(name).pattern === 'strided' ? config.stridedSizeBytes : config.sizeBytes;
         let expected = '';
@@ -143,6 +170,11 @@ export const remoteSuite: Suite = {
           });
         }
       }
+      for (const name of config.workloads) {
+        const size = fm.info(name).pattern === 'strided' ? config.stridedSizeBytes : config.sizeBytes;
+        allLocalRatio.set(name, await pairedAllLocal(fm, name, config.pageSize, size, config.seed, server.url, ctx.quick ? 8 : 16));
+        ctx.progress.tick(`${name} all-local pairs`);
+      }
       await raw();
       ctx.progress.stop();
     } finally {
@@ -173,7 +205,8 @@ export const remoteSuite: Suite = {
       const ws100 = at(w, ownKiB, 'ws', 'none', 100);
       const emb100 = at(w, ownKiB, 'embedded', 'none', 100);
       if (ws100 && emb100) {
-        summary[`${w}WsOverEmbedded100`] = (ws100.ms as number) / (emb100.ms as number);
+        summary[`${w}WsOverEmbedded100`] = allLocalRatio.get(w) ?? null;
+        summary[`${w}WsOverEmbedded100Sweep`] = (ws100.ms as number) / (emb100.ms as number);
         summary[`${w}WsEvictions100`] = ws100.evictions as number;
         summary[`${w}WsWriteBacks100`] = ws100.writeBacks as number;
       }
@@ -181,7 +214,7 @@ export const remoteSuite: Suite = {
     return {
       status: 'ok',
       config,
-      baseline: 'each workload with 100% local memory on the embedded store, no prefetcher, same size and page size, median of reps in this run (runs of a few ms repeated until they add up to 250 ms, up to 5x reps); MB/s against the raw pipelined ws bandwidth measured before and after the sweep',
+      baseline: 'each workload with 100% local memory on the embedded store, no prefetcher, same size and page size, median of reps in this run (runs of a few ms repeated until they add up to 250 ms, up to 5x reps); MB/s against the raw pipelined ws bandwidth measured before and after the sweep; all-local time through the server over the embedded store\'s (summary `…WsOverEmbedded100`): median of the ratio in alternating pairs of fresh runs (the sweep\'s own ratio is `…WsOverEmbedded100Sweep`)',
       columns: [
         { key: 'workload', title: 'Workload' },
         { key: 'pageKiB', title: 'Page', unit: 'KiB' },
