@@ -202,6 +202,24 @@ describe('farmem bench (tiny configuration)', () => {
     expect(r.rows[0]!.ratio).toBeGreaterThan(0);
   });
 
+  it('runs the remote suite through a real server: identical results, no eviction at 100%, the all-local pairs', async () => {
+    const results = await runBench({
+      suites: ['remote'], quick: true, outDir: path.join(tmp, 'remote'), liftoff: true, progress: false, out: () => {}, err: () => {},
+      overrides: { workloads: ['seqscan'], sizeBytes: 1 << 20, reps: 1, localPercents: [100, 25], prefetchers: ['none', 'leap'], streamPageSizes: [] },
+    });
+    const r = results[0]!;
+    expect(r.status).toBe('ok');
+    if (r.status !== 'ok') return;
+    expect(r.warnings).toEqual([]); // every run through the server returned the all-local result
+    const ws25 = r.rows.filter((row) => row.store === 'ws' && row.localPct === 25);
+    expect(ws25).toHaveLength(2);
+    for (const row of ws25) expect(row.majorFaults).toBeGreaterThan(0);
+    expect(r.summary.seqscanWsEvictions100).toBe(0);
+    expect(r.summary.seqscanWsWriteBacks100).toBe(0);
+    expect(r.summary.seqscanWsOverEmbedded100).toBeGreaterThan(0);
+    expect(r.summary.rawPipelinedWsMBps).toBeGreaterThan(0);
+  });
+
   it('rejects an unknown suite by name', async () => {
     await expect(runBench({ suites: ['nope'], outDir: tmp, progress: false, liftoff: true })).rejects.toThrow(/unknown bench suite "nope"/);
   });

@@ -20,13 +20,13 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { collectEnv } from '../lib/env.js';
 import { median, quantile, summarize } from '../lib/stats.js';
 import { RemoteStore } from '../../host/store/remote.js';
 import { ECHO_SERVER, PAGE_SERVER, pipelined, RawClient, roundTrips, spawnServer } from '../lib/raw-ws.js';
+import { repoRoot } from '../lib/repo-root.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/server → repo root
+const ROOT = repoRoot(import.meta.url);
 const TOKEN = 'bench-token';
 
 function arg(name: string, dflt: number): number {

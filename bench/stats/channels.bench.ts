@@ -17,11 +17,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { collectEnv } from '../lib/env.js';
 import { median, quantile, summarize } from '../lib/stats.js';
+import { repoRoot } from '../lib/repo-root.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/stats → repo root
+const ROOT = repoRoot(import.meta.url);
 const CURRENT = path.join(ROOT, 'dist/host');
 const WASM = path.join(ROOT, 'build/assembly/seqscan.wasm');
 

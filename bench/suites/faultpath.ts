@@ -10,7 +10,6 @@
  * runs). Through the server, `reply` is split into the I/O worker's hand-offs (worker wake → store →
  * guest wake, `stats().latency.handoffs`).
  */
-import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { histogramChart, stackedBarChart, type HistogramBucket, type StackDatum } from '../lib/charts.js';
 import { ECHO_SERVER, RawClient, roundTrips, spawnServer, TCP_ECHO_SERVER, WsPackageClient } from '../lib/raw-ws.js';
@@ -19,6 +18,7 @@ import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteContext, type SuiteOutput } from '../lib/suite.js';
 import { SUITE_DESCRIPTIONS } from './catalog.js';
+import { repoRoot } from '../lib/repo-root.js';
 
 /** Percentile summary of one latency histogram, nanoseconds. */
 export interface LatencySummary {
@@ -88,7 +88,7 @@ const TRANSPORTS = [
  * page size is primed by one untimed run first.
  */
 const serverLoopbackProbe: FaultPathProbe = async (ctx, fm) => {
-  const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
+  const root = repoRoot(import.meta.url);
   const pageSize = opt(ctx, 'pageSize', 4096);
   const token = 'faultpath-bench';
   const server = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--tcp-port', '0', '--capacity', '2GiB', '--token', token],

@@ -41,6 +41,7 @@ import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, skipped, type Suite, type SuiteOutput } from '../lib/suite.js';
 import { SUITE_DESCRIPTIONS } from './catalog.js';
+import { repoRoot } from '../lib/repo-root.js';
 
 const SERVER_TOKEN = 'peer-bench';
 
@@ -133,7 +134,7 @@ export const peerSuite: Suite = {
       const serverRows = (p: (typeof PROGRAMS)[number]) => serverPrefetchers.length * transports.length * (p.streams ? serverPageSizes.length : 1);
       const total = programs.reduce((n, p) => n + reps + 1 + localPercents.length * reps + (fm ? (1 + (prefetchers.length + serverRows(p)) * localPercents.length * reps) : 0), 0);
       if (fm && serverPrefetchers.length * transports.length > 0) {
-        const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
+        const root = repoRoot(import.meta.url);
         const s = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--tcp-port', '0', '--capacity', `${Math.max(1024, 4 * mib)}MiB`, '--token', SERVER_TOKEN],
           /listening on (ws:\/\/\S+ and tcp:\/\/\S+)/);
         const [ws, tcp] = s.url.split(' and ');

@@ -11,7 +11,6 @@
  * Servers are real child processes on loopback (bench/lib/redis-server.ts, `farmem serve`); the
  * machine's own Redis service is never used. Skipped when redis-server is not installed.
  */
-import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { connectRedis } from '../../host/store/redis/client.js';
 import { parseRedisUrl } from '../../host/store/redis/url.js';
@@ -24,6 +23,7 @@ import type { Row } from '../lib/results.js';
 import { median } from '../lib/stats.js';
 import { opt, skipped, type Suite, type SuiteContext, type SuiteOutput } from '../lib/suite.js';
 import { SUITE_DESCRIPTIONS } from './catalog.js';
+import { repoRoot } from '../lib/repo-root.js';
 
 interface Percentiles {
   p50Us: number;
@@ -110,8 +110,7 @@ export const redisSuite: Suite = {
     const fm = await loadFarmem();
     const latencyWorkload = config.latencyWorkload ?? workloadWithPattern(fm, 'random') ?? fm.workloads[0]!;
     config.latencyWorkload = latencyWorkload;
-    // dist/bench/suites/redis.js (or bench/suites/redis.ts in tests) → the repo root; `farmem serve` runs from dist/.
-    const root = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../..' : '../../..', import.meta.url));
+    const root = repoRoot(import.meta.url); // `farmem serve` runs from dist/ below it
     const token = 'redis-bench';
     ctx.progress.start('redis', 4 + 3 * config.reps * 2);
     let standalone: RedisServers | null = null;

@@ -16,7 +16,6 @@
  * The all-local comparison of the two stores is measured apart, in alternating pairs
  * (`pairedAllLocal`).
  */
-import { fileURLToPath } from 'node:url';
 import { lineChart } from '../lib/charts.js';
 import { bytesMoved, loadFarmem, prefetchQuality, runFresh, type Farmem, type Prefetcher } from '../lib/farmem.js';
 import { ECHO_SERVER, rawWsBandwidth, spawnServer } from '../lib/raw-ws.js';
@@ -24,6 +23,7 @@ import { median } from '../lib/stats.js';
 import type { Row } from '../lib/results.js';
 import { opt, type Suite, type SuiteOutput } from '../lib/suite.js';
 import { SUITE_DESCRIPTIONS } from './catalog.js';
+import { repoRoot } from '../lib/repo-root.js';
 
 const TOKEN = 'remote-bench';
 /**
@@ -81,7 +81,7 @@ export const remoteSuite: Suite = {
     /** Another repetition? The `reps` asked for, then more while the runs so far are too short to compare. */
     const again = (r: number, times: readonly number[]) => r < config.reps || (r < 5 * config.reps && times.reduce((a, b) => a + b, 0) < MIN_SAMPLED_NS);
     const fm = await loadFarmem();
-    const root = fileURLToPath(new URL('../../..', import.meta.url)); // dist/bench/suites → repo root
+    const root = repoRoot(import.meta.url);
     const server = await spawnServer(root, [`${root}dist/host/cli/main.js`, 'serve', '--port', '0', '--capacity', '2GiB', '--token', TOKEN],
       /listening on (ws:\/\/\S+)/);
     const echo = await spawnServer(root, ['--input-type=module', '-e', ECHO_SERVER], /raw listening on (ws:\/\/\S+)/);
